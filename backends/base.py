@@ -1,0 +1,63 @@
+"""The backend interface."""
+import functools
+
+import numpy as np
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend's library or device is missing on this machine."""
+
+
+class Backend:
+    """What a Session needs from a device.
+
+    ``xp`` is the array namespace (numpy or cupy). ``kernels`` maps an op name to a
+    function ``(op, backend, *arrays)`` that replaces ``op.compute`` on this backend
+    (the fused LSTM kernels use it). Each Session owns one instance, which holds the
+    random streams of its seeded ops and any device copies of Variables.
+    """
+
+    name = "base"
+    xp = np
+    kernels = {}
+
+    def __init__(self):
+        self._streams = {}
+
+    # transfer ------------------------------------------------------------
+    def asarray(self, host_array):
+        return self.xp.asarray(host_array)
+
+    def to_host(self, array):
+        return np.asarray(array)
+
+    # variables -----------------------------------------------------------
+    def read_variable(self, var):
+        return var.value
+
+    def write_variable(self, var, array):
+        var.assign_value(self.to_host(array))
+
+    # random --------------------------------------------------------------
+    def rng(self, op, seed):
+        """The generator of one random op: seeded ops replay the same stream in
+        every new Session; unseeded ones start from fresh entropy."""
+        key = id(op)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = (op, self.make_rng(seed))
+        return stream[1]
+
+    def make_rng(self, seed):
+        return np.random.default_rng(seed)
+
+    # kernels -------------------------------------------------------------
+    def kernel(self, op):
+        """The function computing ``op`` here: an override, else ``op.compute``."""
+        override = self.kernels.get(op.name)
+        if override is None:
+            return functools.partial(op.compute, self)
+        return functools.partial(override, op, self)
+
+    def scatter_add(self, out, indices, values):
+        np.add.at(out, indices, values)

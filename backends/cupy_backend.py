@@ -1,0 +1,69 @@
+"""CuPy backend: every op runs on the GPU through ``xp = cupy``.
+
+Feeds are copied to the device at the start of a run and fetches back to the host
+at the end (``Session.run(..., keep_on_device=True)`` skips the copy back).
+Variables are copied to the device once and kept there while their host value is
+unchanged; updates are written through to the host value.
+"""
+import numpy as np
+
+from .base import Backend
+
+INSTALL_HINT = "install CuPy for your CUDA version, e.g. pip install '.[cuda]' (cupy-cuda12x)"
+
+
+def _import_cupy():
+    try:
+        import cupy
+    except ImportError:
+        return None, f"CuPy is not installed; {INSTALL_HINT}"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:       # the driver or runtime is missing: CuPy raises its own types
+        return None, f"CuPy is installed but no CUDA device is usable ({e})"
+    if n == 0:
+        return None, "CuPy is installed but this machine has no CUDA GPU"
+    return cupy, ""
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+    kernels = {}
+
+    @staticmethod
+    def is_available():
+        cupy, reason = _import_cupy()
+        return cupy is not None, reason
+
+    def __init__(self):
+        super().__init__()
+        cupy, reason = _import_cupy()
+        if cupy is None:
+            from .base import BackendUnavailable
+            raise BackendUnavailable(f"backend 'cupy' cannot run here: {reason}")
+        self.xp = cupy
+        self._device_vars = {}      # id(var) -> (version, device array)
+
+    def asarray(self, host_array):
+        return self.xp.asarray(host_array)
+
+    def to_host(self, array):
+        return self.xp.asnumpy(array) if isinstance(array, self.xp.ndarray) else np.asarray(array)
+
+    def read_variable(self, var):
+        cached = self._device_vars.get(id(var))
+        if cached is None or cached[0] != var._version:
+            cached = (var._version, self.xp.asarray(var.value))
+            self._device_vars[id(var)] = cached
+        return cached[1]
+
+    def write_variable(self, var, array):
+        var.assign_value(self.to_host(array))
+        self._device_vars[id(var)] = (var._version, array)
+
+    def make_rng(self, seed):
+        return self.xp.random.default_rng(seed)
+
+    def scatter_add(self, out, indices, values):
+        import cupyx
+        cupyx.scatter_add(out, indices, values)

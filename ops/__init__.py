@@ -1,0 +1,24 @@
+"""Primitive ops (installed as ``tinygraph.ops``); every public name is also ``tg.<name>``.
+
+Each op is one class in one module: its shape/dtype rule, its kernel against
+``be.xp``, its VJP in tinygraph ops, and its test specs. Composites (softmax,
+hard_sigmoid, clip_by_value, square, reduce_mean, ...) are plain functions.
+"""
+from .array import (concat, expand_dims, gather, getitem, one_hot, reshape, reshape_like,
+                    reverse, split, squeeze, stack, transpose, unstack)
+from .math import (abs, add, add_n, cast, clip_by_value, divide, equal, exp, greater,
+                   greater_equal, hard_sigmoid, hard_sigmoid_v1, identity, less, less_equal,
+                   log, logical_not, maximum, minimum, multiply, negative, not_equal, power,
+                   relu, sigmoid, sign, sqrt, square, stop_gradient, subtract, tanh,
+                   unbroadcast, where)
+from .random import (dropout_mask, random_bernoulli, random_normal, random_uniform,
+                     set_random_seed)
+from .reduce import (log_softmax, logsumexp, matmul, reduce_max, reduce_mean, reduce_sum,
+                     softmax)
+from .sources import (constant, fill, ones, ones_like, placeholder, shape, zeros,
+                      zeros_like)
+from .state import group
+from .slicing import slice  # noqa: A004
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in
+           ("array", "math", "random", "reduce", "sources", "state", "slicing")]

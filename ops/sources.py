@@ -1,0 +1,190 @@
+"""Leaves and generated values: placeholders, constants, fills and shapes."""
+import numpy as np
+
+from tinygraph.graph import Op, Tensor, apply1, get_default_graph, register_op
+from tinygraph.testing import Spec
+
+from ._util import as_dtype, default_dtype, to_array
+
+
+@register_op
+class Placeholder(Op):
+    name = "placeholder"
+    stateful = True       # every placeholder is its own value
+
+    def infer(self):
+        return self.shape, self.dtype
+
+    def compute(self, be):
+        raise ValueError(f"placeholder {self.ph_name!r} was not fed")
+
+
+def placeholder(shape, dtype="float32", name=None):
+    """A value fed at run time. ``None`` in ``shape`` marks an unknown dimension."""
+    try:
+        shape = tuple(None if d is None else int(d) for d in shape)
+    except TypeError:
+        raise TypeError(f"placeholder: shape must be a sequence of ints or None, got {shape!r}") from None
+    if any(d is not None and d < 0 for d in shape):
+        raise ValueError(f"placeholder: negative dimension in shape {shape}")
+    g = get_default_graph()
+    t = apply1(Placeholder(shape=shape, dtype=as_dtype(dtype), ph_name=name), [],
+               name=name or "placeholder")
+    g.placeholders[t.name] = t
+    return t
+
+
+@register_op
+class Constant(Op):
+    name = "constant"
+
+    def infer(self):
+        return self.value.shape, self.value.dtype
+
+    def compute(self, be):
+        return be.asarray(self.value)
+
+    def label(self):
+        v = self.value
+        return f"const {v.item():.4g}" if v.size == 1 and v.dtype.kind == "f" else \
+            (f"const {v.item()}" if v.size == 1 else "const")
+
+
+def constant(value, dtype=None, name=None):
+    """A constant tensor. Python floats default to float32 and ints to int32, as in TF."""
+    if isinstance(value, Tensor):
+        raise TypeError(f"constant: {value.name!r} is already a tensor")
+    arr = to_array(value, dtype, what="constant")
+    arr = np.array(arr)           # own copy, frozen: the graph holds it
+    arr.setflags(write=False)
+    return apply1(Constant(value=arr), [], name=name)
+
+
+def constant_value(t):
+    """The NumPy value of ``t`` when it is a constant node, else None."""
+    return t.node.op.value if isinstance(t, Tensor) and isinstance(t.node.op, Constant) else None
+
+
+# ----------------------------------------------------------------------- shapes
+
+@register_op
+class Shape(Op):
+    name = "shape"
+    differentiable = False
+    specs = [Spec(lambda x: apply1(Shape(), [x]), [(2, 3)], order=0,
+                  ref=lambda x: np.array(x.shape))]
+
+    def infer(self, x):
+        return (len(x.shape),), np.dtype("int64")
+
+    def compute(self, be, x):
+        return be.xp.asarray(x.shape, dtype="int64")
+
+
+def shape(x):
+    """The run-time shape of ``x`` as an int64 vector (a constant when static)."""
+    if None not in x.shape:
+        return constant(np.array(x.shape, dtype="int64"))
+    return apply1(Shape(), [x])
+
+
+def shape_tensor(dims):
+    """(static shape, tensor) for a shape given as ints, scalar int tensors or a
+    1-D int tensor. The static shape has None where the value is only known later."""
+    if isinstance(dims, Tensor):
+        if dims.ndim != 1 or dims.dtype.kind not in "iu" or dims.shape[0] is None:
+            raise ValueError(f"shape tensor {dims.name!r} must be a 1-D int vector of "
+                             f"known length, got {dims.shape} {dims.dtype.name}")
+        known = constant_value(dims)
+        if known is not None:
+            return tuple(int(d) for d in known), dims
+        if isinstance(dims.node.op, Shape):
+            return dims.node.inputs[0].shape, dims
+        return (None,) * dims.shape[0], dims
+    dims = list(dims)
+    if all(isinstance(d, (int, np.integer)) for d in dims):
+        static = tuple(int(d) for d in dims)
+        if any(d < 0 for d in static):
+            raise ValueError(f"negative dimension in shape {static}")
+        return static, None
+    from tinygraph.ops.array import stack
+    from tinygraph.ops.math import cast
+    parts, static = [], []
+    for d in dims:
+        if isinstance(d, Tensor):
+            if d.ndim != 0 or d.dtype.kind not in "iu":
+                raise ValueError(f"shape entry {d.name!r} must be a scalar int tensor")
+            parts.append(cast(d, "int64"))
+            static.append(None)
+        else:
+            parts.append(constant(np.int64(d)))
+            static.append(int(d))
+    return tuple(static), stack(parts)
+
+
+# ----------------------------------------------------------------------- fills
+
+@register_op
+class Fill(Op):
+    """A tensor of one value whose shape is only known at run time."""
+    name = "fill"
+    differentiable = False
+    specs = [Spec(lambda x: fill(apply1(Shape(), [x]), 2.5, "float64") + x, [(3,)],
+                  ref=lambda x: x + 2.5)]
+
+    def infer(self, dims):
+        return shape_tensor(dims)[0], self.dtype
+
+    def compute(self, be, dims):
+        return be.xp.full(tuple(int(d) for d in be.to_host(dims)), self.value, self.dtype)
+
+    def label(self):
+        return f"fill {self.value:g}"
+
+
+def fill(dims, value, dtype=None):
+    """A tensor of shape ``dims`` (ints and/or scalar int tensors) filled with ``value``."""
+    dtype = default_dtype(value) if dtype is None else as_dtype(dtype)
+    static, dyn = shape_tensor(dims)
+    if dyn is None:
+        return constant(np.full(static, value, dtype))
+    return apply1(Fill(value=float(value) if dtype.kind == "f" else value, dtype=dtype), [dyn])
+
+
+def zeros(shape, dtype="float32"):
+    return fill(shape, 0, dtype)
+
+
+def ones(shape, dtype="float32"):
+    return fill(shape, 1, dtype)
+
+
+@register_op
+class FillLike(Op):
+    """A tensor of ``x``'s shape and dtype filled with ``value``."""
+    name = "fill_like"
+    differentiable = False
+    specs = [Spec(lambda x: ones_like(x) * 3.0 + x, [(2, 3)], ref=lambda x: x + 3.0)]
+
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def compute(self, be, x):
+        return be.xp.full(x.shape, self.value, x.dtype)
+
+    def label(self):
+        return "zeros_like" if self.value == 0 else ("ones_like" if self.value == 1 else
+                                                      f"fill_like {self.value:g}")
+
+
+def zeros_like(x):
+    from ._util import as_tensor
+    x = as_tensor(x)
+    return apply1(FillLike(value=0), [x])
+
+
+def ones_like(x):
+    from ._util import as_tensor
+    x = as_tensor(x)
+    return apply1(FillLike(value=1), [x])
+

@@ -1,0 +1,36 @@
+"""``Session.explain``: a readable account of a compiled plan."""
+from tinygraph.graph import fmt_shape
+
+
+class Explanation:
+    """The kernels a plan runs, the fused kernels among them, and the LSTM-like
+    subgraphs the fusion passes declined, with the reason. ``str()`` gives text."""
+
+    def __init__(self, plan, optimized):
+        self.optimized = optimized
+        self.kernels = [(s.node.op.name, s.node.name,
+                         [o.shape for o in s.node.outputs]) for s in plan.steps]
+        self.fused = [(s.node.op.name, s.node.name) for s in plan.steps
+                      if getattr(s.node.op, "fused", False)]
+        report = getattr(plan, "report", None)
+        self.passes = str(report) if report else "optimize=False: no passes ran"
+        self.declined = [(e.rule, e.node, e.reason) for e in (report.events if report else [])
+                         if not e.fired]
+        self.unfused = [d for d in self.declined if d[0].startswith("lstm")]
+
+    def __str__(self):
+        lines = [f"plan: {len(self.kernels)} kernels "
+                 f"({'optimized' if self.optimized else 'not optimized'})"]
+        lines += ["passes:"] + ["  " + line for line in self.passes.splitlines()]
+        lines.append("fused kernels: " + (", ".join(f"{op} ({name})" for op, name in self.fused)
+                                          if self.fused else "none"))
+        if self.unfused:
+            lines.append("LSTM cells NOT fused:")
+            lines += [f"  {node}: {reason} [{rule}]" for rule, node, reason in self.unfused]
+        lines.append("kernels in order:")
+        for op, name, shapes in self.kernels:
+            shown = ", ".join(fmt_shape(s) for s in shapes) or "-"
+            lines.append(f"  {op:<16} {name}  -> {shown}")
+        return "\n".join(lines)
+
+    __repr__ = __str__

@@ -1,0 +1,35 @@
+"""Nested structures of fetches: lists, tuples, namedtuples and dicts."""
+
+
+def _is_namedtuple(x):
+    return isinstance(x, tuple) and hasattr(x, "_fields")
+
+
+def flatten(structure):
+    """Leaves in a fixed order (dicts by sorted key)."""
+    if isinstance(structure, dict):
+        return [leaf for k in sorted(structure, key=repr) for leaf in flatten(structure[k])]
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in flatten(item)]
+    return [structure]
+
+
+def pack_as(structure, leaves):
+    """Rebuild ``structure`` with ``leaves`` (from ``flatten``) in place of its leaves."""
+    it = iter(leaves)
+
+    def build(s):
+        if isinstance(s, dict):
+            built = {k: build(s[k]) for k in sorted(s, key=repr)}
+            return type(s)((k, built[k]) for k in s) if type(s) is not dict else {k: built[k] for k in s}
+        if _is_namedtuple(s):
+            return type(s)(*[build(v) for v in s])
+        if isinstance(s, (list, tuple)):
+            return type(s)(build(v) for v in s)
+        return next(it)
+
+    return build(structure)
+
+
+def map_structure(fn, structure):
+    return pack_as(structure, [fn(x) for x in flatten(structure)])

@@ -1,0 +1,63 @@
+"""save_weights / load_weights: ``.npz`` files, read with ``allow_pickle=False``.
+
+The file holds one array per weight under ``"<index>:<name>"`` plus a format tag, so
+loading checks the count, each name and each shape before changing anything."""
+import zipfile
+
+import numpy as np
+
+from tinygraph.variables import Variable
+
+FORMAT = "tinygraph-weights-v1"
+
+
+def _variables(layer_or_vars):
+    if hasattr(layer_or_vars, "weights"):
+        return list(layer_or_vars.weights)
+    if isinstance(layer_or_vars, Variable):
+        return [layer_or_vars]
+    items = list(layer_or_vars)
+    out = []
+    for item in items:
+        out.extend(_variables(item) if not isinstance(item, Variable) else [item])
+    return out
+
+
+def save_weights(path, layer_or_vars):
+    """Write the weights of a layer (or a list of layers / Variables) to ``path``."""
+    variables = _variables(layer_or_vars)
+    arrays = {f"{i:04d}:{v.name}": v.value for i, v in enumerate(variables)}
+    arrays["__format__"] = np.array(FORMAT)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_weights(path, layer_or_vars):
+    """Read weights written by ``save_weights`` into the same structure. Nothing is
+    assigned unless every weight matches in count, order, name and shape."""
+    variables = _variables(layer_or_vars)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            files = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"load_weights: {path!r} is not a readable .npz weights file ({e})") from None
+    except ValueError as e:          # object arrays refuse to load without pickle
+        raise ValueError(f"load_weights: {path!r} holds data that needs unpickling, which "
+                         f"tinygraph never does ({e})") from None
+    if str(files.pop("__format__", "")) != FORMAT:
+        raise ValueError(f"load_weights: {path!r} was not written by tinygraph.save_weights "
+                         f"(no {FORMAT!r} tag)")
+    keys = sorted(files)
+    if len(keys) != len(variables):
+        raise ValueError(f"load_weights: {path!r} holds {len(keys)} weights, the target has "
+                         f"{len(variables)}")
+    for key, var in zip(keys, variables):
+        _, name = key.split(":", 1)
+        arr = files[key]
+        if arr.shape != var.shape:
+            raise ValueError(f"load_weights: weight {name!r} in the file has shape {arr.shape}, "
+                             f"{var.name!r} expects {var.shape}")
+        if arr.dtype.kind not in "fiub":
+            raise ValueError(f"load_weights: weight {name!r} has dtype {arr.dtype}, not numeric")
+    for key, var in zip(keys, variables):
+        var.assign_value(files[key])

@@ -1,0 +1,136 @@
+"""Variables and the TF1 variable store (``variable_scope`` / ``get_variable``)."""
+import contextlib
+
+import numpy as np
+
+from tinygraph.graph import Tensor, apply, get_default_graph
+
+AUTO_REUSE = "auto_reuse"
+
+
+class Variable(Tensor):
+    """A tensor whose value lives on the host between runs.
+
+    ``var.value`` is its NumPy value; ``var.assign_value(array)`` sets it now;
+    ``var.assign(t)`` and ``var.assign_add(t)`` are graph ops that update it when run.
+    In a graph it reads the value current at the start of each run.
+    """
+
+    def __init__(self, initial_value, name=None, trainable=True, dtype=None):
+        from tinygraph.ops.state import ReadVariable
+        if isinstance(initial_value, Tensor):
+            raise TypeError("Variable: initial_value must be a NumPy array or scalar, not a "
+                            f"Tensor ({initial_value.name!r}); evaluate it first")
+        if callable(initial_value):
+            initial_value = initial_value()
+        value = np.array(initial_value, dtype=dtype)
+        if dtype is None and value.dtype == np.float64 and not isinstance(initial_value, np.ndarray):
+            value = value.astype(np.float32)          # Python floats -> float32, as in TF
+        if value.dtype == object:
+            raise TypeError(f"Variable: cannot hold a value of type {type(initial_value).__name__}")
+        self.trainable = bool(trainable)
+        self.constraint = None     # set by layers: applied after optimizer updates
+        self.regularizer = None
+        self._value = value
+        self._version = 0
+        node = apply(ReadVariable(var=self), [], name=name or "Variable")
+        Tensor.__init__(self, node, 0, value.shape, value.dtype)
+        node.outputs = (self,)
+
+    @property
+    def value(self):
+        return self._value
+
+    def assign_value(self, value):
+        """Set the value now (shape and dtype must match; a safe cast is done)."""
+        arr = np.asarray(value)
+        if arr.shape != self.shape:
+            raise ValueError(f"Variable {self.name!r}: expected shape {self.shape}, got {arr.shape}")
+        if not np.can_cast(arr.dtype, self.dtype, casting="same_kind"):
+            raise ValueError(f"Variable {self.name!r}: cannot store {arr.dtype.name} in "
+                             f"{self.dtype.name}")
+        self._value = np.array(arr, dtype=self.dtype)
+        self._version += 1
+
+    def assign(self, value, name=None):
+        from tinygraph.ops._util import as_tensor
+        from tinygraph.ops.state import Assign
+        return apply(Assign(var=self), [as_tensor(value, self.dtype)], name=name or "assign")
+
+    def assign_add(self, delta, name=None):
+        from tinygraph.ops._util import as_tensor
+        from tinygraph.ops.state import AssignAdd
+        return apply(AssignAdd(var=self), [as_tensor(delta, self.dtype)], name=name or "assign_add")
+
+    def __repr__(self):
+        return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype.name}>"
+
+    __hash__ = Tensor.__hash__
+    __eq__ = Tensor.__eq__
+
+
+def trainable_variables(fetches):
+    """The trainable Variables that ``fetches`` read, in graph order."""
+    from tinygraph.graph import topo_nodes
+    from tinygraph.nest import flatten
+    out = []
+    for node in topo_nodes(flatten(fetches)):
+        if node.op.name == "variable" and node.op.var.trainable:
+            out.append(node.op.var)
+    return out
+
+
+# ----------------------------------------------------------------------- variable store
+
+@contextlib.contextmanager
+def variable_scope(name, reuse=None):
+    """TF1 variable scope: prefixes variable and node names; ``reuse=True`` makes
+    ``get_variable`` return existing variables (and require that they exist);
+    ``reuse=AUTO_REUSE`` creates or reuses. Reuse is inherited by inner scopes."""
+    from tinygraph.graph import name_scope
+    g = get_default_graph()
+    if reuse not in (None, True, False, AUTO_REUSE):
+        raise ValueError(f"variable_scope: reuse must be None, True, False or "
+                         f"tg.AUTO_REUSE, got {reuse!r}")
+    outer = g.variable_scopes[-1][1] if g.variable_scopes else None
+    effective = reuse if reuse not in (None, False) else outer
+    g.variable_scopes.append((name, effective))
+    try:
+        with name_scope(name):
+            yield
+    finally:
+        g.variable_scopes.pop()
+
+
+def get_variable(name, shape=None, dtype="float32", initializer=None, trainable=True):
+    """Create or (under a reusing scope) fetch the Variable ``<scopes>/name``."""
+    from tinygraph import initializers
+    g = get_default_graph()
+    full = "/".join([s for s, _ in g.variable_scopes] + [name])
+    reuse = g.variable_scopes[-1][1] if g.variable_scopes else None
+    dtype = np.dtype(dtype)
+    existing = g.variable_store.get(full)
+    if existing is not None:
+        if reuse not in (True, AUTO_REUSE):
+            raise ValueError(f"Variable {full} already exists. To share it, open its scope "
+                             "with reuse=True (or tg.AUTO_REUSE)")
+        if shape is not None and tuple(shape) != existing.shape:
+            raise ValueError(f"Variable {full}: asked for shape {tuple(shape)}, it has "
+                             f"{existing.shape}")
+        return existing
+    if reuse is True:
+        raise ValueError(f"Variable {full} does not exist, and its scope has reuse=True; "
+                         "create it first or use tg.AUTO_REUSE")
+    if shape is None:
+        raise ValueError(f"get_variable({full!r}): a new variable needs a shape")
+    shape = tuple(int(d) for d in shape)
+    init = initializers.get(initializer if initializer is not None else "glorot_uniform")
+    value = np.asarray(init(shape, dtype), dtype=dtype)
+    saved = g._scope
+    g._scope = []                        # the variable's name is its full store name
+    try:
+        var = Variable(value, name=full, trainable=trainable, dtype=dtype)
+    finally:
+        g._scope = saved
+    g.variable_store[full] = var
+    return var
