@@ -51,6 +51,16 @@ class Backend:
     def make_rng(self, seed):
         return np.random.default_rng(seed)
 
+    # compiled subgraphs ---------------------------------------------------
+    def plan_for(self, function):
+        """The Plan of a Function (a loop body) on this backend, compiled once."""
+        from tinygraph.session import Plan
+        plans = self.__dict__.setdefault("_function_plans", {})
+        hit = plans.get(id(function))
+        if hit is None:
+            hit = plans[id(function)] = (function, Plan(function.outputs, function.inputs, self))
+        return hit[1]
+
     # kernels -------------------------------------------------------------
     def kernel(self, op):
         """The function computing ``op`` here: an override, else ``op.compute``."""

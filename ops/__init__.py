@@ -4,6 +4,8 @@ Each op is one class in one module: its shape/dtype rule, its kernel against
 ``be.xp``, its VJP in tinygraph ops, and its test specs. Composites (softmax,
 hard_sigmoid, clip_by_value, square, reduce_mean, ...) are plain functions.
 """
+import types as _types
+
 from .array import (concat, expand_dims, gather, getitem, one_hot, reshape, reshape_like,
                     reverse, split, squeeze, stack, transpose, unstack)
 from .math import (abs, add, add_n, cast, clip_by_value, divide, equal, exp, greater,
@@ -17,8 +19,9 @@ from .reduce import (log_softmax, logsumexp, matmul, reduce_max, reduce_mean, re
                      softmax)
 from .sources import (constant, fill, ones, ones_like, placeholder, shape, zeros,
                       zeros_like)
+from .scan import scan
 from .state import group
 from .slicing import slice  # noqa: A004
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in
-           ("array", "math", "random", "reduce", "sources", "state", "slicing")]
+__all__ = [n for n, v in dict(globals()).items()
+           if not n.startswith("_") and not isinstance(v, _types.ModuleType)]

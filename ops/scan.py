@@ -1,0 +1,217 @@
+"""The loop op: ``tg.scan``, a symbolic scan whose body is a subgraph built once.
+
+Node layout. Inputs: initial carries, sequences (time on axis 0), captured outer
+tensors. Outputs: final carries, stacked per-step outputs ``ys``, and the carry
+history (the carries entering each step, stacked on time). The history is only
+computed when something reads it: the gradient does, inference does not.
+
+Gradient. A reverse scan over the history: each step recomputes its forward step
+from the stored carries (one extra body evaluation, instead of storing every
+intermediate), pulls the cotangents back through it, and accumulates the
+gradients of the captured tensors (weights) in its carry. That reverse scan is
+built with ``tg.scan`` itself, so it has a gradient too (second order).
+"""
+import numpy as np
+
+from tinygraph import nest
+from tinygraph.function import trace
+from tinygraph.graph import Op, ShapeError, apply, register_op
+from tinygraph.testing import Spec
+
+from ._util import as_tensor, same_shape
+
+
+def _merge_shape(a, b):
+    return tuple(x if x is not None else y for x, y in zip(a, b))
+
+
+@register_op
+class Scan(Op):
+    """Attributes: body (Function), n_carry, n_seq, n_ys, reverse, length."""
+    name = "scan"
+    needs_output_mask = True
+    specs = [
+        # cumulative sum (ys are the carries entering each step)
+        Spec(lambda xs: scan(lambda c, x: (c + x, c * x), xs, xs[0] * 0.0)[1], [(5, 3)],
+             ref=lambda xs: _loop(lambda c, x: (c + x, c * x), xs, 0 * xs[0])[1]),
+        # a tanh recurrence reading an outer weight
+        Spec(lambda xs, w: scan(lambda h, x: (_tanh(h * w + x), h), xs, xs[0] * 0.0),
+             [(4, 2), (2,)],
+             ref=lambda xs, w: _loop(lambda h, x: (np.tanh(h * w + x), h), xs, 0 * xs[0])),
+        # reverse order with an initial state
+        Spec(lambda xs, h0: scan(lambda h, x: (_tanh(h * 0.5 + x), h * h), xs, h0, reverse=True),
+             [(4, 3), (3,)],
+             ref=lambda xs, h0: _loop(lambda h, x: (np.tanh(h * 0.5 + x), h * h), xs, h0, True)),
+    ]
+
+    def infer(self, *inputs):
+        nc, ns = self.n_carry, self.n_seq
+        body = self.body
+        carries, seqs = inputs[:nc], inputs[nc:nc + ns]
+        T = self.length
+        outs = body.outputs
+        finals = [(_merge_shape(o.shape, c.shape), c.dtype) for o, c in zip(outs[:nc], carries)]
+        ys = [((T,) + o.shape, o.dtype) for o in outs[nc:]]
+        hist = [((T,) + c.shape, c.dtype) for c in carries]
+        del seqs
+        return finals + ys + hist
+
+    def compute(self, be, *arrays, needed):
+        xp = be.xp
+        nc, ns, ny = self.n_carry, self.n_seq, self.n_ys
+        carries = list(arrays[:nc])
+        seqs = arrays[nc:nc + ns]
+        caps = list(arrays[nc + ns:])
+        T = seqs[0].shape[0] if ns else self.length
+        if T == 0:
+            raise ValueError("scan: the sequences have zero time steps; a loop needs at least one")
+        if any(s.shape[0] != T for s in seqs):
+            raise ValueError(f"scan: sequences differ in length: {[s.shape[0] for s in seqs]}")
+        want_y, want_h = needed[nc:nc + ny], needed[nc + ny:]
+        plan = be.plan_for(self.body)
+        ys = [None] * ny
+        hist = [xp.empty((T,) + c.shape, c.dtype) if w else None for c, w in zip(carries, want_h)]
+        steps = range(T - 1, -1, -1) if self.reverse else range(T)
+        for t in steps:
+            for i, h in enumerate(hist):
+                if h is not None:
+                    h[t] = carries[i]
+            outs = plan.run(carries + [s[t] for s in seqs] + caps)
+            carries = outs[:nc]
+            for j in range(ny):
+                if want_y[j]:
+                    if ys[j] is None:
+                        ys[j] = xp.empty((T,) + outs[nc + j].shape, outs[nc + j].dtype)
+                    ys[j][t] = outs[nc + j]
+        return tuple(carries) + tuple(ys) + tuple(hist)
+
+    def vjp(self, node, *grads):
+        return _scan_vjp(node, grads)
+
+    def label(self):
+        return f"scan{' reverse' if self.reverse else ''} ({self.body.name})"
+
+
+def _loop(fn, xs, c, reverse=False):
+    """The NumPy reference: a Python loop."""
+    ys = [None] * len(xs)
+    for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
+        c, ys[t] = fn(c, xs[t])
+    return [c, np.stack(ys)]
+
+
+def _tanh(x):
+    from .math import tanh
+    return tanh(x)
+
+
+def scan(fn, sequences, initializer, reverse=False, length=None, name="scan"):
+    """Loop ``fn`` over the leading axis of ``sequences``.
+
+    fn(carry, x_t) -> (new_carry, y_t): ``carry`` has the structure of
+    ``initializer``, ``x_t`` that of ``sequences`` (one time slice of each), ``y_t``
+    is a Tensor or a nest of Tensors (or None). ``fn`` is traced once; it may read
+    any outer tensor. Returns ``(final_carry, ys)`` with ys stacked on axis 0. With
+    ``reverse=True`` steps run from the last to the first and ys[t] still belongs to
+    step t. ``length`` gives T when there are no sequences.
+    """
+    seq_flat = [as_tensor(s) for s in nest.flatten(sequences)]
+    init_flat = [as_tensor(c) for c in nest.flatten(initializer)]
+    if not init_flat and not seq_flat:
+        raise ValueError("scan: needs a carry or a sequence")
+    for s in seq_flat:
+        if s.ndim == 0:
+            raise ShapeError(f"scan: sequence {s.name!r} is a scalar; sequences need a time axis 0")
+    lengths = {s.shape[0] for s in seq_flat if s.shape[0] is not None}
+    if len(lengths) > 1:
+        raise ShapeError("scan: sequences differ in length: " +
+                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat))
+    T = lengths.pop() if lengths else (None if seq_flat else length)
+    if not seq_flat and length is None:
+        raise ValueError("scan: without sequences, pass length=T")
+    if T == 0:
+        raise ValueError("scan: the sequences have zero time steps (" +
+                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat) +
+                         "); a loop needs at least one")
+    nc = len(init_flat)
+    out_structure = []
+
+    def step(*params):
+        carry = nest.pack_as(initializer, params[:nc])
+        x_t = nest.pack_as(sequences, params[nc:])
+        result = fn(carry, x_t)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise TypeError("scan: fn must return a pair (new_carry, y_t)")
+        new_carry, y = result
+        new_flat = [as_tensor(c) for c in nest.flatten(new_carry)]
+        if len(new_flat) != nc:
+            raise ValueError(f"scan: fn returned {len(new_flat)} carries, the initializer has {nc}")
+        for new, old in zip(new_flat, init_flat):
+            if new.dtype != old.dtype or new.ndim != old.ndim or not same_shape(new.shape, old.shape):
+                raise ShapeError(f"scan: carry {old.name!r} {old.shape} {old.dtype.name} comes back "
+                                 f"from fn as {new.shape} {new.dtype.name}")
+        y_flat = [] if y is None else [as_tensor(v) for v in nest.flatten(y)]
+        out_structure.append(y)
+        return new_flat + y_flat
+
+    specs = [(c.shape, c.dtype, f"{name}_carry") for c in init_flat] + \
+            [(s.shape[1:], s.dtype, f"{name}_x") for s in seq_flat]
+    body, captures = trace(step, specs, name=f"{name}_body")
+    ny = len(body.outputs) - nc
+    op = Scan(body=body, n_carry=nc, n_seq=len(seq_flat), n_ys=ny, reverse=bool(reverse), length=T)
+    node = apply(op, init_flat + seq_flat + captures, name=name)
+    finals = nest.pack_as(initializer, node.outputs[:nc])
+    y_struct = out_structure[0]
+    ys = None if y_struct is None else nest.pack_as(y_struct, node.outputs[nc:nc + ny])
+    return finals, ys
+
+
+def _zeros(t):
+    from .sources import zeros_like
+    return zeros_like(t)
+
+
+def _scan_vjp(node, grads):
+    """Cotangents of (init carries, sequences, captures) as a reverse scan."""
+    from tinygraph.autodiff import gradients
+    op = node.op
+    nc, ns, ny = op.n_carry, op.n_seq, op.n_ys
+    inits = node.inputs[:nc]
+    seqs = node.inputs[nc:nc + ns]
+    caps = node.inputs[nc + ns:]
+    g_final = list(grads[:nc])
+    g_ys = list(grads[nc:nc + ny])
+    g_hist = list(grads[nc + ny:])
+    hist = node.outputs[nc + ny:]
+    float_caps = [i for i, c in enumerate(caps) if c.dtype.kind == "f"]
+    # Sequences of the reverse scan: stored carries, inputs, and the cotangents that exist.
+    y_idx = [j for j, g in enumerate(g_ys) if g is not None]
+    h_idx = [i for i, g in enumerate(g_hist) if g is not None]
+    bwd_seqs = list(hist) + list(seqs) + [g_ys[j] for j in y_idx] + [g_hist[i] for i in h_idx]
+    init_cbar = [g if g is not None else _zeros(c) for g, c in zip(g_final, inits)]
+    init_acc = [_zeros(caps[i]) for i in float_caps]
+
+    def bwd_step(carry, xs):
+        cbar, acc = carry
+        h = xs[:nc]
+        x = xs[nc:nc + ns]
+        ybar = dict(zip(y_idx, xs[nc + ns:nc + ns + len(y_idx)]))
+        hbar = dict(zip(h_idx, xs[nc + ns + len(y_idx):]))
+        outs = op.body.inline(list(h) + list(x) + list(caps))
+        cot = list(cbar) + [ybar.get(j) if j in ybar else _zeros(outs[nc + j]) for j in range(ny)]
+        wrt = list(h) + list(x) + [caps[i] for i in float_caps]
+        g = gradients(outs, wrt, grad_ys=cot, unconnected_gradients="zero") if wrt else []
+        g_h, g_x, g_c = g[:nc], g[nc:nc + ns], g[nc + ns:]
+        new_cbar = [gh + hbar[i] if i in hbar else gh for i, gh in enumerate(g_h)]
+        new_acc = [a + gc for a, gc in zip(acc, g_c)]
+        return (new_cbar, new_acc), [gx if s.dtype.kind == "f" else _zeros(s[0]) for gx, s in zip(g_x, seqs)]
+
+    (cbar0, acc), xbar = scan(bwd_step, bwd_seqs, (init_cbar, init_acc),
+                              reverse=not op.reverse, name="scan_grad")
+    cap_grads = [None] * len(caps)
+    for k, i in enumerate(float_caps):
+        cap_grads[i] = acc[k]
+    seq_grads = [xb if s.dtype.kind == "f" else None for xb, s in zip(xbar or [], seqs)]
+    init_grads = [cb if c.dtype.kind == "f" else None for cb, c in zip(cbar0, inits)]
+    return init_grads + seq_grads + cap_grads
+
