@@ -129,9 +129,13 @@ def rewrite(roots, rules, max_rounds=100):
             for c in n.control_inputs:
                 users.setdefault(c.id, set()).add(n.id)
         root_ids = {(r.node if isinstance(r, Tensor) else r).id for r in roots}
+        used = {_key(t) for n in nodes for t in n.inputs} | {_key(r) for r in roots
+                                                            if isinstance(r, Tensor)}
         mapping, claimed = {}, set()
         for node in nodes:
             for t in node.outputs:
+                if _key(t) not in used:        # nothing reads it: nothing to rewrite
+                    continue
                 fired = _try_rules(t, node, rules, users, root_ids, claimed, events, declined)
                 if fired is not None:
                     mapping[_key(t)] = fired

@@ -1,0 +1,3 @@
+from tinygraph.cli import main
+
+raise SystemExit(main())
