@@ -8,6 +8,7 @@ import types as _types
 
 from .array import (concat, expand_dims, gather, getitem, one_hot, reshape, reshape_like,
                     reverse, split, squeeze, stack, transpose, unstack)
+from .lstm import lstm_cell, lstm_sequence
 from .math import (abs, add, add_n, cast, clip_by_value, divide, equal, exp, greater,
                    greater_equal, hard_sigmoid, hard_sigmoid_v1, identity, less, less_equal,
                    log, logical_not, maximum, minimum, multiply, negative, not_equal, power,

@@ -57,7 +57,8 @@ def gradients(ys, xs, grad_ys=None, unconnected_gradients="none"):
             with provenance(y.node):
                 gy = ones_like(y)
         else:
-            gy = as_tensor(gy, y.dtype)
+            with provenance(y.node):
+                gy = as_tensor(gy, y.dtype)
             if gy.ndim != y.ndim or any(a is not None and b is not None and a != b
                                         for a, b in zip(gy.shape, y.shape)):
                 raise ValueError(f"gradients: grad_ys for {y.name!r} has shape {gy.shape}, "
@@ -93,6 +94,26 @@ def gradients(ys, xs, grad_ys=None, unconnected_gradients="none"):
     for x in xs:
         g = total(x)
         if g is None and unconnected_gradients == "zero":
-            g = zeros_like(x)
+            with provenance(x.node):
+                g = zeros_like(x)
         result.append(g)
+    _record(ys, xs, grad_ys, unconnected_gradients, result)
     return result
+
+
+class GradRecord:
+    """One ``gradients`` call, kept so passes can re-derive its result from an
+    optimized forward graph (how fused forward ops get fused backward ops)."""
+
+    def __init__(self, ys, xs, grad_ys, unconnected):
+        self.ys, self.xs, self.grad_ys, self.unconnected = ys, xs, grad_ys, unconnected
+
+
+def _record(ys, xs, grad_ys, unconnected, result):
+    from tinygraph.graph import get_default_graph
+    given = [g if isinstance(g, Tensor) else None for g in grad_ys]
+    rec = GradRecord(list(ys), list(xs), given, unconnected)
+    records = get_default_graph().grad_records
+    for i, g in enumerate(result):
+        if g is not None and g.node.grad_of is not None:     # built here, not a user tensor
+            records[(g.node.id, g.index)] = (rec, i)

@@ -14,8 +14,12 @@ class Explanation:
                       if getattr(s.node.op, "fused", False)]
         report = getattr(plan, "report", None)
         self.passes = str(report) if report else "optimize=False: no passes ran"
+        # A decline matters only if its node survived: the nodes of a match that fired
+        # later (or of a bigger match around it) are gone from the plan.
+        alive = _node_names([s.node for s in plan.steps])
         self.declined = [(e.rule, e.node, e.reason) for e in (report.events if report else [])
-                         if not e.fired]
+                         if not e.fired and e.node in alive]
+        self.declined = list(dict.fromkeys(self.declined))
         self.unfused = [d for d in self.declined if d[0].startswith("lstm")]
 
     def __str__(self):
@@ -34,3 +38,15 @@ class Explanation:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def _node_names(nodes):
+    """Names of ``nodes`` and of every node inside their loop bodies."""
+    from tinygraph.graph import topo_nodes
+    names = set()
+    for n in nodes:
+        names.add(n.name)
+        body = getattr(n.op, "body", None)
+        if body is not None:
+            names |= _node_names(topo_nodes(body.outputs))
+    return names

@@ -225,6 +225,7 @@ class Graph:
         self.variable_store = {}          # full name -> Variable (tg.get_variable)
         self.variable_scopes = []         # stack of (name, reuse)
         self.placeholders = weakref.WeakValueDictionary()   # name -> Tensor
+        self.grad_records = {}            # gradient tensor key -> (GradRecord, index)
 
     def unique_name(self, base):
         base = "/".join(self._scope + [base]) if self._scope else base

@@ -46,13 +46,32 @@ def fold_constant(b, t):
     if any(None in o.shape for o in node.outputs) or \
             sum(int(np.prod(o.shape)) for o in node.outputs) > FOLD_LIMIT:
         return None
-    values = node.op.compute(NumpyBackend(), *[i.node.op.value for i in node.inputs])
+    with np.errstate(all="ignore"):
+        kw = {"needed": (True,) * len(node.outputs)} if getattr(node.op, "needs_output_mask", False) else {}
+        values = node.op.compute(NumpyBackend(), *[i.node.op.value for i in node.inputs], **kw)
     values = values if isinstance(values, tuple) else (values,)
-    return constant(np.asarray(values[t.index], dtype=t.dtype))
+    value = np.asarray(values[t.index], dtype=t.dtype)
+    if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        return None     # keep the node: check_numerics must name where a NaN/Inf arises
+    return constant(value)
+
+
+def _broadcasts_into(small, big):
+    """Broadcasting shape ``small`` against ``big`` gives ``big`` whatever the
+    run-time values of its unknown dims."""
+    return len(small) <= len(big) and all(
+        s == 1 or (s is not None and s == b) for s, b in zip(small[::-1], big[::-1]))
 
 
 def _same_shape_operand(b, t):
-    return b["x"] if b["x"].shape == t.shape and _static(t) else None
+    """``x`` when the other operand cannot change the result's shape (a static
+    match, or it broadcasts into ``x``, or it is zeros_like(x))."""
+    x = b["x"]
+    other = t.node.inputs[1] if t.node.inputs[0] is x else t.node.inputs[0]
+    if (x.shape == t.shape and _static(t)) or _broadcasts_into(other.shape, x.shape) \
+            or b.get("y") is x:
+        return x
+    return None
 
 
 def fill_static(b, t):
@@ -204,6 +223,59 @@ def _run_pipeline(roots, passes):
     return roots, report
 
 
+FUSION_PASSES = ("lstm_cell_fusion", "lstm_sequence_fusion")
+
+
+def regrad(roots, run):
+    """Run the pipeline ``run`` so that gradients are taken of the optimized forward.
+
+    Gradient tensors made by ``tg.gradients`` are cut out of the graph (their
+    records say which ys, xs and grad_ys they came from), the forward graph is
+    optimized (LSTM math becomes fused ops), the gradients are built again on the
+    optimized forward (fused ops have fused VJPs), and the whole is optimized once
+    more. Hash-consing makes the re-derived backward read the very fused forward
+    nodes the fetches use, so the forward is computed once. Gradients of gradients
+    (whose ys depend on another recorded gradient) keep their original graph."""
+    from tinygraph.autodiff import gradients
+    from tinygraph.graph import apply, get_default_graph
+    from tinygraph.ops.sources import Placeholder, zeros_like
+    records = get_default_graph().grad_records
+    hits = [((o.node.id, o.index), o) + records[(o.node.id, o.index)]
+            for n in topo_nodes(roots) for o in n.outputs if (o.node.id, o.index) in records]
+    usable = {}
+    for key, old, rec, i in hits:
+        if id(rec) not in usable:
+            forward = rec.ys + rec.xs + [g for g in rec.grad_ys if g is not None]
+            if any((o.node.id, o.index) in records for n in topo_nodes(forward) for o in n.outputs):
+                continue
+            usable[id(rec)] = (rec, [])
+        usable[id(rec)][1].append((key, old, i))
+    if not usable:
+        return run(roots)
+    holes = {}
+    for rec, uses in usable.values():
+        for key, old, _ in uses:
+            holes[key] = apply(Placeholder(shape=old.shape, dtype=old.dtype, ph_name="gradient"),
+                               [], name="gradient", unique=True).outputs[0]
+    extra = []
+    for rec, _ in usable.values():
+        extra += rec.ys + rec.xs + [g for g in rec.grad_ys if g is not None]
+    optimized, report = run(substitute(roots, holes) + extra)
+    rest = iter(optimized[len(roots):])
+    fill = {}
+    for rec, uses in usable.values():
+        ys = [next(rest) for _ in rec.ys]
+        xs = [next(rest) for _ in rec.xs]
+        gys = [next(rest) if g is not None else None for g in rec.grad_ys]
+        new = gradients(ys, xs, gys, rec.unconnected)
+        for key, old, i in uses:
+            g = new[i] if new[i] is not None else zeros_like(xs[i])
+            fill[(holes[key].node.id, 0)] = g
+    final, second = run(substitute(optimized[:len(roots)], fill))
+    report.passes += [("regrad", 0, 0, [])] + second.passes
+    return final, report
+
+
 def optimize(fetches, passes=None, return_report=False):
     """Run the passes on the graph of ``fetches``; returns the rewritten fetches in
     the same structure (and the Report with ``return_report=True``)."""
@@ -211,7 +283,7 @@ def optimize(fetches, passes=None, return_report=False):
     for f in flat:
         if not isinstance(f, (Tensor, Node)):
             raise TypeError(f"optimize: cannot optimize {type(f).__name__}; pass Tensors or ops")
-    roots, report = _run_pipeline(flat, passes)
+    roots, report = _optimize(flat, passes)
     out = nest.pack_as(fetches, roots)
     return (out, report) if return_report else out
 
@@ -230,5 +302,12 @@ def optimize_for_run(outputs, inputs):
             cut[(t.node.id, t.index)] = ph
             new_inputs.append(ph)
     roots = substitute(outputs, cut) if cut else list(outputs)
-    roots, report = _run_pipeline(roots, None)
+    roots, report = _optimize(roots, None)
     return roots, new_inputs, report
+
+
+def _optimize(roots, passes):
+    names = DEFAULT_PIPELINE if passes is None else list(passes)
+    if any(n in FUSION_PASSES for n in names):
+        return regrad(roots, lambda r: _run_pipeline(r, passes))
+    return _run_pipeline(roots, passes)

@@ -1,8 +1,10 @@
 """The rewrite engine: patterns, rules, and one driver that applies them.
 
 A rule is ``Rule(pattern, replace, doc)``. ``pattern`` describes a subgraph ending
-at one tensor; ``replace(bindings, tensor)`` returns the replacement tensor, None
-(no change) or ``Decline(reason)`` (recorded, shown by ``Session.explain``). A rule
+at one tensor; ``replace(bindings, tensor)`` returns the replacement tensor, a dict
+{old tensor: new tensor} (a match that replaces several outputs, such as an LSTM
+cell's h and c), None (no change) or ``Decline(reason)`` (recorded, shown by
+``Session.explain``). A rule
 with ``exclusive=True`` declines by itself when a tensor inside the match is also
 used outside it: replacing the match would then compute that tensor twice.
 
@@ -71,6 +73,7 @@ class Rule:
     doc: str
     exclusive: bool = True
     name: str = ""
+    context: bool = False      # replace(bindings, tensor, ctx) instead of (bindings, tensor)
 
     def __post_init__(self):
         self.name = self.name or getattr(self.replace, "__name__", "rule")
@@ -91,28 +94,97 @@ def _key(t):
 
 def substitute(roots, mapping, force=False):
     """Rebuild ``roots`` with tensors replaced per ``mapping`` ((node id, index) ->
-    Tensor). Nodes downstream of a replacement are rebuilt (keeping name, scope and
-    provenance); ``force`` rebuilds every node, which merges identical ones (CSE)."""
-    memo = dict(mapping)
-    node_map = {}
-    for node in topo_nodes(roots):
-        if node.outputs and all(_key(o) in memo for o in node.outputs):
+    Tensor). Replacements may themselves read replaced tensors (rules of one round
+    build them on the old graph): those are followed too. Nodes downstream of a
+    replacement are rebuilt (keeping name, scope and provenance); ``force`` rebuilds
+    every node, which merges identical ones (CSE)."""
+    def target(t):
+        hops = 0
+        while _key(t) in mapping:
+            t = mapping[_key(t)]
+            hops += 1
+            if hops > len(mapping):
+                raise RuntimeError("substitute: the replacements form a cycle")
+        return t
+
+    def deps(n):
+        return [target(t).node for t in n.inputs] + list(n.control_inputs)
+
+    # depth-first post-order over the graph as it is after replacement
+    order, seen = [], set()
+    stack = [(target(r).node if isinstance(r, Tensor) else r, False) for r in reversed(roots)]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
             continue
-        ins = [memo.get(_key(t), t) for t in node.inputs]
-        ctrl = [node_map.get(c.id, c) for c in node.control_inputs]
+        if n.id in seen:
+            continue
+        seen.add(n.id)
+        stack.append((n, True))
+        stack.extend((d, False) for d in reversed(deps(n)) if d.id not in seen)
+
+    rebuilt = {}
+
+    def resolve(t):
+        t = target(t)
+        new = rebuilt.get(t.node.id)
+        return t if new is None else new.outputs[t.index]
+
+    for node in order:
+        ins = [resolve(t) for t in node.inputs]
+        ctrl = [rebuilt.get(c.id, c) for c in node.control_inputs]
         changed = any(a is not b for a, b in zip(ins, node.inputs)) or any(
             a is not b for a, b in zip(ctrl, node.control_inputs))
         if not (changed or (force and node.inputs)):
             continue
-        new = apply(node.op, ins, control_inputs=ctrl, unique=node.op.stateful,
-                    exact_name=node.name, scope=node.scope, grad_of=node.grad_of)
-        node_map[node.id] = new
-        for o, n in zip(node.outputs, new.outputs):
-            memo.setdefault(_key(o), n)
-    out = []
-    for r in roots:
-        out.append(memo.get(_key(r), r) if isinstance(r, Tensor) else node_map.get(r.id, r))
-    return out
+        rebuilt[node.id] = apply(node.op, ins, control_inputs=ctrl, unique=node.op.stateful,
+                                 exact_name=node.name, scope=node.scope, grad_of=node.grad_of)
+    return [resolve(r) if isinstance(r, Tensor) else rebuilt.get(r.id, r) for r in roots]
+
+
+class Context:
+    """What a rule may ask about the graph being rewritten: who uses a node, and
+    whether a candidate match is used from outside. Rules with ``context=True``
+    receive it as a third argument; nested rewrites append their events to it."""
+
+    def __init__(self, nodes, roots, events):
+        self.events = events
+        self.claimed = set()             # ids of nodes some rewrite of this round replaces
+        self.readers = {}                 # (node id, output index) -> ids of reading nodes
+        self.users = {}                   # node id -> ids of nodes reading any output
+        for n in nodes:
+            for t in n.inputs:
+                self.readers.setdefault(_key(t), set()).add(n.id)
+                self.users.setdefault(t.node.id, set()).add(n.id)
+            for c in n.control_inputs:
+                self.users.setdefault(c.id, set()).add(n.id)
+        self.root_ids = {(r.node if isinstance(r, Tensor) else r).id for r in roots}
+        self.root_keys = {_key(r) for r in roots if isinstance(r, Tensor)}
+
+    def leak(self, interior, replaced=()):
+        """The first node of ``interior`` read from outside it, ignoring nodes whose
+        outputs are all being replaced (their readers will read the replacements)."""
+        ids = {n.id for n in interior}
+        replaced_keys = {_key(t) for t in replaced}
+        for n in interior:
+            for o in n.outputs:
+                if _key(o) in replaced_keys:
+                    continue
+                if self.readers.get(_key(o), set()) - ids or _key(o) in self.root_keys:
+                    return n
+            if not n.outputs and n.id in self.root_ids:
+                return n
+        return None
+
+    def claim(self, nodes):
+        """Reserve ``nodes`` for one rewrite; False if another rewrite of this round
+        already took one of them (the graph changes before they meet again)."""
+        ids = {n.id for n in nodes}
+        if ids & self.claimed:
+            return False
+        self.claimed |= ids
+        return True
 
 
 def rewrite(roots, rules, max_rounds=100):
@@ -122,23 +194,16 @@ def rewrite(roots, rules, max_rounds=100):
     declined = set()
     for _ in range(max_rounds):
         nodes = topo_nodes(roots)
-        users = {}
-        for n in nodes:
-            for t in n.inputs:
-                users.setdefault(t.node.id, set()).add(n.id)
-            for c in n.control_inputs:
-                users.setdefault(c.id, set()).add(n.id)
-        root_ids = {(r.node if isinstance(r, Tensor) else r).id for r in roots}
-        used = {_key(t) for n in nodes for t in n.inputs} | {_key(r) for r in roots
-                                                            if isinstance(r, Tensor)}
-        mapping, claimed = {}, set()
+        ctx = Context(nodes, roots, events)
+        used = set(ctx.readers) | ctx.root_keys
+        mapping, claimed = {}, ctx.claimed
         for node in nodes:
             for t in node.outputs:
                 if _key(t) not in used:        # nothing reads it: nothing to rewrite
                     continue
-                fired = _try_rules(t, node, rules, users, root_ids, claimed, events, declined)
-                if fired is not None:
-                    mapping[_key(t)] = fired
+                fired = _try_rules(t, node, rules, ctx, claimed, declined)
+                if fired:
+                    mapping.update(fired)
                     break
         if not mapping:
             return roots, events
@@ -146,7 +211,8 @@ def rewrite(roots, rules, max_rounds=100):
     raise RuntimeError(f"rewrite did not settle after {max_rounds} rounds")
 
 
-def _try_rules(t, node, rules, users, root_ids, claimed, events, declined):
+def _try_rules(t, node, rules, ctx, claimed, declined):
+    """The replacements ((node id, index) -> Tensor) of the first rule that fires."""
     for rule in rules:
         b, interior = {}, []
         if not rule.pattern.match(t, b, interior):
@@ -155,25 +221,28 @@ def _try_rules(t, node, rules, users, root_ids, claimed, events, declined):
         if ids & claimed:
             continue
         if rule.exclusive:
-            leak = next((n for n in interior if n is not node and
-                         (users.get(n.id, set()) - ids or n.id in root_ids)), None)
+            leak = ctx.leak(interior, [t])
             if leak is not None:
-                _decline(events, declined, rule, node,
+                _decline(ctx.events, declined, rule, node,
                          f"{leak.name!r} ({leak.op.name}) is also used outside the match")
                 continue
         with in_scope(node.scope), provenance(node.grad_of) if node.grad_of else nullcontext():
-            new = rule.replace(b, t)
+            new = rule.replace(b, t, ctx) if rule.context else rule.replace(b, t)
         if isinstance(new, Decline):
-            _decline(events, declined, rule, node, new.reason)
+            _decline(ctx.events, declined, rule, node, new.reason)
             continue
         if new is None or new is t:
             continue
-        if new.shape != t.shape and None not in t.shape or new.dtype != t.dtype:
-            raise RuntimeError(f"rule {rule.name} changed {t.name!r} from {t.shape} "
-                               f"{t.dtype} to {new.shape} {new.dtype}")
+        pairs = new.items() if isinstance(new, dict) else [(t, new)]
+        for old, rep in pairs:
+            if (rep.shape != old.shape and None not in old.shape) or rep.dtype != old.dtype:
+                raise RuntimeError(f"rule {rule.name} changed {old.name!r} from {old.shape} "
+                                   f"{old.dtype} to {rep.shape} {rep.dtype}")
         claimed.update(ids)
-        events.append(Event(rule.name, node.name, True, data={"old": t, "new": new}))
-        return new
+        claimed.update(old.node.id for old, _ in pairs)
+        ctx.events.append(Event(rule.name, node.name, True,
+                                data={"old": [o for o, _ in pairs], "new": [r for _, r in pairs]}))
+        return {_key(old): rep for old, rep in pairs}
     return None
 
 

@@ -1,0 +1,499 @@
+"""Fused LSTM kernels: ``lstm_cell`` (one step's gate math) and ``lstm_sequence``
+(a whole layer over time), each with a fused backward op.
+
+The fusion passes (tinygraph/fusion.py) put these in place of the primitive-op
+graphs that the layers build; users rarely call them directly.
+
+Gate math, for gate order "ifco" (Keras) or "ijfo" (TF1; j is the candidate):
+    i = ra(z_i [+ p_i*c_prev]);  f = ra(z_f + forget_bias [+ p_f*c_prev]);  g = act(z_c)
+    c = f*c_prev + i*g;  c = clip(c, -cell_clip, cell_clip) if cell_clip
+    o = ra(z_o [+ p_o*c]);  h = o * act(c)
+with ra the recurrent activation. Every activation the layers allow has a
+derivative computable from its output, so the kernels keep activated gates only.
+
+Derivatives: the first derivative of each fused op is a fused backward op; the
+derivative of a backward op is taken through the op's decomposition (``body``: the
+same math in primitive ops), so every order works.
+"""
+from tinygraph.graph import Op, ShapeError, apply, register_op
+from tinygraph.testing import Spec as _Spec
+
+
+def Spec(build, shapes, **kw):
+    """Fused-op specs: values are checked against the op's own decomposition."""
+    return _Spec(build, shapes, ref_build=lambda *xs: _unfused_ref(build)(*xs), **kw)
+
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear", "hard_sigmoid", "hard_sigmoid_v1")
+
+
+# ----------------------------------------------------------------------- activations
+
+def act_forward(xp, name, x, out=None):
+    """y = act(x), in place into ``out`` when given."""
+    if out is None:
+        out = xp.empty_like(x)
+    if name == "tanh":
+        xp.tanh(x, out=out)
+    elif name == "sigmoid":
+        # stable: e = exp(-|x|); x >= 0: 1/(1+e); x < 0: e/(1+e)
+        e = xp.exp(-xp.abs(x))
+        xp.divide(xp.where(x >= 0, 1.0, e).astype(x.dtype, copy=False), 1.0 + e, out=out)
+    elif name == "relu":
+        xp.maximum(x, 0, out=out)
+    elif name == "linear":
+        out[...] = x
+    elif name == "hard_sigmoid":
+        xp.clip(x * (1.0 / 6.0) + 0.5, 0.0, 1.0, out=out)
+    elif name == "hard_sigmoid_v1":
+        xp.clip(x * 0.2 + 0.5, 0.0, 1.0, out=out)
+    else:
+        raise ValueError(f"unknown activation {name!r}; fused kernels support {ACTIVATIONS}")
+    return out
+
+
+def act_grad_from_output(xp, name, y):
+    """act'(x) written with y = act(x)."""
+    if name == "tanh":
+        return 1.0 - y * y
+    if name == "sigmoid":
+        return y * (1.0 - y)
+    if name == "relu":
+        return (y > 0).astype(y.dtype)
+    if name == "linear":
+        return xp.ones_like(y)
+    if name == "hard_sigmoid":
+        return ((y > 0) & (y < 1)).astype(y.dtype) * (1.0 / 6.0)
+    if name == "hard_sigmoid_v1":
+        return ((y > 0) & (y < 1)).astype(y.dtype) * 0.2
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def tg_activation(name):
+    """The same activation built from primitive ops (for decompositions)."""
+    import tinygraph as tg
+    return {"tanh": tg.tanh, "sigmoid": tg.sigmoid, "relu": tg.relu, "linear": lambda x: x,
+            "hard_sigmoid": tg.hard_sigmoid, "hard_sigmoid_v1": tg.hard_sigmoid_v1}[name]
+
+
+def _gate_slices(order, U):
+    """Column slices of z for (i, f, candidate, o)."""
+    pos = {"ifco": (0, 1, 2, 3), "ijfo": (0, 2, 1, 3)}[order]
+    return [slice(p * U, (p + 1) * U) for p in pos]
+
+
+class LSTMAttrs(Op):
+    """Shared attribute handling: activation, recurrent_activation, forget_bias,
+    gate_order, cell_clip, peepholes."""
+
+    fused = True
+
+    def check_attrs(self):
+        for a in (self.activation, self.recurrent_activation):
+            if a not in ACTIVATIONS:
+                raise ShapeError(f"activation {a!r} is not one the fused kernels support {ACTIVATIONS}")
+        if self.gate_order not in ("ifco", "ijfo"):
+            raise ShapeError(f"gate_order must be 'ifco' or 'ijfo', got {self.gate_order!r}")
+
+    def label(self):
+        extra = [f"act={self.activation}", f"ract={self.recurrent_activation}"]
+        if self.forget_bias:
+            extra.append(f"forget_bias={self.forget_bias:g}")
+        if self.peepholes:
+            extra.append("peepholes")
+        if self.cell_clip:
+            extra.append(f"clip={self.cell_clip:g}")
+        return f"{self.name} [{', '.join(extra)}]"
+
+
+def cell_math_np(xp, attrs, z, c_prev, peep):
+    """The cell's forward in NumPy/CuPy: returns (h, c, gates (i, f, g, o), c_raw)."""
+    U = c_prev.shape[-1]
+    si, sf, sg, so = _gate_slices(attrs.gate_order, U)
+    ra, act = attrs.recurrent_activation, attrs.activation
+    zi, zf, zo = z[..., si], z[..., sf], z[..., so]
+    if attrs.peepholes:
+        p_i, p_f, p_o = peep
+        zi, zf = zi + p_i * c_prev, zf + p_f * c_prev
+    if attrs.forget_bias:
+        zf = zf + attrs.forget_bias
+    i, f, g = act_forward(xp, ra, zi), act_forward(xp, ra, zf), act_forward(xp, act, z[..., sg])
+    c_raw = f * c_prev + i * g
+    c = xp.clip(c_raw, -attrs.cell_clip, attrs.cell_clip) if attrs.cell_clip else c_raw
+    if attrs.peepholes:
+        zo = zo + p_o * c
+    o = act_forward(xp, ra, zo)
+    h = o * act_forward(xp, act, c)
+    return h, c, (i, f, g, o), c_raw
+
+
+def cell_math_tg(attrs, z, c_prev, peep):
+    """The same math in primitive tinygraph ops (the decomposition)."""
+    import tinygraph as tg
+    U = c_prev.shape[-1]
+    ra, act = tg_activation(attrs.recurrent_activation), tg_activation(attrs.activation)
+    si, sf, sg, so = _gate_slices(attrs.gate_order, U)
+    zi, zf, zg, zo = z[:, si], z[:, sf], z[:, sg], z[:, so]
+    if attrs.peepholes:
+        p_i, p_f, p_o = peep
+        zi, zf = zi + p_i * c_prev, zf + p_f * c_prev
+    if attrs.forget_bias:
+        zf = zf + attrs.forget_bias
+    c = ra(zf) * c_prev + ra(zi) * act(zg)
+    if attrs.cell_clip:
+        c = tg.clip_by_value(c, -attrs.cell_clip, attrs.cell_clip)
+    if attrs.peepholes:
+        zo = zo + p_o * c
+    return [ra(zo) * act(c), c]
+
+
+def _attrs(activation="tanh", recurrent_activation="sigmoid", forget_bias=0.0,
+           gate_order="ifco", cell_clip=None, peepholes=False):
+    return dict(activation=activation, recurrent_activation=recurrent_activation,
+                forget_bias=float(forget_bias), gate_order=gate_order,
+                cell_clip=None if not cell_clip else float(cell_clip), peepholes=bool(peepholes))
+
+
+# ----------------------------------------------------------------------- lstm_cell
+
+@register_op
+class LSTMCell(LSTMAttrs):
+    """One step: inputs (z (B, 4U), c_prev (B, U) [, p_i, p_f, p_o (U,)]) -> (h, c)."""
+    name = "lstm_cell"
+    specs = [
+        Spec(lambda z, c: lstm_cell(z, c), [(3, 8), (3, 2)]),
+        Spec(lambda z, c, pi, pf, po: lstm_cell(z, c, (pi, pf, po), gate_order="ijfo", forget_bias=1.0,
+                                                cell_clip=1.5, activation="relu"),
+             [(3, 8), (3, 2), (2,), (2,), (2,)], domain=(-1.2, 1.2)),
+        Spec(lambda z, c: lstm_cell(z, c, recurrent_activation="hard_sigmoid", activation="linear"),
+             [(2, 12), (2, 3)]),
+    ]
+
+    def infer(self, z, c_prev, *peep):
+        self.check_attrs()
+        U = c_prev.shape[-1]
+        if z.shape[-1] is not None and U is not None and z.shape[-1] != 4 * U:
+            raise ShapeError(f"z has {z.shape[-1]} columns, expected 4 * {U}")
+        if len(peep) != (3 if self.peepholes else 0):
+            raise ShapeError("peepholes need three (U,) weights")
+        return [(c_prev.shape, c_prev.dtype), (c_prev.shape, c_prev.dtype)]
+
+    def compute(self, be, z, c_prev, *peep):
+        h, c, _, _ = cell_math_np(be.xp, self, z, c_prev, peep)
+        return h, c
+
+    def vjp(self, node, gh, gc):
+        z, c_prev, *peep = node.inputs
+        h, c = node.outputs
+        gh = gh if gh is not None else _zeros(h)
+        gc = gc if gc is not None else _zeros(c)
+        grad = apply(LSTMCellGrad(**self.attrs), [z, c_prev] + peep + [gh, gc])
+        return list(grad.outputs)
+
+    def decompose(self, inputs):
+        """This op's outputs rebuilt from primitive ops on ``inputs`` (for pictures)."""
+        return _decompose(self, "cell", inputs)
+
+
+@register_op
+class LSTMCellGrad(LSTMAttrs):
+    """Backward of lstm_cell: (z, c_prev, [peep], gh, gc) -> (gz, gc_prev, [gpeep])."""
+    name = "lstm_cell_grad"
+    # order 1 here is the forward op's second derivative (its order-2 spec covers more)
+    specs = [Spec(lambda z, c, gh, gc: apply(LSTMCellGrad(**_attrs()), [z, c, gh, gc]).outputs,
+                  [(3, 8), (3, 2), (3, 2), (3, 2)], order=1)]
+
+    def infer(self, z, c_prev, *rest):
+        out = [(z.shape, z.dtype), (c_prev.shape, c_prev.dtype)]
+        if self.peepholes:
+            out += [(p.shape, p.dtype) for p in rest[:3]]
+        return out
+
+    def compute(self, be, z, c_prev, *rest):
+        xp = be.xp
+        peep, (gh, gc) = rest[:-2], rest[-2:]
+        h, c, (i, f, g, o), c_raw = cell_math_np(xp, self, z, c_prev, peep)
+        ra, act = self.recurrent_activation, self.activation
+        ac = act_forward(xp, act, c)
+        do = gh * ac * act_grad_from_output(xp, ra, o)
+        dc = gc + gh * o * act_grad_from_output(xp, act, ac)
+        if self.peepholes:
+            dc = dc + do * peep[2]
+        if self.cell_clip:
+            dc = dc * (xp.abs(c_raw) <= self.cell_clip)
+        di = dc * g * act_grad_from_output(xp, ra, i)
+        df = dc * c_prev * act_grad_from_output(xp, ra, f)
+        dg = dc * i * act_grad_from_output(xp, act, g)
+        dc_prev = dc * f
+        U = c_prev.shape[-1]
+        si, sf, sg, so = _gate_slices(self.gate_order, U)
+        dz = xp.empty_like(z)
+        dz[..., si], dz[..., sf], dz[..., sg], dz[..., so] = di, df, dg, do
+        if not self.peepholes:
+            return dz, dc_prev
+        dc_prev = dc_prev + di * peep[0] + df * peep[1]
+        return (dz, dc_prev, (di * c_prev).sum(0), (df * c_prev).sum(0), (do * c).sum(0))
+
+    def vjp(self, node, *grads):
+        return _vjp_through_decomposition(node, grads, "cell_grad")
+
+    def decompose(self, inputs):
+        """This op's outputs rebuilt from primitive ops on ``inputs`` (for pictures)."""
+        return _decompose(self, "cell_grad", inputs)
+
+
+def lstm_cell(z, c_prev, peepholes=None, **attrs):
+    """Fused LSTM step from the pre-activations ``z = x@W + h@R + b``."""
+    a = _attrs(peepholes=peepholes is not None, **attrs)
+    return list(apply(LSTMCell(**a), [z, c_prev] + list(peepholes or ())).outputs)
+
+
+def _zeros(t):
+    from .sources import zeros_like
+    return zeros_like(t)
+
+
+# ----------------------------------------------------------------------- lstm_sequence
+
+@register_op
+class LSTMSequence(LSTMAttrs):
+    """A whole LSTM layer: inputs (x (T, B, D), h0, c0 (B, U), W (D, 4U), R (U, 4U),
+    b (4U,)) -> (hs (T, B, U), h_T, c_T, gates (T, B, 4U), cs (T, B, U)).
+
+    The input projection of every step is one GEMM; the recurrence runs in the
+    kernel with preallocated buffers. ``gates`` and ``cs`` are what the backward
+    needs (activated gates and cell states); they are kept only when it runs."""
+    name = "lstm_sequence"
+    needs_output_mask = True
+    specs = [
+        Spec(lambda x, h, c, W, R, b: lstm_sequence(x, h, c, W, R, b)[:3],
+             [(4, 2, 3), (2, 2), (2, 2), (3, 8), (2, 8), (8,)], domain=(-1, 1)),
+        Spec(lambda x, h, c, W, R, b: lstm_sequence(x, h, c, W, R, b, reverse=True, forget_bias=1.0,
+                                                    activation="relu", recurrent_activation="hard_sigmoid")[:3],
+             [(3, 2, 2), (2, 3), (2, 3), (2, 12), (3, 12), (12,)], domain=(-1, 1)),
+    ]
+
+    def infer(self, x, h0, c0, W, R, b):
+        self.check_attrs()
+        if self.peepholes or self.cell_clip:
+            raise ShapeError("lstm_sequence has no peepholes or cell clipping; use lstm_cell per step")
+        if x.ndim != 3 or W.ndim != 2 or R.ndim != 2 or b.ndim != 1:
+            raise ShapeError("expected x (T, B, D), W (D, 4U), R (U, 4U), b (4U,)")
+        T, B = x.shape[0], x.shape[1]
+        U = R.shape[0]
+        return [((T, B, U), x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
+                ((T, B, 4 * U), x.dtype), ((T, B, U), x.dtype)]
+
+    def compute(self, be, x, h0, c0, W, R, b, needed):
+        xp = be.xp
+        T, B, D = x.shape
+        U = R.shape[0]
+        if T == 0:
+            raise ValueError("lstm_sequence: zero time steps")
+        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)
+        zx += b
+        hs = xp.empty((T, B, U), x.dtype)
+        keep = needed[3] or needed[4]
+        gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
+        cs = xp.empty((T, B, U), x.dtype) if keep else None
+        si, sf, sg, so = _gate_slices(self.gate_order, U)
+        ra, act, fb = self.recurrent_activation, self.activation, self.forget_bias
+        h, c = h0, c0
+        z = xp.empty((B, 4 * U), x.dtype)
+        a = xp.empty((B, 4 * U), x.dtype)
+        steps = range(T - 1, -1, -1) if self.reverse else range(T)
+        for t in steps:
+            xp.matmul(h, R, out=z)
+            z += zx[t]
+            if fb:
+                z[:, sf] += fb
+            if ra == act and self.gate_order == "ifco":
+                act_forward(xp, ra, z, out=a)
+            else:
+                for s in (si, sf, so):
+                    act_forward(xp, ra, z[:, s], out=a[:, s])
+                act_forward(xp, act, z[:, sg], out=a[:, sg])
+            c = a[:, sf] * c
+            c += a[:, si] * a[:, sg]
+            h = hs[t]
+            act_forward(xp, act, c, out=h)
+            h *= a[:, so]
+            if keep:
+                gates[t] = a
+                cs[t] = c
+        return hs, h, c, gates, cs
+
+    def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs):
+        if g_gates is not None or g_cs is not None:
+            raise ValueError(f"{node.name!r}: the saved gates and cell states of lstm_sequence "
+                             "feed its own backward op only; they are not differentiable outputs")
+        x, h0, c0, W, R, b = node.inputs
+        hs, _, _, gates, cs = node.outputs
+        zero = [_zeros(t) if g is None else g for g, t in zip((g_hs, g_h, g_c), node.outputs[:3])]
+        grad = apply(LSTMSequenceGrad(**self.attrs), [x, h0, c0, W, R, b, hs, gates, cs] + zero)
+        return list(grad.outputs)
+
+    def decompose(self, inputs):
+        """This op's outputs rebuilt from primitive ops on ``inputs`` (for pictures)."""
+        return _decompose(self, "sequence", inputs)
+
+
+@register_op
+class LSTMSequenceGrad(LSTMAttrs):
+    """Backward of lstm_sequence: (x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
+    -> (gx, gh0, gc0, gW, gR, gb). The recurrence runs backwards in the kernel; the
+    input, kernel and bias gradients are one GEMM / one sum over all steps."""
+    name = "lstm_sequence_grad"
+    specs = [Spec(lambda x, h, c, W, R, b, gy: _sequence_grad_spec(x, h, c, W, R, b, gy),
+                  [(3, 2, 2), (2, 2), (2, 2), (2, 8), (2, 8), (8,), (3, 2, 2)], domain=(-1, 1),
+                  order=1)]
+
+    def infer(self, x, h0, c0, W, R, *rest):
+        b_shape = (W.shape[1],)
+        return [(x.shape, x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
+                (W.shape, x.dtype), (R.shape, x.dtype), (b_shape, x.dtype)]
+
+    def compute(self, be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
+        xp = be.xp
+        T, B, D = x.shape
+        U = R.shape[0]
+        si, sf, sg, so = _gate_slices(self.gate_order, U)
+        ra, act = self.recurrent_activation, self.activation
+        dz = xp.empty((T, B, 4 * U), x.dtype)
+        dh, dc = g_hT.copy(), g_cT.copy()
+        order = list(range(T - 1, -1, -1)) if self.reverse else list(range(T))
+        # walk the steps backwards in processing order
+        for k in range(T - 1, -1, -1):
+            t = order[k]
+            prev = order[k - 1] if k > 0 else None
+            c_prev = cs[prev] if prev is not None else c0
+            a = gates[t]
+            i, f, g, o = a[:, si], a[:, sf], a[:, sg], a[:, so]
+            dh += g_hs[t]
+            ac = act_forward(xp, act, cs[t])
+            d = dz[t]
+            d[:, so] = dh * ac * act_grad_from_output(xp, ra, o)
+            dc += dh * o * act_grad_from_output(xp, act, ac)
+            d[:, si] = dc * g * act_grad_from_output(xp, ra, i)
+            d[:, sf] = dc * c_prev * act_grad_from_output(xp, ra, f)
+            d[:, sg] = dc * i * act_grad_from_output(xp, act, g)
+            dc *= f
+            dh = xp.matmul(d, R.T)
+        dz2 = dz.reshape(T * B, 4 * U)
+        gx = xp.matmul(dz2, W.T).reshape(T, B, D)
+        gW = xp.matmul(x.reshape(T * B, D).T, dz2)
+        # the hidden state entering each step, in processing order
+        h_prev = xp.empty_like(hs)
+        for k, t in enumerate(order):
+            h_prev[t] = h0 if k == 0 else hs[order[k - 1]]
+        gR = xp.matmul(h_prev.reshape(T * B, U).T, dz2)
+        gb = dz2.sum(0)
+        return gx, dh, dc, gW, gR, gb
+
+    def vjp(self, node, *grads):
+        return _vjp_through_decomposition(node, grads, "sequence_grad")
+
+    def decompose(self, inputs):
+        """This op's outputs rebuilt from primitive ops on ``inputs`` (for pictures)."""
+        return _decompose(self, "sequence_grad", inputs)
+
+
+def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
+    hs, _, _, gates, cs = lstm_sequence(x, h0, c0, W, R, b)
+    zero = _zeros(h0)
+    return apply(LSTMSequenceGrad(**_attrs(), reverse=False),
+                 [x, h0, c0, W, R, b, hs, gates, cs, g_hs, zero, zero]).outputs
+
+
+def lstm_sequence(x, h0, c0, W, R, b, reverse=False, **attrs):
+    """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs)."""
+    a = _attrs(**attrs)
+    return list(apply(LSTMSequence(reverse=bool(reverse), **a), [x, h0, c0, W, R, b]).outputs)
+
+
+# ----------------------------------------------------------------------- decompositions
+
+_decompositions = {}
+
+
+def _decomposition(op, kind):
+    """The primitive-op Function equal to ``op`` (cached per op)."""
+    key = (op._key, kind)
+    hit = _decompositions.get(key)
+    if hit is None:
+        hit = _decompositions[key] = _build_decomposition(op, kind)
+    return hit
+
+
+def _build_decomposition(op, kind):
+    import tinygraph as tg
+    a = op
+    if kind in ("cell", "cell_grad"):
+        def cell(z, c, *rest):
+            peep = rest[:3] if a.peepholes else ()
+            outs = cell_math_tg(a, z, c, peep)
+            if kind == "cell":
+                return outs
+            gh, gc = rest[-2:]
+            return [g for g in tg.gradients(outs, [z, c] + list(peep), grad_ys=[gh, gc],
+                                            unconnected_gradients="zero")]
+        return cell
+    if kind in ("sequence", "sequence_grad"):
+        def seq(x, h0, c0, W, R, b, *cot):
+            def step(carry, x_t):
+                h, c = carry
+                h2, c2 = cell_math_tg(a, x_t @ W + h @ R + b, c, ())
+                return (h2, c2), h2
+            (hT, cT), hs = tg.scan(step, x, (h0, c0), reverse=a.reverse)
+            if kind == "sequence":
+                return [hs, hT, cT]
+            return tg.gradients([hs, hT, cT], [x, h0, c0, W, R, b], grad_ys=list(cot),
+                                unconnected_gradients="zero")
+        return seq
+    raise ValueError(kind)
+
+
+def _vjp_through_decomposition(node, grads, kind):
+    """Differentiate a fused op by rebuilding its math from primitive ops."""
+    from tinygraph.autodiff import gradients
+    fn = _decomposition(node.op, kind)
+    inputs = list(node.inputs)
+    if kind == "sequence_grad":       # (x, h0, c0, W, R, b, hs, gates, cs, cotangents...)
+        outs = fn(*inputs[:6], *inputs[9:])
+    else:
+        outs = fn(*inputs)
+    keep = [k for k, g in enumerate(grads) if g is not None and outs[k].dtype.kind == "f"]
+    if not keep:
+        return [None] * len(inputs)
+    return gradients([outs[k] for k in keep], inputs, grad_ys=[grads[k] for k in keep])
+
+
+def _decompose(op, kind, inputs):
+    fn = _decomposition(op, kind)
+    if kind == "sequence_grad":
+        return fn(*inputs[:6], *inputs[9:])
+    return fn(*inputs)
+
+
+def unfuse(outputs):
+    """``outputs`` with every fused op replaced by its primitive-op decomposition
+    (recursively): the graph the fusion passes started from, up to rewriting."""
+    from tinygraph.graph import topo_nodes
+    from tinygraph.rewrite import substitute
+    outputs = list(outputs)
+    while True:
+        fused = next((n for n in topo_nodes(outputs) if hasattr(n.op, "decompose")), None)
+        if fused is None:
+            return outputs
+        parts = fused.op.decompose(list(fused.inputs))
+        mapping = {(o.node.id, o.index): p for o, p in zip(fused.outputs, parts)}
+        outputs = substitute(outputs, mapping)
+
+
+def _unfused_ref(build):
+    """A spec's reference: the same build with fused ops decomposed."""
+    def ref(*xs):
+        out = build(*xs)
+        many = isinstance(out, (list, tuple))
+        res = unfuse(list(out) if many else [out])
+        return res if many else res[0]
+    return ref
