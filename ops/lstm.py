@@ -481,7 +481,9 @@ def unfuse(outputs):
     from tinygraph.rewrite import substitute
     outputs = list(outputs)
     while True:
-        fused = next((n for n in topo_nodes(outputs) if hasattr(n.op, "decompose")), None)
+        # consumers first: a backward op's decomposition no longer reads the saved
+        # gates of its forward op, whose decomposition does not produce them
+        fused = next((n for n in reversed(topo_nodes(outputs)) if hasattr(n.op, "decompose")), None)
         if fused is None:
             return outputs
         parts = fused.op.decompose(list(fused.inputs))

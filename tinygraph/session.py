@@ -145,6 +145,7 @@ class Plan:
         for slot, v in zip(self.in_slots, input_values):
             env[slot] = v
         live = peak = total = 0
+        fed = set(self.in_slots)
         check = self.check_numerics
         for step in self.steps:
             try:
@@ -154,6 +155,10 @@ class Plan:
             if step.update is not None:
                 if updates is None:
                     raise ValueError(f"{step.node.name!r} updates a Variable inside a loop body")
+                if tuple(result.shape) != step.update.shape:   # checked before any commit
+                    raise ValueError(f"{step.node.op.name} node {step.node.name!r} would give "
+                                     f"Variable {step.update.name!r} shape {tuple(result.shape)}, "
+                                     f"it has {step.update.shape}")
                 updates[step.update] = result
                 continue
             if len(step.outs) == 1:
@@ -171,7 +176,8 @@ class Plan:
             for slot in step.free:
                 v = env[slot]
                 if v is not None:
-                    live -= _owned_nbytes(v)
+                    if slot not in fed:             # feeds were never counted as live
+                        live -= _owned_nbytes(v)
                     env[slot] = None
         self.stats = {"peak_bytes": peak, "total_bytes": total}
         return [None if s is None else env[s] for s in self.out_slots]
@@ -239,7 +245,9 @@ class Session:
         if isinstance(key, Tensor):
             return key
         if isinstance(key, str):
-            t = self.graph.placeholders.get(key) or get_default_graph().placeholders.get(key)
+            t = self.graph.placeholders.get(key)
+            if t is None:
+                t = get_default_graph().placeholders.get(key)
             if t is None:
                 raise ValueError(f"feed_dict key {key!r} is not the name of a placeholder")
             return t
@@ -276,8 +284,10 @@ class Session:
         from tinygraph import passes
         outputs, inputs = list(flat), list(fed)
         report = None
-        if self.optimize:
-            outputs, inputs, report = passes.optimize_for_run(outputs, inputs)
+        if self.optimize and outputs:
+            # rewrites build nodes in the fetches' graph, whatever the default is now
+            with _graph_of(outputs[0]).as_default():
+                outputs, inputs, report = passes.optimize_for_run(outputs, inputs)
         plan = Plan(outputs, inputs, self.backend, self.check_numerics, self.liveness)
         plan.report = report
         return plan
@@ -304,6 +314,8 @@ class Session:
         self.last_run_stats = dict(plan.stats)
         if not keep_on_device:
             values = [None if v is None else be.to_host(v) for v in values]
+            # read-only results alias a Variable or a constant: give the caller a copy
+            values = [v if v is None or v.flags.writeable else np.array(v) for v in values]
         return nest.pack_as(fetches, values)
 
     def explain(self, fetches, feed_dict=None):
@@ -316,6 +328,10 @@ class Session:
         else:
             fed = [self._resolve_key(k) for k in feed_dict]
         return Explanation(self._plan(flat, fed), self.optimize)
+
+
+def _graph_of(fetch):
+    return (fetch.node if isinstance(fetch, Tensor) else fetch).graph
 
 
 def _shape(shape):

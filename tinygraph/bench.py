@@ -1,0 +1,286 @@
+"""``python -m tinygraph bench``: LSTM speed, side by side (shared/BENCH.md).
+
+Machines are noisy, so every figure is a ratio measured in one process: the
+contenders run in turn (A B C A B C ...) after a warm-up, and we report medians of
+per-round times and of per-round ratios to tinygraph fused. BLAS is pinned to the
+same thread count for everyone (threadpoolctl; torch.set_num_threads; TF intra 2 /
+inter 1). Peers (PyTorch, TensorFlow/Keras, JAX) are optional imports: a missing one
+is reported as "not installed".
+"""
+import gc
+import json
+import resource
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+
+WORKLOADS = {
+    # name: (B, T, I, H, train)
+    "train-L": (64, 100, 128, 256, True),
+    "infer-L": (64, 100, 128, 256, False),
+    "train-S": (1, 20, 16, 32, True),
+    "long": (16, 1000, 32, 64, True),
+}
+
+
+def flops(B, T, I, H, train):
+    """Useful FLOPs of an LSTM layer: forward 8*T*B*H*(I+H), training three times that."""
+    return (24 if train else 8) * T * B * H * (I + H)
+
+
+def limit_threads(n):
+    """Pin BLAS/OpenMP pools to ``n`` threads; returns the controller (keep it alive)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=n)
+
+
+# ----------------------------------------------------------------------- contenders
+
+def tinygraph_step(B, T, I, H, train, optimize, unroll=False):
+    import tinygraph as tg
+    from tinygraph import layers
+    tg.reset_default_graph()
+    rng = np.random.default_rng(0)
+    x = tg.placeholder((B, T, I), name="x")
+    lstm = layers.LSTM(H, return_sequences=True, unroll=unroll)
+    y = lstm(x)
+    loss = tg.reduce_sum(y)
+    fetches = [loss] + (tg.gradients(loss, [x] + lstm.weights) if train else [])
+    sess = tg.Session(optimize=optimize)
+    feed = {x: rng.standard_normal((B, T, I)).astype("float32")}
+    return lambda: sess.run(fetches, feed), sess
+
+
+def torch_step(B, T, I, H, train, threads):
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(I, H, batch_first=True)
+    x = torch.randn(B, T, I, requires_grad=train)
+
+    def train_step():
+        lstm.zero_grad(set_to_none=True)
+        x.grad = None
+        out, _ = lstm(x)
+        out.sum().backward()
+
+    def infer_step():
+        with torch.no_grad():
+            lstm(x)
+    return train_step if train else infer_step
+
+
+def keras_step(B, T, I, H, train, threads):
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass                      # already initialized: keep what it has
+    import keras
+    lstm = keras.layers.LSTM(H, return_sequences=True)
+    x = tf.constant(np.random.default_rng(0).standard_normal((B, T, I)).astype("float32"))
+    lstm(x)
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(lstm(x))
+        return tape.gradient(loss, [x] + lstm.trainable_weights)
+
+    @tf.function
+    def infer_step():
+        return lstm(x)
+    fn = train_step if train else infer_step
+    return lambda: [t.numpy() for t in tf.nest.flatten(fn())]
+
+
+def jax_step(B, T, I, H, train, threads):
+    import jax
+    import jax.numpy as jnp
+    key = jax.random.PRNGKey(0)
+    k1, k2 = jax.random.split(key)
+    W = jax.random.uniform(k1, (I, 4 * H), minval=-0.1, maxval=0.1)
+    R = jax.random.uniform(k2, (H, 4 * H), minval=-0.1, maxval=0.1)
+    b = jnp.zeros(4 * H)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((T, B, I)).astype("float32"))
+
+    def layer(x, W, R, b):
+        def step(carry, x_t):
+            h, c = carry
+            i, f, g, o = jnp.split(x_t @ W + h @ R + b, 4, axis=-1)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+            return (h, c), h
+        zeros = jnp.zeros((x.shape[1], H))
+        return jax.lax.scan(step, (zeros, zeros), x)[1]
+
+    if train:
+        fn = jax.jit(jax.grad(lambda *a: layer(*a).sum(), argnums=(0, 1, 2, 3)))
+    else:
+        fn = jax.jit(layer)
+    return lambda: jax.block_until_ready(fn(x, W, R, b))
+
+
+PEERS = {"pytorch": torch_step, "keras": keras_step, "jax": jax_step}
+
+
+# ----------------------------------------------------------------------- measuring
+
+def matmul_gflops(n=1024, repeats=3):
+    a = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
+    a @ a
+    best = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ a
+        best.append(time.perf_counter() - t)
+    return 2 * n ** 3 / statistics.median(best) / 1e9
+
+
+def _time(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def run_workload(name, rounds=5, threads=2, peers=True, shape=None):
+    """Interleaved rounds of every contender on one workload."""
+    B, T, I, H, train = shape or WORKLOADS[name]
+    contenders, status = {}, {}
+    contenders["tinygraph fused"] = tinygraph_step(B, T, I, H, train, optimize=True)[0]
+    contenders["tinygraph unfused"] = tinygraph_step(B, T, I, H, train, optimize=False)[0]
+    if peers:
+        for peer, make in PEERS.items():
+            try:
+                contenders[peer] = make(B, T, I, H, train, threads)
+                status[peer] = "ok"
+            except ImportError:
+                status[peer] = "not installed"
+            except Exception as e:          # a peer that breaks must not stop the benchmark
+                status[peer] = f"failed: {type(e).__name__}: {e}"
+    for fn in contenders.values():           # warm-up (compiles, caches)
+        fn()
+        fn()
+    times = {k: [] for k in contenders}
+    peaks = []
+    for _ in range(rounds):
+        peaks.append(matmul_gflops())
+        for k, fn in contenders.items():
+            gc.collect()
+            times[k].append(_time(fn))
+    peak = statistics.median(peaks)
+    useful = flops(B, T, I, H, train)
+    rows = {}
+    for k, ts in times.items():
+        ratios = [t / f for t, f in zip(ts, times["tinygraph fused"])]
+        med = statistics.median(ts)
+        rows[k] = {"median_ms": 1000 * med, "ratio_to_fused": statistics.median(ratios),
+                   "share_of_matmul_peak": useful / med / 1e9 / peak}
+    return {"workload": name, "shape": {"B": B, "T": T, "I": I, "H": H, "train": train},
+            "matmul_gflops": peak, "gflop": useful / 1e9, "contenders": rows, "peers": status}
+
+
+def compile_times(T_values=(100, 1000), B=16, I=32, H=64):
+    """Graph build + first run - warm run, for unroll=True and the loop op."""
+    out = []
+    for T in T_values:
+        for unroll in (False, True):
+            t0 = time.perf_counter()
+            step, _ = tinygraph_step(B, T, I, H, True, optimize=True, unroll=unroll)
+            step()
+            first = time.perf_counter() - t0
+            warm = _time(step)
+            out.append({"T": T, "mode": "unrolled" if unroll else "loop",
+                        "compile_s": max(first - warm, 0.0), "warm_s": warm})
+    return out
+
+
+def memory(shape=None, threads=2, peers=True):
+    """Peak memory of one training step: tracemalloc peak (NumPy buffers) for
+    tinygraph; the RSS growth of a first step for every contender; and the bytes
+    tinygraph's liveness freed."""
+    B, T, I, H, train = shape or WORKLOADS["train-L"]
+    res = {}
+    step, sess = tinygraph_step(B, T, I, H, True, optimize=True)
+    step()
+    tracemalloc.start()
+    step()
+    res["tinygraph fused tracemalloc_MB"] = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
+    stats = sess.last_run_stats
+    res["tinygraph liveness freed_MB"] = (stats["total_bytes"] - stats["peak_bytes"]) / 2 ** 20
+    res["tinygraph plan peak_MB"] = stats["peak_bytes"] / 2 ** 20
+    if peers:
+        try:
+            import torch  # noqa: F401
+            step_t = torch_step(B, T, I, H, True, threads)
+            step_t()
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            tracemalloc.start()
+            step_t()
+            tracemalloc.stop()
+            res["pytorch rss_growth_MB"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        except ImportError:
+            res["pytorch"] = "not installed"
+    return res
+
+
+def run(workloads=None, rounds=5, threads=2, peers=True, json_path=None, quick=False, out=print):
+    """The whole benchmark; prints a table and returns (and optionally writes) the figures."""
+    keep = limit_threads(threads)
+    names = list(workloads or WORKLOADS)
+    for n in names:
+        if n not in WORKLOADS:
+            raise ValueError(f"unknown workload {n!r}; choose from {', '.join(WORKLOADS)}")
+    results = {"threads": threads, "rounds": rounds, "workloads": []}
+    for n in names:
+        shape = None
+        if quick:
+            B, T, I, H, train = WORKLOADS[n]
+            shape = (min(B, 4), min(T, 6), min(I, 8), min(H, 8), train)
+        r = run_workload(n, rounds=rounds, threads=threads, peers=peers, shape=shape)
+        results["workloads"].append(r)
+        out(format_workload(r))
+    results["compile"] = compile_times((5, 20) if quick else (100, 1000))
+    out(format_compile(results["compile"]))
+    results["memory"] = memory(shape=(2, 5, 4, 4, True) if quick else None, threads=threads,
+                               peers=peers)
+    out("memory: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                               for k, v in results["memory"].items()))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=2)
+        out(f"wrote {json_path}")
+    del keep
+    return results
+
+
+def format_workload(r):
+    s = r["shape"]
+    lines = [f"\n{r['workload']}: B={s['B']} T={s['T']} I={s['I']} H={s['H']} "
+             f"({'training step' if s['train'] else 'forward'}, {r['gflop']:.2f} GFLOP; "
+             f"matmul peak {r['matmul_gflops']:.1f} GFLOP/s)",
+             f"  {'contender':<20} {'median ms':>10} {'x fused':>8} {'% peak':>7}"]
+    for k, row in r["contenders"].items():
+        lines.append(f"  {k:<20} {row['median_ms']:>10.2f} {row['ratio_to_fused']:>8.2f} "
+                     f"{100 * row['share_of_matmul_peak']:>6.1f}%")
+    for peer, st in r["peers"].items():
+        if st != "ok":
+            lines.append(f"  {peer:<20} {st}")
+    return "\n".join(lines)
+
+
+def format_compile(rows):
+    lines = ["\ncompile time (build + first run - warm run):"]
+    for r in rows:
+        lines.append(f"  {r['mode']:<9} T={r['T']:<5} {r['compile_s']:.3f} s")
+    return "\n".join(lines)
