@@ -10,8 +10,9 @@ class Explanation:
         self.optimized = optimized
         self.kernels = [(s.node.op.name, s.node.name,
                          [o.shape for o in s.node.outputs]) for s in plan.steps]
-        self.fused = [(s.node.op.name, s.node.name) for s in plan.steps
-                      if getattr(s.node.op, "fused", False)]
+        # fused kernels at the top level and inside loop bodies (run at every step)
+        self.fused = [(n.op.name, n.name) for n in _with_bodies([s.node for s in plan.steps])
+                      if getattr(n.op, "fused", False)]
         report = getattr(plan, "report", None)
         self.passes = str(report) if report else "optimize=False: no passes ran"
         # A decline matters only if its node survived: the nodes of a match that fired
@@ -40,13 +41,17 @@ class Explanation:
     __repr__ = __str__
 
 
-def _node_names(nodes):
-    """Names of ``nodes`` and of every node inside their loop bodies."""
+def _with_bodies(nodes):
+    """``nodes`` and, after each loop, the nodes of its body (recursively)."""
     from tinygraph.graph import topo_nodes
-    names = set()
+    out = []
     for n in nodes:
-        names.add(n.name)
+        out.append(n)
         body = getattr(n.op, "body", None)
-        if body is not None:
-            names |= _node_names(topo_nodes(body.outputs))
-    return names
+        if body is not None and n.op.name == "scan":
+            out += _with_bodies(topo_nodes(body.outputs))
+    return out
+
+
+def _node_names(nodes):
+    return {n.name for n in _with_bodies(nodes)}
