@@ -350,10 +350,122 @@ def fuse_lstm_sequence(b, t, ctx):
     return repl
 
 
+def _step_terms(z):
+    """z = a @ W + b @ R (+ bias) -> ([(a, W, node), (b, R, node)], bias, add nodes) or None."""
+    nodes = []
+    matmuls, bias = [], None
+    for term in _add_terms(z, nodes):
+        if _op(term) == "matmul" and not (term.node.op.transpose_a or term.node.op.transpose_b):
+            matmuls.append((term.node.inputs[0], term.node.inputs[1], term.node))
+        elif term.ndim == 1 and bias is None:
+            bias = term
+        else:
+            return None
+    return (matmuls, bias, nodes) if len(matmuls) == 2 else None
+
+
+def _step_inputs(xs_t):
+    """The (T, B, D) tensor whose slices 0..T-1 are ``xs_t``, if they are such slices."""
+    base = xs_t[0].node.inputs[0] if _op(xs_t[0]) == "getitem" else None
+    if base is None or base.shape[0] != len(xs_t):
+        return None
+    for t, x in enumerate(xs_t):
+        if _op(x) != "getitem" or x.node.inputs[0] is not base or x.node.op.index[:1] != (t,) \
+                or any(i != slice(None) for i in x.node.op.index[1:]):
+            return None
+    return base
+
+
+def fuse_unrolled_chain(b, h, ctx):
+    """The last cell of an unrolled chain of identical LSTM steps -> lstm_sequence."""
+    last, op = h.node, h.node.op
+    if h.index != 0 or op.peepholes or op.cell_clip:
+        return None
+    if any(ctx.nodes[u].op == op for u in ctx.readers.get((last.id, 1), ())):
+        return None                       # not the last step: the chain goes on
+    chain = [last]                        # follow the cell state back
+    while _op(chain[-1].inputs[1]) == "lstm_cell" and chain[-1].inputs[1].index == 1 \
+            and chain[-1].inputs[1].node.op == op:
+        chain.append(chain[-1].inputs[1].node)
+    chain.reverse()
+    if len(chain) < 2:
+        return None
+    # In step k >= 1 the recurrent matmul reads h of step k-1: that fixes R (and W).
+    second = _step_terms(chain[1].inputs[0])
+    if second is None:
+        return Decline("the cells' inputs are not x_t @ W + h @ R (+ b) (implementation=1 "
+                       "computes one product per gate); the chain is fused step by step")
+    rec = [m for m in second[0] if m[0] is chain[0].outputs[0]]
+    if len(rec) != 1:
+        return None
+    R = rec[0][1]
+    W = next(m[1] for m in second[0] if m is not rec[0])
+    bias = second[1]
+    xs_t, interior, h0 = [], list(chain), None
+    for k, n in enumerate(chain):
+        terms = _step_terms(n.inputs[0])
+        if terms is None or terms[1] is not bias:
+            return Decline("the steps of an unrolled LSTM chain use different biases")
+        by_weight = {id(m[1]): m for m in terms[0]}
+        if set(by_weight) != {id(W), id(R)}:
+            return Decline("the steps of an unrolled LSTM chain use different weights")
+        x_t, _, x_node = by_weight[id(W)]
+        h_in, _, h_node = by_weight[id(R)]
+        if k == 0:
+            h0 = h_in
+        elif h_in is not chain[k - 1].outputs[0]:
+            return None
+        xs_t.append(x_t)
+        interior += terms[2] + [x_node, h_node]
+    mask = None
+    if all(_op(x) == "multiply" for x in xs_t):      # one dropout mask for every step
+        split = [next(((a, m) for a, m in _pairs(x) if _op(a) == "getitem"), None) for x in xs_t]
+        if all(split) and len({id(m) for _, m in split}) == 1:
+            interior += [x.node for x in xs_t]
+            mask, xs_t = split[0][1], [a for a, _ in split]
+    X = _step_inputs(xs_t)
+    if X is None:
+        return Decline("the step inputs of an unrolled LSTM chain are not x[0], x[1], ... of one "
+                       "tensor; fused step by step")
+    replaced = [n.outputs[0] for n in chain] + [chain[-1].outputs[1]]
+    leak = ctx.leak(interior, replaced=replaced)
+    if leak is not None:
+        return Decline(f"{leak.name!r} ({leak.op.name}) inside the unrolled chain is read outside "
+                       "it (a per-step cell state?); fused step by step")
+    if not ctx.claim(interior):
+        return None
+    if bias is None:
+        from tinygraph.ops import zeros
+        bias = zeros((W.shape[1],), W.dtype)
+    from tinygraph.ops.lstm import lstm_sequence
+    hs, _, cT, _, _ = lstm_sequence(X if mask is None else X * mask, h0, chain[0].inputs[1], W, R,
+                                    bias, activation=op.activation,
+                                    recurrent_activation=op.recurrent_activation,
+                                    forget_bias=op.forget_bias, gate_order=op.gate_order)
+    repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
+    repl[chain[-1].outputs[1]] = cT
+    return repl
+
+
+def stack_of_slices(b, t):
+    """stack([x[0], x[1], ..., x[n-1]]) -> x."""
+    parts = t.node.inputs
+    if t.node.op.axis != 0 or _step_inputs(list(parts)) is None:
+        return None
+    base = parts[0].node.inputs[0]
+    return base if base.shape == t.shape or None in t.shape else None
+
+
 SEQUENCE_RULES = [
     # scan(one LSTM step) -> lstm_sequence: one GEMM for the inputs, recurrence in the kernel
     Rule(Pat("scan"), fuse_lstm_sequence, "a loop of one LSTM cell -> one lstm_sequence op",
          exclusive=False, context=True, name="lstm_sequence_fusion"),
+    # h_T of lstm_cell(...lstm_cell(x[0]...)) over x[0..T-1] -> lstm_sequence(x)
+    Rule(Pat("lstm_cell"), fuse_unrolled_chain, "an unrolled chain of one LSTM cell -> lstm_sequence",
+         exclusive=False, context=True, name="lstm_sequence_fusion_unrolled"),
+    # stack([x[0], ..., x[T-1]]) -> x  (the per-step outputs of a fused chain)
+    Rule(Pat("stack"), stack_of_slices, "stack of all slices of x in order -> x",
+         exclusive=False, name="stack_of_slices"),
 ]
 
 

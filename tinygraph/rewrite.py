@@ -151,6 +151,7 @@ class Context:
     def __init__(self, nodes, roots, events):
         self.events = events
         self.claimed = set()             # ids of nodes some rewrite of this round replaces
+        self.nodes = {n.id: n for n in nodes}
         self.readers = {}                 # (node id, output index) -> ids of reading nodes
         self.users = {}                   # node id -> ids of nodes reading any output
         for n in nodes:
