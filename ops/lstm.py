@@ -81,7 +81,7 @@ def _gate_slices(order, U):
     return [slice(p * U, (p + 1) * U) for p in pos]
 
 
-class LSTMAttrs(Op):
+class FusedLSTMOp(Op):
     """Shared attribute handling: activation, recurrent_activation, forget_bias,
     gate_order, cell_clip, peepholes."""
 
@@ -156,7 +156,7 @@ def _attrs(activation="tanh", recurrent_activation="sigmoid", forget_bias=0.0,
 # ----------------------------------------------------------------------- lstm_cell
 
 @register_op
-class LSTMCell(LSTMAttrs):
+class LSTMCellOp(FusedLSTMOp):
     """One step: inputs (z (B, 4U), c_prev (B, U) [, p_i, p_f, p_o (U,)]) -> (h, c)."""
     name = "lstm_cell"
     specs = [
@@ -186,7 +186,7 @@ class LSTMCell(LSTMAttrs):
         h, c = node.outputs
         gh = gh if gh is not None else _zeros(h)
         gc = gc if gc is not None else _zeros(c)
-        grad = apply(LSTMCellGrad(**self.attrs), [z, c_prev] + peep + [gh, gc])
+        grad = apply(LSTMCellGradOp(**self.attrs), [z, c_prev] + peep + [gh, gc])
         return list(grad.outputs)
 
     def decompose(self, inputs):
@@ -195,11 +195,11 @@ class LSTMCell(LSTMAttrs):
 
 
 @register_op
-class LSTMCellGrad(LSTMAttrs):
+class LSTMCellGradOp(FusedLSTMOp):
     """Backward of lstm_cell: (z, c_prev, [peep], gh, gc) -> (gz, gc_prev, [gpeep])."""
     name = "lstm_cell_grad"
     # order 1 here is the forward op's second derivative (its order-2 spec covers more)
-    specs = [Spec(lambda z, c, gh, gc: apply(LSTMCellGrad(**_attrs()), [z, c, gh, gc]).outputs,
+    specs = [Spec(lambda z, c, gh, gc: apply(LSTMCellGradOp(**_attrs()), [z, c, gh, gc]).outputs,
                   [(3, 8), (3, 2), (3, 2), (3, 2)], order=1)]
 
     def infer(self, z, c_prev, *rest):
@@ -244,7 +244,7 @@ class LSTMCellGrad(LSTMAttrs):
 def lstm_cell(z, c_prev, peepholes=None, **attrs):
     """Fused LSTM step from the pre-activations ``z = x@W + h@R + b``."""
     a = _attrs(peepholes=peepholes is not None, **attrs)
-    return list(apply(LSTMCell(**a), [z, c_prev] + list(peepholes or ())).outputs)
+    return list(apply(LSTMCellOp(**a), [z, c_prev] + list(peepholes or ())).outputs)
 
 
 def _zeros(t):
@@ -255,7 +255,7 @@ def _zeros(t):
 # ----------------------------------------------------------------------- lstm_sequence
 
 @register_op
-class LSTMSequence(LSTMAttrs):
+class LSTMSequenceOp(FusedLSTMOp):
     """A whole LSTM layer: inputs (x (T, B, D), h0, c0 (B, U), W (D, 4U), R (U, 4U),
     b (4U,)) -> (hs (T, B, U), h_T, c_T, gates (T, B, 4U), cs (T, B, U)).
 
@@ -329,7 +329,7 @@ class LSTMSequence(LSTMAttrs):
         x, h0, c0, W, R, b = node.inputs
         hs, _, _, gates, cs = node.outputs
         zero = [_zeros(t) if g is None else g for g, t in zip((g_hs, g_h, g_c), node.outputs[:3])]
-        grad = apply(LSTMSequenceGrad(**self.attrs), [x, h0, c0, W, R, b, hs, gates, cs] + zero)
+        grad = apply(LSTMSequenceGradOp(**self.attrs), [x, h0, c0, W, R, b, hs, gates, cs] + zero)
         return list(grad.outputs)
 
     def decompose(self, inputs):
@@ -338,7 +338,7 @@ class LSTMSequence(LSTMAttrs):
 
 
 @register_op
-class LSTMSequenceGrad(LSTMAttrs):
+class LSTMSequenceGradOp(FusedLSTMOp):
     """Backward of lstm_sequence: (x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
     -> (gx, gh0, gc0, gW, gR, gb). The recurrence runs backwards in the kernel; the
     input, kernel and bias gradients are one GEMM / one sum over all steps."""
@@ -400,14 +400,14 @@ class LSTMSequenceGrad(LSTMAttrs):
 def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
     hs, _, _, gates, cs = lstm_sequence(x, h0, c0, W, R, b)
     zero = _zeros(h0)
-    return apply(LSTMSequenceGrad(**_attrs(), reverse=False),
+    return apply(LSTMSequenceGradOp(**_attrs(), reverse=False),
                  [x, h0, c0, W, R, b, hs, gates, cs, g_hs, zero, zero]).outputs
 
 
 def lstm_sequence(x, h0, c0, W, R, b, reverse=False, **attrs):
     """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs)."""
     a = _attrs(**attrs)
-    return list(apply(LSTMSequence(reverse=bool(reverse), **a), [x, h0, c0, W, R, b]).outputs)
+    return list(apply(LSTMSequenceOp(reverse=bool(reverse), **a), [x, h0, c0, W, R, b]).outputs)
 
 
 # ----------------------------------------------------------------------- decompositions
@@ -455,12 +455,8 @@ def _build_decomposition(op, kind):
 def _vjp_through_decomposition(node, grads, kind):
     """Differentiate a fused op by rebuilding its math from primitive ops."""
     from tinygraph.autodiff import gradients
-    fn = _decomposition(node.op, kind)
     inputs = list(node.inputs)
-    if kind == "sequence_grad":       # (x, h0, c0, W, R, b, hs, gates, cs, cotangents...)
-        outs = fn(*inputs[:6], *inputs[9:])
-    else:
-        outs = fn(*inputs)
+    outs = _decompose(node.op, kind, inputs)
     keep = [k for k, g in enumerate(grads) if g is not None and outs[k].dtype.kind == "f"]
     if not keep:
         return [None] * len(inputs)
@@ -469,8 +465,8 @@ def _vjp_through_decomposition(node, grads, kind):
 
 def _decompose(op, kind, inputs):
     fn = _decomposition(op, kind)
-    if kind == "sequence_grad":
-        return fn(*inputs[:6], *inputs[9:])
+    if kind == "sequence_grad":       # (x, h0, c0, W, R, b, hs, gates, cs, cotangents...):
+        return fn(*inputs[:6], *inputs[9:])     # the saved hs, gates, cs are not needed
     return fn(*inputs)
 
 

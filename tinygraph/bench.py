@@ -9,10 +9,10 @@ is reported as "not installed".
 """
 import gc
 import json
-import resource
 import statistics
+import subprocess
+import sys
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -204,33 +204,45 @@ def compile_times(T_values=(100, 1000), B=16, I=32, H=64):
     return out
 
 
+def _first_step_rss(contender, shape, threads):
+    """In a fresh process: build the contender's training step, then report how much
+    the peak RSS grows during its first run (MB). Peak RSS only grows, so each
+    contender needs its own process."""
+    code = ("import resource, sys, json; from tinygraph import bench; "
+            f"keep = bench.limit_threads({threads}); "
+            f"step = bench.make_step({contender!r}, {tuple(shape)!r}, {threads}); "
+            "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; step(); "
+            "print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) / 1024))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return "not installed" if "ModuleNotFoundError" in last else f"failed: {last}"
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def make_step(contender, shape, threads=2):
+    """The step function of one contender, by name (for subprocess measurements)."""
+    B, T, I, H, train = shape
+    if contender == "tinygraph fused":
+        return tinygraph_step(B, T, I, H, train, optimize=True)[0]
+    if contender == "tinygraph unfused":
+        return tinygraph_step(B, T, I, H, train, optimize=False)[0]
+    return PEERS[contender](B, T, I, H, train, threads)
+
+
 def memory(shape=None, threads=2, peers=True):
-    """Peak memory of one training step: tracemalloc peak (NumPy buffers) for
-    tinygraph; the RSS growth of a first step for every contender; and the bytes
-    tinygraph's liveness freed."""
-    B, T, I, H, train = shape or WORKLOADS["train-L"]
+    """Peak memory of one training step: the growth of peak RSS during a first step,
+    each contender in its own process; plus, for tinygraph, the plan's peak of live
+    intermediate buffers and the bytes liveness freed before the step ended."""
+    shape = shape or WORKLOADS["train-L"]
     res = {}
-    step, sess = tinygraph_step(B, T, I, H, True, optimize=True)
+    step, sess = tinygraph_step(*shape, optimize=True)
     step()
-    tracemalloc.start()
-    step()
-    res["tinygraph fused tracemalloc_MB"] = tracemalloc.get_traced_memory()[1] / 2 ** 20
-    tracemalloc.stop()
     stats = sess.last_run_stats
-    res["tinygraph liveness freed_MB"] = (stats["total_bytes"] - stats["peak_bytes"]) / 2 ** 20
     res["tinygraph plan peak_MB"] = stats["peak_bytes"] / 2 ** 20
-    if peers:
-        try:
-            import torch  # noqa: F401
-            step_t = torch_step(B, T, I, H, True, threads)
-            step_t()
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            tracemalloc.start()
-            step_t()
-            tracemalloc.stop()
-            res["pytorch rss_growth_MB"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-        except ImportError:
-            res["pytorch"] = "not installed"
+    res["tinygraph liveness freed_MB"] = (stats["total_bytes"] - stats["peak_bytes"]) / 2 ** 20
+    for name in ["tinygraph fused", "tinygraph unfused"] + (["pytorch"] if peers else []):
+        res[f"{name} rss_MB"] = _first_step_rss(name, shape, threads)
     return res
 
 
