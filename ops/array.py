@@ -66,9 +66,9 @@ class ReshapeLike(Op):
 
 
 def reshape(x, shape, name=None):
-    """Reshape to ``shape`` (ints, at most one -1)."""
+    """Reshape to ``shape`` (ints, at most one -1; None, as in a static shape, means -1)."""
     x = as_tensor(x)
-    shape = tuple(int(d) for d in shape)
+    shape = tuple(-1 if d is None else int(d) for d in shape)
     return apply1(Reshape(shape=shape), [x], name=name)
 
 

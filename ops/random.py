@@ -6,29 +6,29 @@ import itertools
 
 import numpy as np
 
-from tinygraph.graph import Op, register_op
+from tinygraph.graph import Op, get_default_graph, register_op
 from tinygraph.testing import Spec
 
 from ._util import as_dtype
 from .sources import shape_tensor
 
-_graph_seed = [None]
-_op_counter = itertools.count()
-
-
 def set_random_seed(seed):
-    """Graph-level seed: random ops built afterwards without a seed get one derived from
-    it; weight initializers without a seed draw from a generator seeded with it."""
+    """Seed of the default graph (as TF's graph-level seed; a new graph has none): random
+    ops built afterwards without a seed get one derived from it; weight initializers
+    without a seed draw from a generator seeded with it."""
     from tinygraph import initializers
-    _graph_seed[0] = None if seed is None else int(seed)
+    g = get_default_graph()
+    g.random_seed = None if seed is None else int(seed)
+    g.random_ops = itertools.count()
     initializers.reseed(seed)
 
 
 def _op_seed(seed):
     if seed is not None:
         return int(seed)
-    if _graph_seed[0] is not None:
-        return (_graph_seed[0] * 1_000_003 + next(_op_counter)) % (2 ** 31)
+    g = get_default_graph()
+    if g.random_seed is not None:
+        return (g.random_seed * 1_000_003 + next(g.random_ops)) % (2 ** 31)
     return None
 
 

@@ -2,6 +2,8 @@
 
 A run reads every Variable as it was when the run started; the updates a run makes
 are committed together when it ends, so a failing run changes nothing."""
+import numpy as np
+
 from tinygraph.graph import Op, ShapeError, apply, register_op
 
 
@@ -15,7 +17,11 @@ class ReadVariable(Op):
         return value.shape, value.dtype
 
     def compute(self, be):
-        return be.read_variable(self.var)
+        value = be.read_variable(self.var)
+        if isinstance(value, np.ndarray):   # a kernel or a fetch must never write into it
+            value = value.view()
+            value.flags.writeable = False
+        return value
 
     def label(self):
         return "variable"

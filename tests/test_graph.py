@@ -320,6 +320,17 @@ def test_reshape_with_minus_one_and_unknown_dims(rng):
         run(y, {x: rng.standard_normal((5, 2, 4))})    # wrong feed shape
 
 
+def test_reshape_accepts_none_as_minus_one(rng):
+    """A static shape with None (x.shape) reads as -1 (decision: TF refuses None)."""
+    x = tg.placeholder((None, 6), "float64")
+    y = tg.reshape(x, (x.shape[0], 2, 3))
+    assert y.shape == (None, 2, 3)
+    a = rng.standard_normal((4, 6))
+    np.testing.assert_array_equal(run(y, {x: a}), a.reshape(4, 2, 3))
+    with pytest.raises(tg.ShapeError, match="-1"):
+        tg.reshape(x, (None, None))
+
+
 def test_reshape_gradient_with_unknown_batch(rng):
     x = tg.placeholder((None, 2, 3), "float64")
     y = tg.reshape(x, (-1, 6)) * np.arange(6.0)

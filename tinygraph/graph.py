@@ -225,6 +225,9 @@ class Graph:
         self.variable_store = {}          # full name -> Variable (tg.get_variable)
         self.variable_scopes = []         # stack of (name, reuse)
         self.placeholders = weakref.WeakValueDictionary()   # name -> Tensor
+        self.random_seed = None           # tg.set_random_seed: TF's graph-level seed
+        self.random_ops = itertools.count()   # seeds derived for unseeded random ops
+        self.initializer_rng = None       # what unseeded initializers draw from, if seeded
         self.grad_records = {}            # gradient tensor key -> (GradRecord, index)
 
     def unique_name(self, base):

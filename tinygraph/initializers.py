@@ -8,8 +8,16 @@ _global = [np.random.default_rng()]
 
 
 def reseed(seed):
-    """Seed the generator that unseeded initializers draw from."""
-    _global[0] = np.random.default_rng(seed)
+    """Seed the generator that unseeded initializers draw from in the default graph
+    (None: back to fresh entropy). A new graph starts unseeded."""
+    from tinygraph.graph import get_default_graph
+    get_default_graph().initializer_rng = None if seed is None else np.random.default_rng(seed)
+
+
+def _unseeded_rng():
+    from tinygraph.graph import get_default_graph
+    rng = get_default_graph().initializer_rng
+    return _global[0] if rng is None else rng
 
 
 def compute_fans(shape):
@@ -34,7 +42,7 @@ class Initializer:
         self.seed = seed
 
     def _rng(self):
-        return np.random.default_rng(self.seed) if self.seed is not None else _global[0]
+        return np.random.default_rng(self.seed) if self.seed is not None else _unseeded_rng()
 
     def get_config(self):
         return {"seed": self.seed}

@@ -89,7 +89,7 @@ class Adam(Optimizer):
         for g, var in pairs:
             m, v = self._slot(var, "m"), self._slot(var, "v")
             tc = ops.cast(t, var.dtype)
-            alpha = self.learning_rate * ops.sqrt(1.0 - ops.power(ops.cast(self.beta_2, var.dtype) * 1.0, tc)) \
+            alpha = self.learning_rate * ops.sqrt(1.0 - ops.power(ops.constant(self.beta_2, var.dtype), tc)) \
                 / (1.0 - ops.power(ops.constant(self.beta_1, var.dtype), tc))
             new_m = m + (g - m) * (1.0 - self.beta_1)
             new_v = v + (ops.square(g) - v) * (1.0 - self.beta_2)

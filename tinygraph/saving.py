@@ -1,7 +1,8 @@
 """save_weights / load_weights: ``.npz`` files, read with ``allow_pickle=False``.
 
 The file holds one array per weight under ``"<index>:<name>"`` plus a format tag, so
-loading checks the count, each name and each shape before changing anything."""
+loading checks the count, each shape and dtype before changing anything."""
+import os
 import zipfile
 
 import numpy as np
@@ -34,8 +35,11 @@ def save_weights(path, layer_or_vars):
 
 def load_weights(path, layer_or_vars):
     """Read weights written by ``save_weights`` into the same structure. Nothing is
-    assigned unless every weight matches in count, order, name and shape."""
+    assigned unless every weight matches in count, order, shape and dtype kind
+    (weights are matched by position, as in Keras; names only label errors)."""
     variables = _variables(layer_or_vars)
+    if os.path.exists(path) and not zipfile.is_zipfile(path):    # a .npy, a pickle, junk
+        raise ValueError(f"load_weights: {path!r} is not a .npz weights file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             files = {k: data[k] for k in data.files}
@@ -59,5 +63,8 @@ def load_weights(path, layer_or_vars):
                              f"{var.name!r} expects {var.shape}")
         if arr.dtype.kind not in "fiub":
             raise ValueError(f"load_weights: weight {name!r} has dtype {arr.dtype}, not numeric")
+        if not np.can_cast(arr.dtype, var.dtype, casting="same_kind"):
+            raise ValueError(f"load_weights: weight {name!r} in the file is {arr.dtype.name}, "
+                             f"{var.name!r} is {var.dtype.name}")
     for key, var in zip(keys, variables):
         var.assign_value(files[key])
