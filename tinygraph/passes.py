@@ -180,7 +180,9 @@ PASSES = {
     "constant_folding": Pass("constant_folding", "evaluate constant subgraphs once", FOLDING),
     "cse": Pass("cse", "merge identical nodes (rebuild through the hash-consing table)",
                 run=_cse),
-    "algebraic": Pass("algebraic", "algebraic simplification", ALGEBRAIC),
+    # simplifications can leave constant subgraphs behind (zeros_like of a static
+    # shape becomes a constant...): folding runs with them until both settle
+    "algebraic": Pass("algebraic", "algebraic simplification", ALGEBRAIC + FOLDING),
     "dce": Pass("dce", "drop nodes the fetches do not need", run=_dce),
 }
 DEFAULT_PIPELINE = ["constant_folding", "cse", "algebraic", "dce"]
