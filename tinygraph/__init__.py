@@ -11,8 +11,12 @@ from tinygraph.ops import __all__ as _op_names
 from tinygraph.autodiff import gradients
 from tinygraph.session import NumericsError, Plan, Session, evaluate
 from tinygraph.passes import optimize
+from tinygraph import fusion  # noqa: F401 -- registers the LSTM fusion passes
 from tinygraph import backends, initializers, losses, optimizers
 from tinygraph.saving import load_weights, save_weights
+from tinygraph import viz
+from tinygraph.viz import to_networkx
+from tinygraph import gradflow
 
 __version__ = "0.1.0"
 
@@ -20,4 +24,4 @@ __all__ = ["Graph", "Node", "ShapeError", "Tensor", "get_default_graph", "name_s
            "reset_default_graph", "AUTO_REUSE", "Variable", "get_variable",
            "variable_scope", "gradients", "NumericsError", "Plan", "Session", "evaluate",
            "optimize", "backends", "initializers", "losses", "optimizers", "load_weights",
-           "save_weights"] + list(_op_names)
+           "save_weights", "viz", "to_networkx", "gradflow"] + list(_op_names)
