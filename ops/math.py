@@ -366,9 +366,14 @@ class Maximum(Binary):
     def compute(self, be, x, y): return be.xp.maximum(x, y)
 
     def vjp(self, node, g):
-        x, y = node.inputs
-        pick_x = greater_equal(x, y)
-        return [unbroadcast(where(pick_x, g, 0.0), x), unbroadcast(where(pick_x, 0.0, g), y)]
+        return _route(node, g, greater_equal)
+
+
+def _route(node, g, pick_x_where):
+    """Gradient of a max/min: all of g to the operand that was picked."""
+    x, y = node.inputs
+    pick_x = pick_x_where(x, y)
+    return [unbroadcast(where(pick_x, g, 0.0), x), unbroadcast(where(pick_x, 0.0, g), y)]
 
 
 class Minimum(Binary):
@@ -378,9 +383,7 @@ class Minimum(Binary):
     def compute(self, be, x, y): return be.xp.minimum(x, y)
 
     def vjp(self, node, g):
-        x, y = node.inputs
-        pick_x = less_equal(x, y)
-        return [unbroadcast(where(pick_x, g, 0.0), x), unbroadcast(where(pick_x, 0.0, g), y)]
+        return _route(node, g, less_equal)
 
 
 add = _binary(Add)

@@ -368,10 +368,15 @@ def as_node(x):
     return x.node if isinstance(x, Tensor) else x
 
 
-def topo_nodes(roots):
+def _deps(node):
+    return list(node.control_inputs) + [t.node for t in node.inputs]
+
+
+def topo_nodes(roots, deps=_deps):
     """Nodes reachable from ``roots`` (Tensors or Nodes), inputs before users.
 
-    Iterative depth-first order, deterministic for a given graph."""
+    Iterative depth-first order, deterministic for a given graph. ``deps(node)``
+    gives the nodes a node depends on (a rewrite passes the graph as it will be)."""
     order, seen = [], set()
     stack = [(as_node(r), False) for r in reversed(list(roots))]
     while stack:
@@ -383,7 +388,7 @@ def topo_nodes(roots):
             continue
         seen.add(node.id)
         stack.append((node, True))
-        for dep in reversed(list(node.control_inputs) + [t.node for t in node.inputs]):
+        for dep in reversed(deps(node)):
             if dep.id not in seen:
                 stack.append((dep, False))
     return order

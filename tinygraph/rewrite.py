@@ -108,21 +108,10 @@ def substitute(roots, mapping, force=False):
         return t
 
     def deps(n):
-        return [target(t).node for t in n.inputs] + list(n.control_inputs)
+        return list(n.control_inputs) + [target(t).node for t in n.inputs]
 
-    # depth-first post-order over the graph as it is after replacement
-    order, seen = [], set()
-    stack = [(target(r).node if isinstance(r, Tensor) else r, False) for r in reversed(roots)]
-    while stack:
-        n, done = stack.pop()
-        if done:
-            order.append(n)
-            continue
-        if n.id in seen:
-            continue
-        seen.add(n.id)
-        stack.append((n, True))
-        stack.extend((d, False) for d in reversed(deps(n)) if d.id not in seen)
+    # the graph as it is after replacement, inputs first
+    order = topo_nodes([target(r) if isinstance(r, Tensor) else r for r in roots], deps)
 
     rebuilt = {}
 
