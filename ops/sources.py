@@ -100,6 +100,9 @@ def shape_tensor(dims):
             return tuple(int(d) for d in known), dims
         if isinstance(dims.node.op, Shape):
             return dims.node.inputs[0].shape, dims
+        if dims.node.op.name == "stack":     # [tg.shape(x)[0], 4]: keep the known entries
+            known = [constant_value(t) for t in dims.node.inputs]
+            return tuple(None if v is None else int(v) for v in known), dims
         return (None,) * dims.shape[0], dims
     dims = list(dims)
     if all(isinstance(d, (int, np.integer)) for d in dims):
