@@ -208,3 +208,16 @@ def test_bench_runs_on_a_tiny_shape_and_reports_well_formed_figures():
     assert w["contenders"]["tinygraph fused"]["ratio_to_fused"] == 1.0
     assert {r["mode"] for r in res["compile"]} == {"loop", "unrolled"}
     assert "train-S" in "\n".join(lines)
+
+
+def test_gradient_wrt_an_inner_state_keeps_every_path(rng):
+    """dL/dc_T of an unrolled LSTM includes c_T -> h_T inside the last step, even
+    though fusion would absorb c_T into a sequence kernel."""
+    x = tg.placeholder((B, T, D), "float64")
+    lstm, y = keras_model(x, unroll=True)
+    loss = tg.reduce_sum(y)
+    c_last = lstm.last_call["unrolled_states"][-1][1]
+    (g,) = tg.gradients(loss, [c_last])
+    unfused, fused, _ = run_both(g, {x: rng.standard_normal((B, T, D))})
+    assert np.abs(unfused).max() > 1e-3
+    np.testing.assert_allclose(fused, unfused, rtol=1e-9)

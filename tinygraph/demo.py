@@ -1,18 +1,36 @@
-"""The demo: an LSTM, written with ``tg.scan``, learns the adding problem.
+"""``python -m tinygraph demo``: train an LSTM on a long-range task, then look inside.
 
-Each sequence holds random numbers and two marked positions; the target is the sum
-of the two marked numbers, so the network must carry information across the whole
-sequence. The demo trains with Adam, shows the loss going down, prints what the
-Session compiled (``sess.explain``), and writes the numbers to ``<out>/summary.txt``.
+1. Train ``layers.LSTM`` + ``layers.Dense`` with Adam on the adding problem: each
+   sequence holds random numbers and two marked positions; the target is the sum of
+   the two marked numbers, so the network must carry information across the whole
+   sequence (predicting the mean scores an MSE of about 0.17).
+2. Pictures (``tg.viz.render``) of a small unrolled LSTM (T=4): as built, after the
+   passes (one fused ``lstm_sequence`` op), its backward graph (unfused, and fused),
+   the loop version with its body opened, and a gradient heat map (``gradflow``).
+3. Gradient flow (``tg.gradflow``): ||dL/dh_t|| per step for a SimpleRNN and for an
+   LSTM with and without ``unit_forget_bias`` (freshly initialised, long sequences),
+   and h, c and gate curves of the trained LSTM.
+4. ``summary.txt``; every path is printed.
+
+Without Graphviz's ``dot`` the ``.dot`` files are still written (with the command that
+turns them into SVGs); without matplotlib the curves are written as text tables.
+The small graphs are also available one by one: ``python -m tinygraph viz --list``.
 """
 import os
+import time
 
 import numpy as np
 
 import tinygraph as tg
 
+PLOT_HINT = "pip install -e '.[plot]'"
+DOT_HINT = ("install Graphviz (apt-get install graphviz | brew install graphviz | "
+            "conda install -c conda-forge graphviz), then: dot -Tsvg FILE.dot -o FILE.svg")
+
 
 def adding_problem(rng, batch, T):
+    """(x (batch, T, 2) float32, y (batch, 1)): channel 0 random in [0, 1), channel 1
+    marks two positions; y is the sum of the two marked values."""
     values = rng.uniform(0, 1, (batch, T))
     marks = np.zeros((batch, T))
     for row in marks:
@@ -21,63 +39,242 @@ def adding_problem(rng, batch, T):
     return x, (values * marks).sum(1, keepdims=True).astype("float32")
 
 
-def build_model(T, units=16, seed=0):
-    rng = np.random.default_rng(seed)
+def build_model(T, units=16, unroll=False, seed=0):
+    """The demo's model: LSTM(units) -> Dense(1), MSE loss. Returns a dict with the
+    placeholders x, y, the layers lstm, dense, and pred, loss."""
+    from tinygraph import layers
+    tg.initializers.reseed(seed)
     x = tg.placeholder((None, T, 2), name="x")
     y = tg.placeholder((None, 1), name="y")
-    with tg.name_scope("lstm"):
-        lim = np.sqrt(6 / (2 + 4 * units))
-        W = tg.Variable(rng.uniform(-lim, lim, (2, 4 * units)).astype("float32"), name="kernel")
-        q, _ = np.linalg.qr(rng.standard_normal((4 * units, units)))
-        R = tg.Variable(q.T.astype("float32"), name="recurrent_kernel")
-        b = tg.Variable(np.r_[np.zeros(units), np.ones(units), np.zeros(2 * units)].astype("float32"),
-                        name="bias")
-
-        def step(carry, x_t):
-            h, c = carry
-            i, f, g, o = tg.split(x_t @ W + h @ R + b, 4, axis=1)
-            c = tg.sigmoid(f) * c + tg.sigmoid(i) * tg.tanh(g)
-            h = tg.sigmoid(o) * tg.tanh(c)
-            return (h, c), None
-
-        h0 = tg.zeros([tg.shape(x)[0], units])
-        (h, _), _ = tg.scan(step, tg.transpose(x, (1, 0, 2)), (h0, h0))
-    with tg.name_scope("dense"):
-        V = tg.Variable(rng.uniform(-0.3, 0.3, (units, 1)).astype("float32"), name="kernel")
-        pred = h @ V
+    lstm = layers.LSTM(units, unroll=unroll, name="lstm")
+    dense = layers.Dense(1, name="dense")
+    pred = dense(lstm(x))
     loss = tg.losses.mean_squared_error(y, pred)
-    return x, y, loss
+    return dict(x=x, y=y, lstm=lstm, dense=dense, pred=pred, loss=loss)
 
 
-def _progress(iterable, quiet):
+# --------------------------------------------------------------------------- small graphs
+
+def _small(T, unroll=True):
+    tg.reset_default_graph()
+    return build_model(T, units=8, unroll=unroll)
+
+
+def _unrolled(T):
+    return _small(T)["loss"], dict(title=f"an unrolled LSTM (T={T}) and its loss, as built")
+
+
+def _fused(T):
+    return tg.optimize(_small(T)["loss"]), dict(
+        title="after the passes: the cells fused into one lstm_sequence op")
+
+
+def _gradients(T):
+    m = _small(T)
+    grads = tg.gradients(m["loss"], m["lstm"].trainable_weights)
+    hidden = [f"gradients/lstm/step_{t}" for t in range(T - 1)]
+    shut = f", steps 0-{T - 2}" if T > 1 else ""
+    return grads, dict(collapse=["lstm", "dense"] + hidden, grads=False,
+                       title=f"backward graph of dL/d(LSTM weights): the last step's VJP "
+                             f"opened{shut} and the forward collapsed")
+
+
+def _gradients_fused(T):
+    m = _small(T)
+    grads = tg.gradients(m["loss"], m["lstm"].trainable_weights)
+    return tg.optimize(grads), dict(
+        title="the same gradients after the passes: lstm_sequence + lstm_sequence_grad")
+
+
+def _loop(T):
+    m = _small(T, unroll=False)
+    return m["loss"], dict(expand=["scan"], title="unroll=False: one loop op, its body opened")
+
+
+def _heatmap(T):
+    m = _small(T)
+    x, y = adding_problem(np.random.default_rng(1), 8, T)
+    report = tg.gradflow.analyze(m["loss"], m["lstm"], {m["x"]: x, m["y"]: y})
+    return report.to_dot(title="gradient heat map: each node coloured by mean |dL/dx| "
+                               "(gradflow.analyze(...).to_dot())"), {}
+
+
+EXAMPLES = {
+    "unrolled": ("an unrolled LSTM and its loss, as built", _unrolled),
+    "fused": ("the same graph after the passes (fused lstm_sequence)", _fused),
+    "gradients": ("the backward graph (last step's VJP opened)", _gradients),
+    "gradients-fused": ("the backward graph after fusion (lstm_sequence_grad)", _gradients_fused),
+    "loop": ("the LSTM as a loop op (unroll=False), its body opened", _loop),
+    "heatmap": ("the unrolled graph coloured by gradient magnitude", _heatmap),
+}
+
+
+def example(name, T=4):
+    """(fetches or graphviz.Digraph, ``tg.viz.render`` keyword arguments) of one of
+    ``EXAMPLES``, built in a fresh default graph."""
+    if name not in EXAMPLES:
+        raise ValueError(f"unknown example {name!r}; the examples are: {', '.join(EXAMPLES)}")
+    return EXAMPLES[name][1](T)
+
+
+def render_example(name, path, T=4, format=None):
+    """Render example ``name`` to ``path``; returns (written path, None) or, without
+    Graphviz's ``dot``, (the .dot path, the error message)."""
+    fetches, kw = example(name, T)
+    try:
+        return tg.viz.render(fetches, path, format=format, **kw), None
+    except RuntimeError as e:
+        if "dot" not in str(e):
+            raise
+        return os.path.splitext(str(path))[0] + ".dot", str(e)
+
+
+# --------------------------------------------------------------------------- gradient flow
+
+def flow_reports(T=50, batch=16, units=16, seed=0):
+    """Freshly initialised SimpleRNN, LSTM and LSTM without unit_forget_bias on the
+    same N(0, 1) inputs, loss = mean square of the last output: dict label -> report."""
+    from tinygraph import layers
+    data = np.random.default_rng(seed).normal(size=(batch, T, 4)).astype("float32")
+    makers = {
+        "SimpleRNN (tanh)": lambda: layers.RNN(layers.SimpleRNNCell(units)),
+        "LSTM, unit_forget_bias=True": lambda: layers.LSTM(units),
+        "LSTM, unit_forget_bias=False": lambda: layers.LSTM(units, unit_forget_bias=False),
+    }
+    reports = {}
+    for label, make in makers.items():
+        tg.reset_default_graph()
+        tg.initializers.reseed(seed)
+        x = tg.placeholder((batch, T, 4), name="x")
+        layer = make()
+        loss = tg.reduce_mean(tg.square(layer(x)))
+        reports[label] = tg.gradflow.analyze(loss, layer, {x: data})
+    return reports
+
+
+# --------------------------------------------------------------------------- the demo
+
+def _progress(steps, quiet):
     if quiet:
-        return iterable
+        return range(steps), None
     try:
         from tqdm import tqdm
-        return tqdm(iterable, desc="training", unit="step")
     except ImportError:
-        return iterable
+        return range(steps), None
+    bar = tqdm(range(steps), desc="training", unit="step", leave=False)
+    return bar, bar
 
 
-def run(out="tinygraph-demo", steps=600, quiet=False, T=10, batch=64):
-    os.makedirs(out, exist_ok=True)
-    rng = np.random.default_rng(0)
-    x, y, loss = build_model(T)
-    train = tg.optimizers.Adam(0.01).minimize(loss)
+def train(T, steps, batch, units, quiet=False, seed=0):
+    """Train the demo model; returns (model dict, session, [(step, validation MSE)])."""
+    tg.reset_default_graph()
+    m = build_model(T, units)
+    train_op = tg.optimizers.Adam(0.01).minimize(m["loss"])
     sess = tg.Session()
+    rng = np.random.default_rng(seed)
     xv, yv = adding_problem(np.random.default_rng(99), 256, T)
-    first = sess.run(loss, {x: xv, y: yv})
-    for _ in _progress(range(steps), quiet):
+    valid = {m["x"]: xv, m["y"]: yv}
+    history = [(0, float(sess.run(m["loss"], valid)))]
+    it, bar = _progress(steps, quiet)
+    every = max(1, steps // 10)
+    for step in it:
         xb, yb = adding_problem(rng, batch, T)
-        sess.run(train, {x: xb, y: yb})
-    last = sess.run(loss, {x: xv, y: yv})
-    plan = sess.explain([train])
-    summary = (f"adding problem, T={T}: validation MSE {first:.4f} -> {last:.4f} after "
-               f"{steps} Adam steps (always predicting the mean scores about 0.17)\n\n"
-               f"what the training step runs:\n{plan}\n")
-    path = os.path.join(out, "summary.txt")
-    with open(path, "w") as f:
-        f.write(summary)
-    print(summary.split("\n\n")[0])
-    print(f"wrote {path}")
+        loss, _ = sess.run([m["loss"], train_op], {m["x"]: xb, m["y"]: yb})
+        if bar is not None and step % 10 == 0:
+            bar.set_postfix(loss=f"{loss:.4f}")
+        if (step + 1) % every == 0 or step + 1 == steps:
+            history.append((step + 1, float(sess.run(m["loss"], valid))))
+            if bar is None and not quiet:
+                print(f"  step {step + 1:4d}/{steps}  validation MSE {history[-1][1]:.4f}")
+    if bar is not None:
+        bar.close()
+    m.update(train_op=train_op, valid=valid)
+    return m, sess, history
+
+
+def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot_format="png"):
+    """The demo. ``quick`` is a tiny setting (a few seconds, for tests). Returns 0."""
+    start = time.time()
+    steps = steps if steps is not None else (20 if quick else 400)
+    T = T if T is not None else (8 if quick else 50)
+    units, batch = (8, 16) if quick else (16, 64)
+    flow_T = 12 if quick else 50
+    os.makedirs(out, exist_ok=True)
+    written, notes = [], []
+
+    def say(text=""):
+        if not quiet:
+            print(text)
+
+    # 1. training
+    say(f"1. training LSTM({units}) -> Dense(1) on the adding problem, T={T}, "
+        f"{steps} Adam steps of batch {batch} ...")
+    m, sess, history = train(T, steps, batch, units, quiet=quiet)
+    first, last = history[0][1], history[-1][1]
+    say(f"   validation MSE {first:.4f} -> {last:.4f} (predicting the mean scores about 0.17)")
+    plan = sess.explain([m["train_op"]])
+    fused = next((line for line in str(plan).splitlines() if line.startswith("fused kernels")),
+                 "fused kernels: none")
+    trained = tg.gradflow.analyze(m["loss"], m["lstm"], m["valid"], session=sess)
+
+    # 2. pictures
+    say("2. pictures of a small LSTM (T=4):")
+    missing_dot = None
+    for name in ("unrolled", "fused", "gradients", "gradients-fused", "loop", "heatmap"):
+        path, err = render_example(name, os.path.join(out, f"graph_{name.replace('-', '_')}.svg"))
+        written.append(path)
+        missing_dot = missing_dot or err
+        say(f"   {path}")
+    if missing_dot:
+        notes.append(f"Graphviz's `dot` was not found, so the pictures are .dot files; {DOT_HINT}")
+
+    # 3. gradient flow
+    say(f"3. gradient flow over T={flow_T} steps (fresh weights) and in the trained LSTM:")
+    reports = flow_reports(T=flow_T)
+    tables = [f"||dL/dh_t|| per step t (processing order; the loss reads the last step), "
+              f"T={flow_T}, fresh weights, N(0, 1) inputs\n"]
+    for label, r in reports.items():
+        tables.append(f"{label}:\n{r.table()}\n")
+    tables.append(f"trained LSTM on the adding problem (T={T}), h, c and gate "
+                  f"pre-activations:\n{trained.table()}\n")
+    text_path = os.path.join(out, "gradient_flow.txt")
+    with open(text_path, "w") as f:
+        f.write("\n".join(tables))
+    written.append(text_path)
+    say(f"   {text_path}")
+    try:
+        p1 = tg.gradflow.plot_compare(
+            reports, os.path.join(out, f"gradient_flow.{plot_format}"),
+            title=f"vanishing gradients: ||dL/dh_t||, T={flow_T}, fresh weights")
+        p2 = trained.plot(os.path.join(out, f"gradient_flow_trained.{plot_format}"),
+                          title=f"trained LSTM, adding problem T={T}: h, c and gates")
+        written += [p1, p2]
+        say(f"   {p1}\n   {p2}")
+    except ImportError:
+        notes.append(f"matplotlib is not installed, so the curves are only in {text_path}; "
+                     f"for the plots: {PLOT_HINT}")
+
+    # 4. summary
+    ratio = {label: r.norms("h")[0] / r.norms("h")[-1] for label, r in reports.items()}
+    lines = [f"adding problem, T={T}: validation MSE {first:.4f} -> {last:.4f} after {steps} "
+             f"Adam steps (always predicting the mean scores about 0.17)",
+             "validation MSE by step: " + ", ".join(f"{s}: {v:.4f}" for s, v in history),
+             f"training step: {fused}",
+             "",
+             f"gradient reaching the first step, ||dL/dh_0|| / ||dL/dh_last|| (fresh weights "
+             f"over {flow_T} steps, trained over {T}):"]
+    lines += [f"  {label:30s} {v:.2e}" for label, v in ratio.items()]
+    hn = trained.norms("h")
+    lines += [f"  {'trained LSTM (adding problem)':30s} {hn[0] / hn[-1]:.2e}", "",
+              "files:"] + [f"  {p}" for p in written]
+    lines += [""] + notes + [f"demo took {time.time() - start:.1f} s"]
+    summary = os.path.join(out, "summary.txt")
+    with open(summary, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    say("4. summary")
+    say("\n".join("   " + line for line in lines[4:4 + len(ratio) + 2]))
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {summary}")
+    print(f"demo took {time.time() - start:.1f} s")
     return 0

@@ -237,7 +237,8 @@ def regrad(roots, run):
     optimized forward (fused ops have fused VJPs), and the whole is optimized once
     more. Hash-consing makes the re-derived backward read the very fused forward
     nodes the fetches use, so the forward is computed once. Gradients of gradients
-    (whose ys depend on another recorded gradient) keep their original graph."""
+    (whose ys depend on another recorded gradient) and gradients with respect to
+    intermediate tensors keep their original graph."""
     from tinygraph.autodiff import gradients
     from tinygraph.graph import apply, get_default_graph
     from tinygraph.ops.sources import Placeholder, zeros_like
@@ -249,6 +250,10 @@ def regrad(roots, run):
         if id(rec) not in usable:
             forward = rec.ys + rec.xs + [g for g in rec.grad_ys if g is not None]
             if any((o.node.id, o.index) in records for n in topo_nodes(forward) for o in n.outputs):
+                continue
+            # d/dx for an intermediate x: a fused op could take x in as its own output
+            # and lose the paths from x inside the op (c_t -> h_t of one LSTM step)
+            if any(x.node.inputs for x in rec.xs):
                 continue
             usable[id(rec)] = (rec, [])
         usable[id(rec)][1].append((key, old, i))
