@@ -35,9 +35,11 @@ def act_forward(xp, name, x, out=None):
     if name == "tanh":
         xp.tanh(x, out=out)
     elif name == "sigmoid":
-        # stable: e = exp(-|x|); x >= 0: 1/(1+e); x < 0: e/(1+e)
-        e = xp.exp(-xp.abs(x))
-        xp.divide(xp.where(x >= 0, 1.0, e).astype(x.dtype, copy=False), 1.0 + e, out=out)
+        # sigmoid(x) = (1 + tanh(x/2)) / 2: exact, overflow-free, and four in-place ufuncs
+        xp.multiply(x, 0.5, out=out)
+        xp.tanh(out, out=out)
+        out *= 0.5
+        out += 0.5
     elif name == "relu":
         xp.maximum(x, 0, out=out)
     elif name == "linear":
@@ -51,8 +53,16 @@ def act_forward(xp, name, x, out=None):
     return out
 
 
-def act_grad_from_output(xp, name, y):
-    """act'(x) written with y = act(x)."""
+def act_grad_from_output(xp, name, y, out=None):
+    """act'(x) written with y = act(x) (into ``out`` when given, for tanh and sigmoid)."""
+    if out is not None and name in ("tanh", "sigmoid"):
+        if name == "tanh":
+            xp.multiply(y, y, out=out)
+            xp.subtract(1.0, out, out=out)
+        else:
+            xp.subtract(1.0, y, out=out)
+            out *= y
+        return out
     if name == "tanh":
         return 1.0 - y * y
     if name == "sigmoid":
@@ -289,38 +299,42 @@ class LSTMSequenceOp(FusedLSTMOp):
         U = R.shape[0]
         if T == 0:
             raise ValueError("lstm_sequence: zero time steps")
-        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)
+        si, sf, sg, so = _gate_slices(self.gate_order, U)
+        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)   # every step's x @ W
         zx += b
-        hs = xp.empty((T, B, U), x.dtype)
-        keep = needed[3] or needed[4]
+        if self.forget_bias:
+            zx[..., sf] += self.forget_bias
+        keep = needed[3] or needed[4]             # the backward op reads gates and cs
         gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
         cs = xp.empty((T, B, U), x.dtype) if keep else None
-        si, sf, sg, so = _gate_slices(self.gate_order, U)
-        ra, act, fb = self.recurrent_activation, self.activation, self.forget_bias
+        hs = xp.empty((T, B, U), x.dtype)
+        scratch_a = None if keep else xp.empty((B, 4 * U), x.dtype)
+        scratch_c = None if keep else [xp.empty((B, U), x.dtype) for _ in range(2)]
+        g_buf, tmp = xp.empty((B, U), x.dtype), xp.empty((B, U), x.dtype)
         h, c = h0, c0
-        z = xp.empty((B, 4 * U), x.dtype)
-        a = xp.empty((B, 4 * U), x.dtype)
         steps = range(T - 1, -1, -1) if self.reverse else range(T)
-        for t in steps:
-            xp.matmul(h, R, out=z)
-            z += zx[t]
-            if fb:
-                z[:, sf] += fb
-            if ra == act and self.gate_order == "ifco":
-                act_forward(xp, ra, z, out=a)
-            else:
-                for s in (si, sf, so):
-                    act_forward(xp, ra, z[:, s], out=a[:, s])
-                act_forward(xp, act, z[:, sg], out=a[:, sg])
-            c = a[:, sf] * c
-            c += a[:, si] * a[:, sg]
+        for k, t in enumerate(steps):
+            a = gates[t] if keep else scratch_a
+            xp.matmul(h, R, out=a)
+            a += zx[t]
+            self._activate(xp, a, (si, sf, sg, so), g_buf)
+            c_new = cs[t] if keep else scratch_c[k % 2]
+            xp.multiply(a[:, sf], c, out=c_new)
+            xp.multiply(a[:, si], a[:, sg], out=tmp)
+            c_new += tmp
+            c = c_new
             h = hs[t]
-            act_forward(xp, act, c, out=h)
+            act_forward(xp, self.activation, c, out=h)
             h *= a[:, so]
-            if keep:
-                gates[t] = a
-                cs[t] = c
         return hs, h, c, gates, cs
+
+    def _activate(self, xp, a, slices, g_buf):
+        """Gate activations in place on the whole (B, 4U) block (contiguous, so fast);
+        the candidate block gets the cell activation instead."""
+        si, sf, sg, so = slices
+        act_forward(xp, self.activation, a[:, sg], out=g_buf)
+        act_forward(xp, self.recurrent_activation, a, out=a)
+        a[:, sg] = g_buf
 
     def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs):
         if g_gates is not None or g_cs is not None:
@@ -360,32 +374,37 @@ class LSTMSequenceGradOp(FusedLSTMOp):
         ra, act = self.recurrent_activation, self.activation
         dz = xp.empty((T, B, 4 * U), x.dtype)
         dh, dc = g_hT.copy(), g_cT.copy()
+        ac, tmp = xp.empty((B, U), x.dtype), xp.empty((B, U), x.dtype)
+        deriv = xp.empty((B, 4 * U), x.dtype)
+        RT = R.T
         order = list(range(T - 1, -1, -1)) if self.reverse else list(range(T))
-        # walk the steps backwards in processing order
-        for k in range(T - 1, -1, -1):
+        for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
             t = order[k]
-            prev = order[k - 1] if k > 0 else None
-            c_prev = cs[prev] if prev is not None else c0
-            a = gates[t]
+            c_prev = cs[order[k - 1]] if k > 0 else c0
+            a, d = gates[t], dz[t]
             i, f, g, o = a[:, si], a[:, sf], a[:, sg], a[:, so]
             dh += g_hs[t]
-            ac = act_forward(xp, act, cs[t])
-            d = dz[t]
-            d[:, so] = dh * ac * act_grad_from_output(xp, ra, o)
-            dc += dh * o * act_grad_from_output(xp, act, ac)
-            d[:, si] = dc * g * act_grad_from_output(xp, ra, i)
-            d[:, sf] = dc * c_prev * act_grad_from_output(xp, ra, f)
-            d[:, sg] = dc * i * act_grad_from_output(xp, act, g)
+            act_forward(xp, act, cs[t], out=ac)
+            xp.multiply(dh, o, out=tmp)                 # dc += dh * o * act'(c)
+            tmp *= act_grad_from_output(xp, act, ac)
+            dc += tmp
+            xp.multiply(dh, ac, out=d[:, so])           # gradients at the activated gates ...
+            xp.multiply(dc, g, out=d[:, si])
+            xp.multiply(dc, c_prev, out=d[:, sf])
+            xp.multiply(dc, i, out=d[:, sg])
+            deriv[...] = act_grad_from_output(xp, ra, a, out=deriv)   # ... then through them
+            deriv[:, sg] = act_grad_from_output(xp, act, g)
+            d *= deriv
             dc *= f
-            dh = xp.matmul(d, R.T)
+            xp.matmul(d, RT, out=dh)
         dz2 = dz.reshape(T * B, 4 * U)
         gx = xp.matmul(dz2, W.T).reshape(T, B, D)
         gW = xp.matmul(x.reshape(T * B, D).T, dz2)
-        # the hidden state entering each step, in processing order
-        h_prev = xp.empty_like(hs)
-        for k, t in enumerate(order):
-            h_prev[t] = h0 if k == 0 else hs[order[k - 1]]
-        gR = xp.matmul(h_prev.reshape(T * B, U).T, dz2)
+        # the hidden state entering step t is the previous step's output (h0 for the first)
+        first, rest, prev = (T - 1, slice(0, T - 1), slice(1, T)) if self.reverse else \
+            (0, slice(1, T), slice(0, T - 1))
+        gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest].reshape(-1, 4 * U))
+        gR += xp.matmul(h0.T, dz[first])
         gb = dz2.sum(0)
         return gx, dh, dc, gW, gR, gb
 

@@ -437,11 +437,19 @@ def fuse_unrolled_chain(b, h, ctx):
     if bias is None:
         from tinygraph.ops import zeros
         bias = zeros((W.shape[1],), W.dtype)
+    from tinygraph.graph import in_scope
     from tinygraph.ops.lstm import lstm_sequence
-    hs, _, cT, _, _ = lstm_sequence(X if mask is None else X * mask, h0, chain[0].inputs[1], W, R,
-                                    bias, activation=op.activation,
-                                    recurrent_activation=op.recurrent_activation,
-                                    forget_bias=op.forget_bias, gate_order=op.gate_order)
+    first, last_parts = chain[0].scope.split("/"), chain[-1].scope.split("/")
+    common = []
+    for a, b_ in zip(first, last_parts):       # the layer's scope, above the step scopes
+        if a != b_:
+            break
+        common.append(a)
+    with in_scope("/".join(common)):
+        hs, _, cT, _, _ = lstm_sequence(X if mask is None else X * mask, h0, chain[0].inputs[1],
+                                        W, R, bias, activation=op.activation,
+                                        recurrent_activation=op.recurrent_activation,
+                                        forget_bias=op.forget_bias, gate_order=op.gate_order)
     repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
     repl[chain[-1].outputs[1]] = cT
     return repl

@@ -107,9 +107,26 @@ def _kind(node):
     return "fused" if getattr(node.op, "fused", False) else "op"
 
 
+_decompositions = {}
+
+
 def _body(node):
+    """What an expanded box shows: a loop's body, or a fused op's decomposition
+    (its math in primitive ops, traced once on placeholders shaped like its inputs)."""
     body = getattr(node.op, "body", None)
-    return body if hasattr(body, "inputs") and hasattr(body, "outputs") else None
+    if hasattr(body, "inputs") and hasattr(body, "outputs"):
+        return body
+    if not hasattr(node.op, "decompose"):
+        return None
+    if node.id not in _decompositions:
+        from tinygraph.function import trace
+        from tinygraph.graph import name_scope
+        specs = [(t.shape, t.dtype, f"arg{i}") for i, t in enumerate(node.inputs)]
+        with node.graph.as_default(), name_scope(node.op.name):
+            fn, _ = trace(lambda *args: list(node.op.decompose(list(args))), specs,
+                          name=f"{node.op.name} decomposition")
+        _decompositions[node.id] = fn
+    return _decompositions[node.id]
 
 
 def _join(*parts):
