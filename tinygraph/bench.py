@@ -9,6 +9,7 @@ is reported as "not installed".
 """
 import gc
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -189,6 +190,21 @@ def run_workload(name, rounds=5, threads=2, peers=True, shape=None):
             "matmul_gflops": peak, "gflop": useful / 1e9, "contenders": rows, "peers": status}
 
 
+def linearity(quick=False, rounds=5):
+    """Training-step time of the ``long`` workload at T and 10*T (same B, I, H):
+    an LSTM is linear in T, so the ratio should be about 10."""
+    B, T, I, H, _ = WORKLOADS["long"]
+    Ts = (10, 100) if quick else (T // 10, T)
+    steps = [tinygraph_step(B, t, I, H, True, optimize=True)[0] for t in Ts]
+    for s in steps:
+        s()
+    ratios = []
+    for _ in range(rounds):
+        a, b = (_time(s) for s in steps)
+        ratios.append(b / a)
+    return {"T": list(Ts), "ratio": statistics.median(ratios)}
+
+
 def compile_times(T_values=(100, 1000), B=16, I=32, H=64):
     """Graph build + first run - warm run, for unroll=True and the loop op."""
     out = []
@@ -204,15 +220,43 @@ def compile_times(T_values=(100, 1000), B=16, I=32, H=64):
     return out
 
 
+def rss_mb():
+    """Resident memory of this process now (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+    except OSError:
+        return None
+
+
+def peak_rss_growth(step, interval=0.0005):
+    """How far resident memory rises above its level before ``step()`` while it runs
+    (MB), sampled by a thread."""
+    import threading
+    base = rss_mb()
+    if base is None:
+        return None
+    peak, done = [base], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(interval)
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    step()
+    done.set()
+    th.join()
+    return max(peak[0], rss_mb()) - base
+
+
 def _first_step_rss(contender, shape, threads):
-    """In a fresh process: build the contender's training step, then report how much
-    the peak RSS grows during its first run (MB). Peak RSS only grows, so each
-    contender needs its own process."""
-    code = ("import resource, sys, json; from tinygraph import bench; "
+    """In a fresh process: build the contender's training step (and warm it up
+    once), then report how far resident memory rises during one step (MB)."""
+    code = ("import json; from tinygraph import bench; "
             f"keep = bench.limit_threads({threads}); "
-            f"step = bench.make_step({contender!r}, {tuple(shape)!r}, {threads}); "
-            "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; step(); "
-            "print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0) / 1024))")
+            f"step = bench.make_step({contender!r}, {tuple(shape)!r}, {threads}); step(); "
+            "print(json.dumps(bench.peak_rss_growth(step)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
@@ -262,6 +306,11 @@ def run(workloads=None, rounds=5, threads=2, peers=True, json_path=None, quick=F
         r = run_workload(n, rounds=rounds, threads=threads, peers=peers, shape=shape)
         results["workloads"].append(r)
         out(format_workload(r))
+    if "long" in names:
+        results["long_linearity"] = linearity(quick)
+        out(f"\nlong: time(T={results['long_linearity']['T'][1]}) / time(T="
+            f"{results['long_linearity']['T'][0]}) = {results['long_linearity']['ratio']:.2f} "
+            f"(linear: {results['long_linearity']['T'][1] / results['long_linearity']['T'][0]:.0f})")
     results["compile"] = compile_times((5, 20) if quick else (100, 1000))
     out(format_compile(results["compile"]))
     results["memory"] = memory(shape=(2, 5, 4, 4, True) if quick else None, threads=threads,
