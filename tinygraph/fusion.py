@@ -450,7 +450,7 @@ def fuse_unrolled_chain(b, h, ctx):
                                         W, R, bias, activation=op.activation,
                                         recurrent_activation=op.recurrent_activation,
                                         forget_bias=op.forget_bias, gate_order=op.gate_order)
-    repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
+        repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
     repl[chain[-1].outputs[1]] = cT
     return repl
 
