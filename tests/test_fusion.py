@@ -221,3 +221,24 @@ def test_gradient_wrt_an_inner_state_keeps_every_path(rng):
     unfused, fused, _ = run_both(g, {x: rng.standard_normal((B, T, D))})
     assert np.abs(unfused).max() > 1e-3
     np.testing.assert_allclose(fused, unfused, rtol=1e-9)
+
+
+def test_hand_unrolled_chain_over_unstack_becomes_one_sequence_kernel(rng):
+    """An LSTM written by hand over tg.unstack(x) (no layers) is found too."""
+    x = tg.placeholder((T, B, D), "float64")
+    W, R = tg.constant(rng.standard_normal((D, 4 * U))), tg.constant(rng.standard_normal((U, 4 * U)))
+    b = tg.constant(rng.standard_normal(4 * U))
+    h = c = tg.zeros((B, U), "float64")
+    hs = []
+    for x_t in tg.unstack(x):
+        i, f, g, o = tg.split(x_t @ W + h @ R + b, 4, axis=1)
+        c = tg.sigmoid(f) * c + tg.sigmoid(i) * tg.tanh(g)
+        h = tg.sigmoid(o) * tg.tanh(c)
+        hs.append(h)
+    y = tg.stack(hs)
+    loss = tg.reduce_sum(y * y)
+    (gx,) = tg.gradients(loss, [x])
+    ops = all_ops(tg.optimize([y, gx]))
+    assert ops.count("lstm_sequence") == 1 and "stack" not in ops and "sigmoid" not in ops
+    unfused, fused, _ = run_both([y, gx], {x: rng.standard_normal((T, B, D))})
+    assert_close(unfused, fused)

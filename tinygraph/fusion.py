@@ -361,11 +361,16 @@ def _step_terms(z):
             bias = term
         else:
             return None
-    return (matmuls, bias, nodes) if len(matmuls) == 2 else None
+    return (matmuls, bias, nodes) if len(matmuls) in (1, 2) else None
 
 
 def _step_inputs(xs_t):
-    """The (T, B, D) tensor whose slices 0..T-1 are ``xs_t``, if they are such slices."""
+    """The (T, B, D) tensor whose slices 0..T-1 are ``xs_t`` (``x[t]`` or the outputs of
+    ``unstack(x)`` in order), if they are such slices."""
+    first = xs_t[0].node
+    if _op(xs_t[0]) == "unstack" and first.op.axis == 0 and len(first.outputs) == len(xs_t) \
+            and all(x is o for x, o in zip(xs_t, first.outputs)):
+        return first.inputs[0]
     base = xs_t[0].node.inputs[0] if _op(xs_t[0]) == "getitem" else None
     if base is None or base.shape[0] != len(xs_t):
         return None
@@ -392,7 +397,7 @@ def fuse_unrolled_chain(b, h, ctx):
         return None
     # In step k >= 1 the recurrent matmul reads h of step k-1: that fixes R (and W).
     second = _step_terms(chain[1].inputs[0])
-    if second is None:
+    if second is None or len(second[0]) != 2:
         return Decline("the cells' inputs are not x_t @ W + h @ R (+ b) (implementation=1 "
                        "computes one product per gate); the chain is fused step by step")
     rec = [m for m in second[0] if m[0] is chain[0].outputs[0]]
@@ -407,6 +412,11 @@ def fuse_unrolled_chain(b, h, ctx):
         if terms is None or terms[1] is not bias:
             return Decline("the steps of an unrolled LSTM chain use different biases")
         by_weight = {id(m[1]): m for m in terms[0]}
+        if k == 0 and set(by_weight) == {id(W)} and None not in chain[0].outputs[0].shape:
+            # h0 @ R was folded away: h0 is zero
+            from tinygraph.ops import zeros
+            h0 = zeros(chain[0].outputs[0].shape, W.dtype)
+            by_weight[id(R)] = (h0, R, None)
         if set(by_weight) != {id(W), id(R)}:
             return Decline("the steps of an unrolled LSTM chain use different weights")
         x_t, _, x_node = by_weight[id(W)]
@@ -416,10 +426,11 @@ def fuse_unrolled_chain(b, h, ctx):
         elif h_in is not chain[k - 1].outputs[0]:
             return None
         xs_t.append(x_t)
-        interior += terms[2] + [x_node, h_node]
+        interior += terms[2] + [n for n in (x_node, h_node) if n is not None]
     mask = None
     if all(_op(x) == "multiply" for x in xs_t):      # one dropout mask for every step
-        split = [next(((a, m) for a, m in _pairs(x) if _op(a) == "getitem"), None) for x in xs_t]
+        split = [next(((a, m) for a, m in _pairs(x) if _op(a) in ("getitem", "unstack")), None)
+                 for x in xs_t]
         if all(split) and len({id(m) for _, m in split}) == 1:
             interior += [x.node for x in xs_t]
             mask, xs_t = split[0][1], [a for a, _ in split]
@@ -457,11 +468,8 @@ def fuse_unrolled_chain(b, h, ctx):
 
 def stack_of_slices(b, t):
     """stack([x[0], x[1], ..., x[n-1]]) -> x."""
-    parts = t.node.inputs
-    if t.node.op.axis != 0 or _step_inputs(list(parts)) is None:
-        return None
-    base = parts[0].node.inputs[0]
-    return base if base.shape == t.shape or None in t.shape else None
+    base = _step_inputs(list(t.node.inputs)) if t.node.op.axis == 0 else None
+    return base if base is not None and base.shape == t.shape else None
 
 
 SEQUENCE_RULES = [
