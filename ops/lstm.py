@@ -18,6 +18,8 @@ same math in primitive ops), so every order works.
 from tinygraph.graph import Op, ShapeError, apply, register_op
 from tinygraph.testing import Spec as _Spec
 
+from .sources import zeros_like
+
 
 def Spec(build, shapes, **kw):
     """Fused-op specs: values are checked against the op's own decomposition."""
@@ -194,8 +196,8 @@ class LSTMCellOp(FusedLSTMOp):
     def vjp(self, node, gh, gc):
         z, c_prev, *peep = node.inputs
         h, c = node.outputs
-        gh = gh if gh is not None else _zeros(h)
-        gc = gc if gc is not None else _zeros(c)
+        gh = gh if gh is not None else zeros_like(h)
+        gc = gc if gc is not None else zeros_like(c)
         grad = apply(LSTMCellGradOp(**self.attrs), [z, c_prev] + peep + [gh, gc])
         return list(grad.outputs)
 
@@ -255,11 +257,6 @@ def lstm_cell(z, c_prev, peepholes=None, **attrs):
     """Fused LSTM step from the pre-activations ``z = x@W + h@R + b``."""
     a = _attrs(peepholes=peepholes is not None, **attrs)
     return list(apply(LSTMCellOp(**a), [z, c_prev] + list(peepholes or ())).outputs)
-
-
-def _zeros(t):
-    from .sources import zeros_like
-    return zeros_like(t)
 
 
 # ----------------------------------------------------------------------- lstm_sequence
@@ -342,7 +339,7 @@ class LSTMSequenceOp(FusedLSTMOp):
                              "feed its own backward op only; they are not differentiable outputs")
         x, h0, c0, W, R, b = node.inputs
         hs, _, _, gates, cs = node.outputs
-        zero = [_zeros(t) if g is None else g for g, t in zip((g_hs, g_h, g_c), node.outputs[:3])]
+        zero = [zeros_like(t) if g is None else g for g, t in zip((g_hs, g_h, g_c), node.outputs[:3])]
         grad = apply(LSTMSequenceGradOp(**self.attrs), [x, h0, c0, W, R, b, hs, gates, cs] + zero)
         return list(grad.outputs)
 
@@ -418,7 +415,7 @@ class LSTMSequenceGradOp(FusedLSTMOp):
 
 def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
     hs, _, _, gates, cs = lstm_sequence(x, h0, c0, W, R, b)
-    zero = _zeros(h0)
+    zero = zeros_like(h0)
     return apply(LSTMSequenceGradOp(**_attrs(), reverse=False),
                  [x, h0, c0, W, R, b, hs, gates, cs, g_hs, zero, zero]).outputs
 

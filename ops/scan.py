@@ -19,6 +19,7 @@ from tinygraph.graph import Op, ShapeError, apply, register_op
 from tinygraph.testing import Spec
 
 from ._util import as_tensor, same_shape
+from .sources import zeros_like
 
 
 def _merge_shape(a, b):
@@ -45,15 +46,12 @@ class Scan(Op):
     ]
 
     def infer(self, *inputs):
-        nc, ns = self.n_carry, self.n_seq
-        body = self.body
-        carries, seqs = inputs[:nc], inputs[nc:nc + ns]
-        T = self.length
-        outs = body.outputs
-        finals = [(_merge_shape(o.shape, c.shape), c.dtype) for o, c in zip(outs[:nc], carries)]
-        ys = [((T,) + o.shape, o.dtype) for o in outs[nc:]]
+        """Final carries, stacked ys (T, ...) and the carry history (T, ...)."""
+        carries, outs, T = inputs[:self.n_carry], self.body.outputs, self.length
+        finals = [(_merge_shape(o.shape, c.shape), c.dtype)
+                  for o, c in zip(outs[:self.n_carry], carries)]
+        ys = [((T,) + o.shape, o.dtype) for o in outs[self.n_carry:]]
         hist = [((T,) + c.shape, c.dtype) for c in carries]
-        del seqs
         return finals + ys + hist
 
     def compute(self, be, *arrays, needed):
@@ -166,11 +164,6 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan"):
     return finals, ys
 
 
-def _zeros(t):
-    from .sources import zeros_like
-    return zeros_like(t)
-
-
 def _scan_vjp(node, grads):
     """Cotangents of (init carries, sequences, captures) as a reverse scan."""
     from tinygraph.autodiff import gradients
@@ -188,8 +181,8 @@ def _scan_vjp(node, grads):
     y_idx = [j for j, g in enumerate(g_ys) if g is not None]
     h_idx = [i for i, g in enumerate(g_hist) if g is not None]
     bwd_seqs = list(hist) + list(seqs) + [g_ys[j] for j in y_idx] + [g_hist[i] for i in h_idx]
-    init_cbar = [g if g is not None else _zeros(c) for g, c in zip(g_final, inits)]
-    init_acc = [_zeros(caps[i]) for i in float_caps]
+    init_cbar = [g if g is not None else zeros_like(c) for g, c in zip(g_final, inits)]
+    init_acc = [zeros_like(caps[i]) for i in float_caps]
 
     def bwd_step(carry, xs):
         cbar, acc = carry
@@ -198,13 +191,13 @@ def _scan_vjp(node, grads):
         ybar = dict(zip(y_idx, xs[nc + ns:nc + ns + len(y_idx)]))
         hbar = dict(zip(h_idx, xs[nc + ns + len(y_idx):]))
         outs = op.body.inline(list(h) + list(x) + list(caps))
-        cot = list(cbar) + [ybar.get(j) if j in ybar else _zeros(outs[nc + j]) for j in range(ny)]
+        cot = list(cbar) + [ybar.get(j) if j in ybar else zeros_like(outs[nc + j]) for j in range(ny)]
         wrt = list(h) + list(x) + [caps[i] for i in float_caps]
         g = gradients(outs, wrt, grad_ys=cot, unconnected_gradients="zero") if wrt else []
         g_h, g_x, g_c = g[:nc], g[nc:nc + ns], g[nc + ns:]
         new_cbar = [gh + hbar[i] if i in hbar else gh for i, gh in enumerate(g_h)]
         new_acc = [a + gc for a, gc in zip(acc, g_c)]
-        return (new_cbar, new_acc), [gx if s.dtype.kind == "f" else _zeros(s[0]) for gx, s in zip(g_x, seqs)]
+        return (new_cbar, new_acc), [gx if s.dtype.kind == "f" else zeros_like(s[0]) for gx, s in zip(g_x, seqs)]
 
     (cbar0, acc), xbar = scan(bwd_step, bwd_seqs, (init_cbar, init_acc),
                               reverse=not op.reverse, name="scan_grad")
