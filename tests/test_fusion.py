@@ -183,7 +183,7 @@ def test_declined_match_is_explained():
     why = tg.Session().explain([h, forget])
     assert not why.fused
     assert why.unfused and "also used outside" in why.unfused[0][2]
-    assert "LSTM cells NOT fused" in str(why)
+    assert "LSTM math NOT fused" in str(why)
 
 
 def test_mixed_activations_are_declined_with_the_reason():
@@ -242,3 +242,13 @@ def test_hand_unrolled_chain_over_unstack_becomes_one_sequence_kernel(rng):
     assert ops.count("lstm_sequence") == 1 and "stack" not in ops and "sigmoid" not in ops
     unfused, fused, _ = run_both([y, gx], {x: rng.standard_normal((T, B, D))})
     assert_close(unfused, fused)
+
+
+def test_recurrent_dropout_says_why_the_sequence_kernel_is_not_used():
+    """Keras users complain that recurrent_dropout silently takes a slow path."""
+    x = tg.placeholder((B, T, D), "float64")
+    lstm = layers.LSTM(U, recurrent_dropout=0.2, dtype="float64")
+    loss = tg.reduce_sum(lstm(x, training=True))
+    why = tg.Session().explain(tg.gradients(loss, lstm.weights))
+    assert "lstm_cell" in {op for op, _ in why.fused}
+    assert any("recurrent_dropout" in reason for _, _, reason in why.unfused), str(why)

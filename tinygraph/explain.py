@@ -30,7 +30,7 @@ class Explanation:
         lines.append("fused kernels: " + (", ".join(f"{op} ({name})" for op, name in self.fused)
                                           if self.fused else "none"))
         if self.unfused:
-            lines.append("LSTM cells NOT fused:")
+            lines.append("LSTM math NOT fused (or fused only step by step), and why:")
             lines += [f"  {node}: {reason} [{rule}]" for rule, node, reason in self.unfused]
         lines.append("kernels in order:")
         for op, name, shapes in self.kernels:

@@ -291,6 +291,10 @@ def _read_sequence_body(op):
         if any(term is p for p in caps) and term.ndim == 1:
             bias = term
             continue
+        if _op(term) == "concat":
+            return ("the cell computes one product per gate (implementation=1, which "
+                    "recurrent_dropout forces), so its cells are fused step by step, not as "
+                    "one sequence kernel")
         return f"the cell's input z has a term ({_op(term)}) other than x@W, h@R and b"
     if x_term is None or h_term is None:
         return "the cell's input z is not x_t @ W + h @ R (+ b)"
