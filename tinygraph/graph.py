@@ -392,12 +392,3 @@ def topo_nodes(roots, deps=_deps):
             if dep.id not in seen:
                 stack.append((dep, False))
     return order
-
-
-def consumers(nodes):
-    """Map node id -> list of (consumer node, input position) within ``nodes``."""
-    users = {n.id: [] for n in nodes}
-    for n in nodes:
-        for pos, t in enumerate(n.inputs):
-            users.setdefault(t.node.id, []).append((n, pos))
-    return users
