@@ -64,7 +64,7 @@ def _activation(activation):
         return ACTIVATIONS[activation]
     if callable(activation):
         return activation
-    raise ValueError(f"LSTMCell: activation must be None, a name ("
+    raise ValueError("LSTMCell: activation must be None, a name ("
                      + ", ".join(sorted(ACTIVATIONS)) + f") or a callable, got {activation!r}")
 
 

@@ -220,7 +220,7 @@ class SliceLike(Op):
         return x[tuple(idx)]
 
     def vjp(self, node, g):
-        x, parts = node.inputs[0], node.inputs[1:]
+        parts = node.inputs[1:]
         pieces = [g if i == self.index else zeros_like(p) for i, p in enumerate(parts)]
         return [concat(pieces, axis=self.axis)] + [None] * len(parts)
 

@@ -72,8 +72,8 @@ def _render_dot_file(src, out, fmt):
     if not os.path.exists(src):
         raise SystemExit(f"viz: no such file {src!r}")
     if shutil.which("dot") is None:
-        raise SystemExit(f"viz: Graphviz's `dot` program is missing; install Graphviz "
-                         f"(apt-get install graphviz | brew install graphviz), then run again")
+        raise SystemExit("viz: Graphviz's `dot` program is missing; install Graphviz "
+                         "(apt-get install graphviz | brew install graphviz), then run again")
     subprocess.run(["dot", f"-T{fmt}", src, "-o", out], check=True)
     return out
 

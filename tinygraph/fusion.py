@@ -18,6 +18,10 @@ import math
 from tinygraph.graph import apply
 from tinygraph.rewrite import Decline, Pat, Rule, rewrite
 
+# why implementation=1 cells (one matmul per gate) get no sequence kernel
+PER_GATE_PRODUCTS = ("the cell computes one product per gate (implementation=1, which "
+                     "recurrent_dropout forces), so its cells are fused step by step, not as "
+                     "one sequence kernel")
 GATE_ORDERS = {(0, 1, 2, 3): "ifco", (0, 2, 1, 3): "ijfo"}   # split index of (i, f, cand, o)
 
 
@@ -250,6 +254,20 @@ CELL_RULES.append(
 
 # ----------------------------------------------------------------------- sequence fusion
 
+def _step_terms(z):
+    """z = a @ W + b @ R (+ bias) -> ([(a, W, node), (b, R, node)], bias, add nodes) or None."""
+    nodes = []
+    matmuls, bias = [], None
+    for term in _add_terms(z, nodes):
+        if _op(term) == "matmul" and not (term.node.op.transpose_a or term.node.op.transpose_b):
+            matmuls.append((term.node.inputs[0], term.node.inputs[1], term.node))
+        elif term.ndim == 1 and bias is None:
+            bias = term
+        else:
+            return None
+    return (matmuls, bias, nodes) if len(matmuls) in (1, 2) else None
+
+
 def _read_sequence_body(op):
     """How a loop body computes one LSTM step, or a reason why it is not one."""
     body = op.body
@@ -276,27 +294,16 @@ def _read_sequence_body(op):
     z, c_prev = cell.inputs[:2]
     if c_prev is not carries[c_slot]:
         return "the cell's previous c is not the loop's carried c"
-    nodes = []
-    terms = _add_terms(z, nodes)
-    x_term = h_term = bias = None
-    for term in terms:
-        if _op(term) == "matmul" and not (term.node.op.transpose_a or term.node.op.transpose_b):
-            a, w = term.node.inputs
-            if a is carries[h_slot] and any(w is p for p in caps):
-                h_term = (w, term.node)
-                continue
-            if any(w is p for p in caps):
-                x_term = (a, w, term.node)
-                continue
-        if any(term is p for p in caps) and term.ndim == 1:
-            bias = term
-            continue
-        if _op(term) == "concat":
-            return ("the cell computes one product per gate (implementation=1, which "
-                    "recurrent_dropout forces), so its cells are fused step by step, not as "
-                    "one sequence kernel")
-        return f"the cell's input z has a term ({_op(term)}) other than x@W, h@R and b"
-    if x_term is None or h_term is None:
+    if _op(z) == "concat":
+        return PER_GATE_PRODUCTS
+    terms = _step_terms(z)
+    if terms is None:
+        return "the cell's input z has a term other than x@W, h@R and b"
+    matmuls, bias, nodes = terms
+    is_cap = lambda t: any(t is p for p in caps)              # noqa: E731
+    h_term = next((m for m in matmuls if m[0] is carries[h_slot] and is_cap(m[1])), None)
+    x_term = next((m for m in matmuls if m is not h_term and is_cap(m[1])), None)
+    if x_term is None or h_term is None or (bias is not None and not is_cap(bias)):
         return "the cell's input z is not x_t @ W + h @ R (+ b)"
     x_in, W, x_node = x_term
     mask = None
@@ -307,13 +314,13 @@ def _read_sequence_body(op):
             return "the step input is transformed inside the loop in a way the sequence kernel does not do"
         mask = next(m for a, m in _pairs(x_in) if a is x_ph)
         nodes.append(x_in.node)
-    inner = [cell, x_node, h_term[1]] + nodes
+    inner = [cell, x_node, h_term[2]] + nodes
     inner_ids = {n.id for n in inner}
     from tinygraph.graph import topo_nodes
     extra = [n for n in topo_nodes(body.outputs) if n.id not in inner_ids and n.op.name != "placeholder"]
     if extra:
         return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
-    return dict(cell=cell, h_slot=h_slot, W=W, R=h_term[0], b=bias, mask=mask)
+    return dict(cell=cell, h_slot=h_slot, W=W, R=h_term[1], b=bias, mask=mask)
 
 
 def fuse_lstm_sequence(b, t, ctx):
@@ -354,20 +361,6 @@ def fuse_lstm_sequence(b, t, ctx):
     return repl
 
 
-def _step_terms(z):
-    """z = a @ W + b @ R (+ bias) -> ([(a, W, node), (b, R, node)], bias, add nodes) or None."""
-    nodes = []
-    matmuls, bias = [], None
-    for term in _add_terms(z, nodes):
-        if _op(term) == "matmul" and not (term.node.op.transpose_a or term.node.op.transpose_b):
-            matmuls.append((term.node.inputs[0], term.node.inputs[1], term.node))
-        elif term.ndim == 1 and bias is None:
-            bias = term
-        else:
-            return None
-    return (matmuls, bias, nodes) if len(matmuls) in (1, 2) else None
-
-
 def _step_inputs(xs_t):
     """The (T, B, D) tensor whose slices 0..T-1 are ``xs_t`` (``x[t]`` or the outputs of
     ``unstack(x)`` in order), if they are such slices."""
@@ -402,8 +395,7 @@ def fuse_unrolled_chain(b, h, ctx):
     # In step k >= 1 the recurrent matmul reads h of step k-1: that fixes R (and W).
     second = _step_terms(chain[1].inputs[0])
     if second is None or len(second[0]) != 2:
-        return Decline("the cells' inputs are not x_t @ W + h @ R (+ b) (implementation=1 "
-                       "computes one product per gate); the chain is fused step by step")
+        return Decline(PER_GATE_PRODUCTS)
     rec = [m for m in second[0] if m[0] is chain[0].outputs[0]]
     if len(rec) != 1:
         return None

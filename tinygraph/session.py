@@ -42,9 +42,7 @@ class Plan:
         self.outputs, self.inputs, self.backend = list(outputs), list(inputs), backend
         self.check_numerics = check_numerics
         fed = {(t.node.id, t.index) for t in inputs}
-        roots = [o for o in outputs]
-        nodes = [n for n in topo_nodes(roots)]
-        keep = self._prune(nodes, roots, fed)
+        keep = self._prune(topo_nodes(self.outputs), self.outputs, fed)
         self.nodes = self._schedule(keep)
         self._check_unfed(fed)
 
