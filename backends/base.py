@@ -31,6 +31,13 @@ class Backend:
     def to_host(self, array):
         return np.asarray(array)
 
+    def result(self, array, keep_on_device=False):
+        """A fetched value as the caller gets it: a host array of its own (values that
+        alias a Variable or a constant are read-only here, so those are copied).
+        ``keep_on_device`` matters only on device backends."""
+        array = self.to_host(array)
+        return array if array.flags.writeable else np.array(array)
+
     # variables -----------------------------------------------------------
     def read_variable(self, var):
         return var.value
@@ -62,6 +69,11 @@ class Backend:
         return hit[1]
 
     # kernels -------------------------------------------------------------
+    def compile_module(self, source):
+        """A compiled CUDA module (with ``get_function(name)``) from ``source``; only
+        device backends that use the CUDA kernels implement it."""
+        raise NotImplementedError(f"backend {self.name!r} does not compile CUDA modules")
+
     def kernel(self, op):
         """The function computing ``op`` here: an override, else ``op.compute``."""
         override = self.kernels.get(op.name)

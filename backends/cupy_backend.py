@@ -1,12 +1,17 @@
-"""CuPy backend: every op runs on the GPU through ``xp = cupy``.
+"""CuPy backend: every op runs on the GPU through ``xp = cupy``; the fused LSTM ops
+run as CUDA kernels (backends/cuda_lstm.py) around cuBLAS GEMMs.
 
 Feeds are copied to the device at the start of a run and fetches back to the host
 at the end (``Session.run(..., keep_on_device=True)`` skips the copy back).
 Variables are copied to the device once and kept there while their host value is
-unchanged; updates are written through to the host value.
+unchanged; updates are written through to the host value, so ``var.value`` and
+saved weights are always current. Random ops draw from CuPy's generator (cuRAND),
+one stream per op, seeded ops replaying the same stream in every new Session: the
+same contract as on NumPy, though not the same numbers.
 """
 import numpy as np
 
+from . import cuda_lstm
 from .base import Backend
 
 INSTALL_HINT = "install CuPy for your CUDA version, e.g. pip install '.[cuda]' (cupy-cuda12x)"
@@ -28,7 +33,7 @@ def _import_cupy():
 
 class CupyBackend(Backend):
     name = "cupy"
-    kernels = {}
+    kernels = cuda_lstm.KERNELS
 
     @staticmethod
     def is_available():
@@ -61,9 +66,29 @@ class CupyBackend(Backend):
         var.assign_value(self.to_host(array))
         self._device_vars[id(var)] = (var._version, array)
 
+    def result(self, array, keep_on_device=False):
+        if not keep_on_device:
+            return self.to_host(array)
+        # a fetch that is (a view of) a Variable's cached device copy: the caller's own
+        # copy, so that writing into it cannot change the Variable behind its back
+        root = _root(array)
+        if any(root is _root(dev) for _, dev in self._device_vars.values()):
+            return array.copy()
+        return array
+
     def make_rng(self, seed):
-        return self.xp.random.default_rng(seed)
+        # RandomState: NumPy's uniform/normal signatures, on cuRAND
+        return self.xp.random.RandomState(seed)
+
+    def compile_module(self, source):
+        return self.xp.RawModule(code=source)
 
     def scatter_add(self, out, indices, values):
         import cupyx
         cupyx.scatter_add(out, indices, values)
+
+
+def _root(array):
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array

@@ -291,47 +291,7 @@ class LSTMSequenceOp(FusedLSTMOp):
                 ((T, B, 4 * U), x.dtype), ((T, B, U), x.dtype)]
 
     def compute(self, be, x, h0, c0, W, R, b, needed):
-        xp = be.xp
-        T, B, D = x.shape
-        U = R.shape[0]
-        if T == 0:
-            raise ValueError("lstm_sequence: zero time steps")
-        si, sf, sg, so = _gate_slices(self.gate_order, U)
-        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)   # every step's x @ W
-        zx += b
-        if self.forget_bias:
-            zx[..., sf] += self.forget_bias
-        keep = needed[3] or needed[4]             # the backward op reads gates and cs
-        gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
-        cs = xp.empty((T, B, U), x.dtype) if keep else None
-        hs = xp.empty((T, B, U), x.dtype)
-        scratch_a = None if keep else xp.empty((B, 4 * U), x.dtype)
-        scratch_c = None if keep else [xp.empty((B, U), x.dtype) for _ in range(2)]
-        g_buf, tmp = xp.empty((B, U), x.dtype), xp.empty((B, U), x.dtype)
-        h, c = h0, c0
-        steps = range(T - 1, -1, -1) if self.reverse else range(T)
-        for k, t in enumerate(steps):
-            a = gates[t] if keep else scratch_a
-            xp.matmul(h, R, out=a)
-            a += zx[t]
-            self._activate(xp, a, (si, sf, sg, so), g_buf)
-            c_new = cs[t] if keep else scratch_c[k % 2]
-            xp.multiply(a[:, sf], c, out=c_new)
-            xp.multiply(a[:, si], a[:, sg], out=tmp)
-            c_new += tmp
-            c = c_new
-            h = hs[t]
-            act_forward(xp, self.activation, c, out=h)
-            h *= a[:, so]
-        return hs, h, c, gates, cs
-
-    def _activate(self, xp, a, slices, g_buf):
-        """Gate activations in place on the whole (B, 4U) block (contiguous, so fast);
-        the candidate block gets the cell activation instead."""
-        si, sf, sg, so = slices
-        act_forward(xp, self.activation, a[:, sg], out=g_buf)
-        act_forward(xp, self.recurrent_activation, a, out=a)
-        a[:, sg] = g_buf
+        return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, needed)
 
     def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs):
         if g_gates is not None or g_cs is not None:
@@ -363,47 +323,8 @@ class LSTMSequenceGradOp(FusedLSTMOp):
         return [(x.shape, x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
                 (W.shape, x.dtype), (R.shape, x.dtype), (b_shape, x.dtype)]
 
-    def compute(self, be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
-        xp = be.xp
-        T, B, D = x.shape
-        U = R.shape[0]
-        si, sf, sg, so = _gate_slices(self.gate_order, U)
-        ra, act = self.recurrent_activation, self.activation
-        dz = xp.empty((T, B, 4 * U), x.dtype)
-        dh, dc = g_hT.copy(), g_cT.copy()
-        ac, tmp = xp.empty((B, U), x.dtype), xp.empty((B, U), x.dtype)
-        deriv = xp.empty((B, 4 * U), x.dtype)
-        RT = R.T
-        order = list(range(T - 1, -1, -1)) if self.reverse else list(range(T))
-        for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
-            t = order[k]
-            c_prev = cs[order[k - 1]] if k > 0 else c0
-            a, d = gates[t], dz[t]
-            i, f, g, o = a[:, si], a[:, sf], a[:, sg], a[:, so]
-            dh += g_hs[t]
-            act_forward(xp, act, cs[t], out=ac)
-            xp.multiply(dh, o, out=tmp)                 # dc += dh * o * act'(c)
-            tmp *= act_grad_from_output(xp, act, ac)
-            dc += tmp
-            xp.multiply(dh, ac, out=d[:, so])           # gradients at the activated gates ...
-            xp.multiply(dc, g, out=d[:, si])
-            xp.multiply(dc, c_prev, out=d[:, sf])
-            xp.multiply(dc, i, out=d[:, sg])
-            deriv[...] = act_grad_from_output(xp, ra, a, out=deriv)   # ... then through them
-            deriv[:, sg] = act_grad_from_output(xp, act, g)
-            d *= deriv
-            dc *= f
-            xp.matmul(d, RT, out=dh)
-        dz2 = dz.reshape(T * B, 4 * U)
-        gx = xp.matmul(dz2, W.T).reshape(T, B, D)
-        gW = xp.matmul(x.reshape(T * B, D).T, dz2)
-        # the hidden state entering step t is the previous step's output (h0 for the first)
-        first, rest, prev = (T - 1, slice(0, T - 1), slice(1, T)) if self.reverse else \
-            (0, slice(1, T), slice(0, T - 1))
-        gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest].reshape(-1, 4 * U))
-        gR += xp.matmul(h0.T, dz[first])
-        gb = dz2.sum(0)
-        return gx, dh, dc, gW, gR, gb
+    def compute(self, be, *arrays):
+        return sequence_backward(be.xp, self, numpy_backward_step, *arrays)
 
     def vjp(self, node, *grads):
         return _vjp_through_decomposition(node, grads, "sequence_grad")
@@ -424,6 +345,112 @@ def lstm_sequence(x, h0, c0, W, R, b, reverse=False, **attrs):
     """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs)."""
     a = _attrs(**attrs)
     return list(apply(LSTMSequenceOp(reverse=bool(reverse), **a), [x, h0, c0, W, R, b]).outputs)
+
+
+# ----------------------------------------------------------------------- sequence loops
+# The loops below are shared by every backend: the GEMMs go through ``xp.matmul``, the
+# per-step elementwise work is a ``step`` function made by ``make_step(xp, op, B, U,
+# dtype)``. NumPy uses the in-place ufunc steps below; the CuPy backend passes steps
+# that launch one CUDA kernel each (backends/cuda_lstm.py).
+
+def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, needed):
+    """lstm_sequence's outputs (hs, h_T, c_T, gates, cs); ``gates`` and ``cs`` only
+    when ``needed`` says the backward op reads them."""
+    T, B, D = x.shape
+    U = R.shape[0]
+    if T == 0:
+        raise ValueError("lstm_sequence: zero time steps")
+    zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)   # every step's x @ W
+    zx += b
+    if op.forget_bias:
+        zx[..., _gate_slices(op.gate_order, U)[1]] += op.forget_bias
+    keep = needed[3] or needed[4]             # the backward op reads gates and cs
+    gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
+    cs = xp.empty((T, B, U), x.dtype) if keep else None
+    hs = xp.empty((T, B, U), x.dtype)
+    scratch_a = None if keep else xp.empty((B, 4 * U), x.dtype)
+    scratch_c = None if keep else [xp.empty((B, U), x.dtype) for _ in range(2)]
+    step = make_step(xp, op, B, U, x.dtype)
+    h, c = h0, c0
+    steps = range(T - 1, -1, -1) if op.reverse else range(T)
+    for k, t in enumerate(steps):
+        a = gates[t] if keep else scratch_a
+        xp.matmul(h, R, out=a)                # a = h @ R; the step adds zx[t] and activates
+        c_new = cs[t] if keep else scratch_c[k % 2]
+        step(a, zx[t], c, c_new, hs[t])
+        h, c = hs[t], c_new
+    return hs, h, c, gates, cs
+
+
+def numpy_forward_step(xp, op, B, U, dtype):
+    """One forward step with in-place ufuncs on the contiguous (B, 4U) gate block."""
+    si, sf, sg, so = _gate_slices(op.gate_order, U)
+    g_buf, tmp = xp.empty((B, U), dtype), xp.empty((B, U), dtype)
+
+    def step(a, zx_t, c_prev, c_new, h):
+        a += zx_t
+        act_forward(xp, op.activation, a[:, sg], out=g_buf)   # candidate: cell activation
+        act_forward(xp, op.recurrent_activation, a, out=a)    # the rest: recurrent one
+        a[:, sg] = g_buf
+        xp.multiply(a[:, sf], c_prev, out=c_new)
+        xp.multiply(a[:, si], a[:, sg], out=tmp)
+        c_new += tmp
+        act_forward(xp, op.activation, c_new, out=h)
+        h *= a[:, so]
+    return step
+
+
+def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
+    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb)."""
+    T, B, D = x.shape
+    U = R.shape[0]
+    dz = xp.empty((T, B, 4 * U), x.dtype)
+    dh, dc = g_hT.copy(), g_cT.copy()
+    step = make_step(xp, op, B, U, x.dtype)
+    RT = R.T
+    order = list(range(T - 1, -1, -1)) if op.reverse else list(range(T))
+    for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
+        t = order[k]
+        c_prev = cs[order[k - 1]] if k > 0 else c0
+        step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t])
+        xp.matmul(dz[t], RT, out=dh)
+    dz2 = dz.reshape(T * B, 4 * U)
+    gx = xp.matmul(dz2, W.T).reshape(T, B, D)
+    gW = xp.matmul(x.reshape(T * B, D).T, dz2)
+    # the hidden state entering step t is the previous step's output (h0 for the first)
+    first, rest, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
+        (0, slice(1, T), slice(0, T - 1))
+    gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest].reshape(-1, 4 * U))
+    gR += xp.matmul(h0.T, dz[first])
+    gb = dz2.sum(0)
+    return gx, dh, dc, gW, gR, gb
+
+
+def numpy_backward_step(xp, op, B, U, dtype):
+    """One backward step: from the step's saved gates and cell states, the gradient
+    flowing into its output (dh: recurrent part, g_h: from hs[t]) and cell (dc),
+    write dz (the pre-activation gradient) and turn dc into the previous cell's."""
+    si, sf, sg, so = _gate_slices(op.gate_order, U)
+    ra, act = op.recurrent_activation, op.activation
+    ac, tmp = xp.empty((B, U), dtype), xp.empty((B, U), dtype)
+    deriv = xp.empty((B, 4 * U), dtype)
+
+    def step(a, c, c_prev, g_h, dh, dc, d):
+        i, f, g, o = a[:, si], a[:, sf], a[:, sg], a[:, so]
+        dh += g_h
+        act_forward(xp, act, c, out=ac)
+        xp.multiply(dh, o, out=tmp)                 # dc += dh * o * act'(c)
+        xp.multiply(tmp, act_grad_from_output(xp, act, ac), out=tmp)
+        dc += tmp
+        xp.multiply(dh, ac, out=d[:, so])           # gradients at the activated gates ...
+        xp.multiply(dc, g, out=d[:, si])
+        xp.multiply(dc, c_prev, out=d[:, sf])
+        xp.multiply(dc, i, out=d[:, sg])
+        deriv[...] = act_grad_from_output(xp, ra, a, out=deriv)   # ... then through them
+        deriv[:, sg] = act_grad_from_output(xp, act, g)
+        d *= deriv
+        dc *= f
+    return step
 
 
 # ----------------------------------------------------------------------- decompositions

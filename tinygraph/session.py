@@ -211,13 +211,16 @@ _default_sessions = []
 
 
 class Session:
-    """Runs graphs: ``Session(backend="numpy", optimize=True, check_numerics=False)``.
+    """Runs graphs: ``Session(backend=None, optimize=True, check_numerics=False)``.
 
+    ``backend`` is a name from ``tg.backends.available()`` or a Backend instance;
+    ``None`` means ``tg.backends.default()`` ("numpy" unless ``tg.backends.set_default``
+    or the ``TINYGRAPH_BACKEND`` environment variable says otherwise).
     ``liveness=False`` keeps every intermediate buffer alive until the run ends (only
     useful to measure what liveness saves).
     """
 
-    def __init__(self, backend="numpy", optimize=True, check_numerics=False, *, liveness=True):
+    def __init__(self, backend=None, optimize=True, check_numerics=False, *, liveness=True):
         from tinygraph import backends
         self.backend = backends.get(backend)
         self.optimize = bool(optimize)
@@ -310,10 +313,7 @@ class Session:
         for var, value in updates.items():        # all-or-nothing: only after success
             be.write_variable(var, value)
         self.last_run_stats = dict(plan.stats)
-        if not keep_on_device:
-            values = [None if v is None else be.to_host(v) for v in values]
-            # read-only results alias a Variable or a constant: give the caller a copy
-            values = [v if v is None or v.flags.writeable else np.array(v) for v in values]
+        values = [None if v is None else be.result(v, keep_on_device) for v in values]
         return nest.pack_as(fetches, values)
 
     def explain(self, fetches, feed_dict=None):

@@ -1,0 +1,320 @@
+"""The fused LSTM kernels as CUDA kernels, for the CuPy backend.
+
+One CUDA module per (op attributes, dtype) holds four kernels, each a grid-stride loop
+with one thread per (batch, unit) element:
+
+- ``tg_lstm_cell_fwd`` / ``tg_lstm_cell_bwd``: the whole ``lstm_cell`` /
+  ``lstm_cell_grad`` op (peepholes, forget_bias, cell_clip compiled in);
+- ``tg_lstm_seq_fwd`` / ``tg_lstm_seq_bwd``: one time step of ``lstm_sequence`` /
+  ``lstm_sequence_grad``. The sequence loops themselves (one GEMM for every step's
+  input projection, one cuBLAS GEMM per step for ``h @ R``, the weight gradients as
+  GEMMs over all steps) are the backend-independent ones in ops/lstm.py; on the GPU
+  each step adds one kernel launch after its GEMM.
+
+The gate math is written once, in :func:`module_source`, as CUDA C with the
+activations, gate order and options fixed at compile time. The same source is what
+the tests compile for the CPU (tests/cuda_emulation.py) and check against the NumPy
+kernels, and what they hand to ``nvcc`` where it exists.
+"""
+import numpy as np
+
+from tinygraph.ops import lstm
+
+THREADS = 256            # threads per block
+MAX_BLOCKS = 4096        # grid-stride loops cover the rest
+
+_C_TYPES = {np.dtype("float32"): "float", np.dtype("float64"): "double"}
+
+# y = act(x), and act'(x) written with y = act(x): the same formulas as ops/lstm.py
+_ACT = {
+    "tanh": ("tanh(x)", "(T)1 - y * y"),
+    "sigmoid": ("(T)0.5 * tanh((T)0.5 * x) + (T)0.5", "y * ((T)1 - y)"),
+    "relu": ("(x > (T)0 ? x : (T)0)", "(T)(y > (T)0)"),
+    "linear": ("x", "(T)1"),
+    "hard_sigmoid": ("fmin(fmax(x * (T)(1.0 / 6.0) + (T)0.5, (T)0), (T)1)",
+                     "(T)(y > (T)0 && y < (T)1) * (T)(1.0 / 6.0)"),
+    "hard_sigmoid_v1": ("fmin(fmax(x * (T)0.2 + (T)0.5, (T)0), (T)1)",
+                        "(T)(y > (T)0 && y < (T)1) * (T)0.2"),
+}
+
+_HEADER = """\
+// tinygraph fused LSTM kernels: {activation} / {recurrent_activation}, gate order {order},
+// forget_bias {forget_bias!r}, cell_clip {cell_clip!r}, peepholes {peepholes}, {ctype}
+typedef {ctype} T;
+#define GI {gi}
+#define GF {gf}
+#define GG {gg}
+#define GO {go}
+#define PEEPHOLES {peep_flag}
+#define FORGET_BIAS ((T){forget_bias!r})
+#define CELL_CLIP ((T){clip_value!r})
+#define HAS_CELL_CLIP {clip_flag}
+__device__ __forceinline__ T act_c(T x) {{ return {act_c}; }}
+__device__ __forceinline__ T act_c_d(T y) {{ return {act_c_d}; }}
+__device__ __forceinline__ T act_r(T x) {{ return {act_r}; }}
+__device__ __forceinline__ T act_r_d(T y) {{ return {act_r_d}; }}
+#define GRID_LOOP(k, n) \\
+    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < (n); k += blockDim.x * gridDim.x)
+"""
+
+# Row b of a (N, 4U) gate block holds the four gates' U columns at GX * U. Every
+# kernel reads and writes only its own element's columns, so in-place updates are safe.
+_BODY = r"""
+#if PEEPHOLES
+#define PEEP_PARAMS const T* __restrict__ p_i, const T* __restrict__ p_f, const T* __restrict__ p_o,
+#else
+#define PEEP_PARAMS
+#endif
+
+// The cell's forward for element (b, j); the cell before and after clipping.
+__device__ __forceinline__ void cell_forward(const T* z, T cp, int j, const T* p_i, const T* p_f,
+                                             const T* p_o, int U, T* i_, T* f_, T* g_, T* o_,
+                                             T* c_raw, T* c_) {
+    T zi = z[GI * U], zf = z[GF * U], zo = z[GO * U];
+#if PEEPHOLES
+    zi = zi + p_i[j] * cp;
+    zf = zf + p_f[j] * cp;
+#endif
+    zf = zf + FORGET_BIAS;
+    *i_ = act_r(zi);
+    *f_ = act_r(zf);
+    *g_ = act_c(z[GG * U]);
+    *c_raw = *f_ * cp + *i_ * *g_;
+#if HAS_CELL_CLIP
+    *c_ = fmin(fmax(*c_raw, -CELL_CLIP), CELL_CLIP);
+#else
+    *c_ = *c_raw;
+#endif
+#if PEEPHOLES
+    zo = zo + p_o[j] * *c_;
+#endif
+    *o_ = act_r(zo);
+}
+
+// lstm_cell: z (n/U, 4U), c_prev (n/U, U) -> h, c
+extern "C" __global__ void tg_lstm_cell_fwd(const T* __restrict__ z, const T* __restrict__ c_prev,
+                                            PEEP_PARAMS T* __restrict__ h, T* __restrict__ c,
+                                            int n, int U) {
+#if !PEEPHOLES
+    const T *p_i = 0, *p_f = 0, *p_o = 0;
+#endif
+    GRID_LOOP(k, n) {
+        int b = k / U, j = k - b * U;
+        T i_, f_, g_, o_, c_raw, c_;
+        cell_forward(z + (size_t)b * 4 * U + j, c_prev[k], j, p_i, p_f, p_o, U,
+                     &i_, &f_, &g_, &o_, &c_raw, &c_);
+        c[k] = c_;
+        h[k] = o_ * act_c(c_);
+    }
+}
+
+// lstm_cell_grad: -> dz, dc_prev and, with peepholes, the per-element products that
+// sum over the batch to the peephole gradients (pc_i, pc_f, pc_o)
+extern "C" __global__ void tg_lstm_cell_bwd(const T* __restrict__ z, const T* __restrict__ c_prev,
+                                            PEEP_PARAMS const T* __restrict__ gh,
+                                            const T* __restrict__ gc, T* __restrict__ dz,
+                                            T* __restrict__ dc_prev,
+#if PEEPHOLES
+                                            T* __restrict__ pc_i, T* __restrict__ pc_f,
+                                            T* __restrict__ pc_o,
+#endif
+                                            int n, int U) {
+#if !PEEPHOLES
+    const T *p_i = 0, *p_f = 0, *p_o = 0;
+#endif
+    GRID_LOOP(k, n) {
+        int b = k / U, j = k - b * U;
+        T i_, f_, g_, o_, c_raw, c_;
+        T cp = c_prev[k];
+        cell_forward(z + (size_t)b * 4 * U + j, cp, j, p_i, p_f, p_o, U,
+                     &i_, &f_, &g_, &o_, &c_raw, &c_);
+        T ac = act_c(c_);
+        T d_o = gh[k] * ac * act_r_d(o_);
+        T dc = gc[k] + gh[k] * o_ * act_c_d(ac);
+#if PEEPHOLES
+        dc = dc + d_o * p_o[j];
+#endif
+#if HAS_CELL_CLIP
+        dc = dc * (T)(fabs(c_raw) <= CELL_CLIP);
+#endif
+        T d_i = dc * g_ * act_r_d(i_);
+        T d_f = dc * cp * act_r_d(f_);
+        T d_g = dc * i_ * act_c_d(g_);
+        T* row = dz + (size_t)b * 4 * U + j;
+        row[GI * U] = d_i;
+        row[GF * U] = d_f;
+        row[GG * U] = d_g;
+        row[GO * U] = d_o;
+        T dcp = dc * f_;
+#if PEEPHOLES
+        dcp = dcp + d_i * p_i[j] + d_f * p_f[j];
+        pc_i[k] = d_i * cp;
+        pc_f[k] = d_f * cp;
+        pc_o[k] = d_o * c_;
+#endif
+        dc_prev[k] = dcp;
+    }
+}
+
+// One lstm_sequence step. On entry a = h_prev @ R; adds zx_t (x_t @ W + b, forget_bias
+// folded in), activates in place and writes the new cell and hidden state.
+extern "C" __global__ void tg_lstm_seq_fwd(T* __restrict__ a, const T* __restrict__ zx_t,
+                                           const T* __restrict__ c_prev, T* __restrict__ c,
+                                           T* __restrict__ h, int n, int U) {
+    GRID_LOOP(k, n) {
+        int b = k / U, j = k - b * U;
+        T* row = a + (size_t)b * 4 * U + j;
+        const T* zrow = zx_t + (size_t)b * 4 * U + j;
+        T i_ = act_r(row[GI * U] + zrow[GI * U]);
+        T f_ = act_r(row[GF * U] + zrow[GF * U]);
+        T g_ = act_c(row[GG * U] + zrow[GG * U]);
+        T o_ = act_r(row[GO * U] + zrow[GO * U]);
+        row[GI * U] = i_;
+        row[GF * U] = f_;
+        row[GG * U] = g_;
+        row[GO * U] = o_;
+        T cn = f_ * c_prev[k] + i_ * g_;
+        c[k] = cn;
+        h[k] = o_ * act_c(cn);
+    }
+}
+
+// One lstm_sequence_grad step: from the saved activated gates a and cell c, the
+// gradient into h (dh, recurrent part, plus g_h from the step's output) and into c
+// (dc) -> d (the gates' pre-activation gradient); dc becomes the previous cell's.
+extern "C" __global__ void tg_lstm_seq_bwd(const T* __restrict__ a, const T* __restrict__ c,
+                                           const T* __restrict__ c_prev,
+                                           const T* __restrict__ g_h, const T* __restrict__ dh,
+                                           T* __restrict__ dc, T* __restrict__ d, int n, int U) {
+    GRID_LOOP(k, n) {
+        int b = k / U, j = k - b * U;
+        const T* row = a + (size_t)b * 4 * U + j;
+        T* drow = d + (size_t)b * 4 * U + j;
+        T i_ = row[GI * U], f_ = row[GF * U], g_ = row[GG * U], o_ = row[GO * U];
+        T dhk = dh[k] + g_h[k];
+        T ac = act_c(c[k]);
+        T dck = dc[k] + dhk * o_ * act_c_d(ac);
+        drow[GO * U] = dhk * ac * act_r_d(o_);
+        drow[GI * U] = dck * g_ * act_r_d(i_);
+        drow[GF * U] = dck * c_prev[k] * act_r_d(f_);
+        drow[GG * U] = dck * i_ * act_c_d(g_);
+        dc[k] = dck * f_;
+    }
+}
+"""
+
+KERNEL_NAMES = ("tg_lstm_cell_fwd", "tg_lstm_cell_bwd", "tg_lstm_seq_fwd", "tg_lstm_seq_bwd")
+
+
+def module_source(op, dtype):
+    """The CUDA source of the four kernels for ``op``'s attributes and ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype not in _C_TYPES:
+        raise TypeError(f"the CUDA LSTM kernels run float32 or float64, not {dtype.name}")
+    gi, gf, gg, go = (s.start for s in lstm._gate_slices(op.gate_order, 1))
+    act_c, act_c_d = _ACT[op.activation]
+    act_r, act_r_d = _ACT[op.recurrent_activation]
+    clip = op.cell_clip or 0.0
+    return _HEADER.format(
+        activation=op.activation, recurrent_activation=op.recurrent_activation,
+        order=op.gate_order, forget_bias=float(op.forget_bias), cell_clip=op.cell_clip,
+        peepholes=bool(op.peepholes), ctype=_C_TYPES[dtype], gi=gi, gf=gf, gg=gg, go=go,
+        peep_flag=int(bool(op.peepholes)), clip_value=float(clip), clip_flag=int(bool(clip)),
+        act_c=act_c, act_c_d=act_c_d, act_r=act_r, act_r_d=act_r_d) + _BODY
+
+
+def _kernel(be, op, dtype, name):
+    """Kernel ``name`` of ``op``'s module, compiled once per backend instance."""
+    source = module_source(op, dtype)
+    modules = be.__dict__.setdefault("_cuda_modules", {})
+    module = modules.get(source)
+    if module is None:
+        module = modules[source] = be.compile_module(source)
+    return module.get_function(name)
+
+
+def _launch(kernel, n, *args):
+    blocks = max(1, min((n + THREADS - 1) // THREADS, MAX_BLOCKS))
+    kernel((blocks,), (THREADS,), args + (np.int32(n),))
+
+
+def _contiguous(xp, dtype, *arrays):
+    """The kernels index raw memory: C-contiguous arrays of the kernel's dtype."""
+    return [xp.ascontiguousarray(a, dtype=dtype) for a in arrays]
+
+
+def _supported(z, c_prev):
+    """Whether the kernels take these (else the op's generic xp code runs): float32 or
+    float64, and one c_prev row per z row (lstm_cell also broadcasts)."""
+    return z.dtype in _C_TYPES and z.shape[:-1] == c_prev.shape[:-1]
+
+
+# ------------------------------------------------------------------- kernel overrides
+# Each has the Backend.kernels signature: (op, backend, *input arrays[, needed]).
+
+def cell_forward(op, be, z, c_prev, *peep):
+    xp = be.xp
+    if not _supported(z, c_prev):
+        return op.compute(be, z, c_prev, *peep)
+    z, c_prev, *peep = _contiguous(xp, z.dtype, z, c_prev, *peep)
+    U = c_prev.shape[-1]
+    h, c = xp.empty_like(c_prev), xp.empty_like(c_prev)
+    _launch(_kernel(be, op, z.dtype, "tg_lstm_cell_fwd"), c_prev.size,
+            z, c_prev, *peep, h, c, np.int32(U))
+    return h, c
+
+
+def cell_backward(op, be, z, c_prev, *rest):
+    xp = be.xp
+    if not _supported(z, c_prev):
+        return op.compute(be, z, c_prev, *rest)
+    z, c_prev, *rest = _contiguous(xp, z.dtype, z, c_prev, *rest)
+    U = c_prev.shape[-1]
+    dz, dc_prev = xp.empty_like(z), xp.empty_like(c_prev)
+    products = [xp.empty_like(c_prev) for _ in range(3)] if op.peepholes else []
+    _launch(_kernel(be, op, z.dtype, "tg_lstm_cell_bwd"), c_prev.size,
+            z, c_prev, *rest, dz, dc_prev, *products, np.int32(U))
+    if not op.peepholes:
+        return dz, dc_prev
+    flat = [p.reshape(-1, U) for p in products]
+    return (dz, dc_prev) + tuple(p.sum(0) for p in flat)
+
+
+def _forward_step(be):
+    def make_step(xp, op, B, U, dtype):
+        kernel = _kernel(be, op, dtype, "tg_lstm_seq_fwd")
+
+        def step(a, zx_t, c_prev, c_new, h):
+            _launch(kernel, B * U, a, zx_t, c_prev, c_new, h, np.int32(U))
+        return step
+    return make_step
+
+
+def _backward_step(be):
+    def make_step(xp, op, B, U, dtype):
+        kernel = _kernel(be, op, dtype, "tg_lstm_seq_bwd")
+
+        def step(a, c, c_prev, g_h, dh, dc, d):
+            _launch(kernel, B * U, a, c, c_prev, g_h, dh, dc, d, np.int32(U))
+        return step
+    return make_step
+
+
+def sequence_forward(op, be, x, h0, c0, W, R, b, needed):
+    if x.dtype not in _C_TYPES:
+        return op.compute(be, x, h0, c0, W, R, b, needed=needed)
+    c0, = _contiguous(be.xp, x.dtype, c0)
+    return lstm.sequence_forward(be.xp, op, _forward_step(be), x, h0, c0, W, R, b, needed)
+
+
+def sequence_backward(op, be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
+    xp = be.xp
+    if x.dtype not in _C_TYPES:
+        return op.compute(be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
+    c0, g_hs = _contiguous(xp, x.dtype, c0, g_hs)
+    return lstm.sequence_backward(xp, op, _backward_step(be), x, h0, c0, W, R, b, hs, gates,
+                                  cs, g_hs, g_hT, g_cT)
+
+
+KERNELS = {"lstm_cell": cell_forward, "lstm_cell_grad": cell_backward,
+           "lstm_sequence": sequence_forward, "lstm_sequence_grad": sequence_backward}
