@@ -233,9 +233,10 @@ def _kernel(be, op, dtype, name):
     return module.get_function(name)
 
 
-def _launch(kernel, n, *args):
+def _launch(kernel, n, U, *arrays):
+    """Run ``kernel(*arrays, n, U)`` over n = rows * U elements."""
     blocks = max(1, min((n + THREADS - 1) // THREADS, MAX_BLOCKS))
-    kernel((blocks,), (THREADS,), args + (np.int32(n),))
+    kernel((blocks,), (THREADS,), arrays + (np.int32(n), np.int32(U)))
 
 
 def _contiguous(xp, dtype, *arrays):
@@ -259,8 +260,7 @@ def cell_forward(op, be, z, c_prev, *peep):
     z, c_prev, *peep = _contiguous(xp, z.dtype, z, c_prev, *peep)
     U = c_prev.shape[-1]
     h, c = xp.empty_like(c_prev), xp.empty_like(c_prev)
-    _launch(_kernel(be, op, z.dtype, "tg_lstm_cell_fwd"), c_prev.size,
-            z, c_prev, *peep, h, c, np.int32(U))
+    _launch(_kernel(be, op, z.dtype, "tg_lstm_cell_fwd"), c_prev.size, U, z, c_prev, *peep, h, c)
     return h, c
 
 
@@ -272,8 +272,8 @@ def cell_backward(op, be, z, c_prev, *rest):
     U = c_prev.shape[-1]
     dz, dc_prev = xp.empty_like(z), xp.empty_like(c_prev)
     products = [xp.empty_like(c_prev) for _ in range(3)] if op.peepholes else []
-    _launch(_kernel(be, op, z.dtype, "tg_lstm_cell_bwd"), c_prev.size,
-            z, c_prev, *rest, dz, dc_prev, *products, np.int32(U))
+    _launch(_kernel(be, op, z.dtype, "tg_lstm_cell_bwd"), c_prev.size, U,
+            z, c_prev, *rest, dz, dc_prev, *products)
     if not op.peepholes:
         return dz, dc_prev
     flat = [p.reshape(-1, U) for p in products]
@@ -285,7 +285,7 @@ def _forward_step(be):
         kernel = _kernel(be, op, dtype, "tg_lstm_seq_fwd")
 
         def step(a, zx_t, c_prev, c_new, h):
-            _launch(kernel, B * U, a, zx_t, c_prev, c_new, h, np.int32(U))
+            _launch(kernel, B * U, U, a, zx_t, c_prev, c_new, h)
         return step
     return make_step
 
@@ -295,7 +295,7 @@ def _backward_step(be):
         kernel = _kernel(be, op, dtype, "tg_lstm_seq_bwd")
 
         def step(a, c, c_prev, g_h, dh, dc, d):
-            _launch(kernel, B * U, a, c, c_prev, g_h, dh, dc, d, np.int32(U))
+            _launch(kernel, B * U, U, a, c, c_prev, g_h, dh, dc, d)
         return step
     return make_step
 

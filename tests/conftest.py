@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-if os.environ.get("TINYGRAPH_TEST_EMULATE_CUPY") == "1":
+EMULATED_CUPY = os.environ.get("TINYGRAPH_TEST_EMULATE_CUPY") == "1"
+if EMULATED_CUPY:
     from cuda_emulation import fake_cupy, fake_cupyx
     sys.modules["cupy"], sys.modules["cupyx"] = fake_cupy(), fake_cupyx()
 
@@ -37,7 +38,8 @@ def backend(request, monkeypatch):
     ok, reason = tg.backends._status(name)
     if not ok:
         pytest.skip(f"backend {name!r} unavailable: {reason}")
-    monkeypatch.setenv(tg.backends.ENV_VAR, name)
+    if not EMULATED_CUPY:        # subprocesses cannot see the emulation: they use numpy
+        monkeypatch.setenv(tg.backends.ENV_VAR, name)
     tg.backends.set_default(name)
     yield name
     tg.backends.set_default(None)

@@ -44,7 +44,7 @@ static const tg_emulated_dim3 blockIdx = {0}, blockDim = {1}, threadIdx = {0}, g
 _C_SCALARS = {"int": (np.int32, ctypes.c_int), "float": (np.float32, ctypes.c_float),
               "double": (np.float64, ctypes.c_double)}
 _CACHE = os.path.join(tempfile.gettempdir(), f"tinygraph-cuda-emulation-{os.getuid()}")
-_modules = {}
+_built = {}
 
 
 class Param:
@@ -97,28 +97,38 @@ class EmulatedKernel:
         self.fn(*c_args)
 
 
+def _build(source):
+    """(library, kernel signatures, dtype) of ``source``, compiled once per process
+    (and kept on disk between runs, by hash of the source)."""
+    if source in _built:
+        return _built[source]
+    key = hashlib.sha1(source.encode()).hexdigest()[:16]
+    os.makedirs(_CACHE, exist_ok=True)
+    src, lib = os.path.join(_CACHE, key + ".cpp"), os.path.join(_CACHE, key + ".so")
+    full = PRELUDE + source
+    if not os.path.exists(lib):
+        with open(src, "w") as f:
+            f.write(full)
+        tmp = lib + f".{os.getpid()}.tmp"
+        subprocess.run([CXX, "-O1", "-shared", "-fPIC", "-o", tmp, src], check=True,
+                       capture_output=True, text=True)
+        os.replace(tmp, lib)
+    expanded = subprocess.run([CXX, "-E", "-P", "-x", "c++", "-"], input=full, check=True,
+                              capture_output=True, text=True).stdout
+    ctype_of_T = re.search(r"typedef\s+(\w+)\s+T\s*;", expanded).group(1)
+    signatures = {m.group(1): [Param(p, ctype_of_T) for p in m.group(2).split(",") if p.strip()]
+                  for m in re.finditer(r'extern\s+"C"\s+void\s+(\w+)\s*\(([^)]*)\)', expanded)}
+    _built[source] = (ctypes.CDLL(lib), signatures, np.dtype(_C_SCALARS[ctype_of_T][0]))
+    return _built[source]
+
+
 class EmulatedModule:
+    """What ``cupy.RawModule(code=source)`` gives: kernels by name (each counts its
+    launches)."""
+
     def __init__(self, source):
         self.source = source
-        key = hashlib.sha1(source.encode()).hexdigest()[:16]
-        os.makedirs(_CACHE, exist_ok=True)
-        src, lib = os.path.join(_CACHE, key + ".cpp"), os.path.join(_CACHE, key + ".so")
-        full = PRELUDE + source
-        if not os.path.exists(lib):
-            with open(src, "w") as f:
-                f.write(full)
-            tmp = lib + f".{os.getpid()}.tmp"
-            subprocess.run([CXX, "-O1", "-shared", "-fPIC", "-o", tmp, src], check=True,
-                           capture_output=True, text=True)
-            os.replace(tmp, lib)
-        expanded = subprocess.run([CXX, "-E", "-P", "-x", "c++", "-"], input=full, check=True,
-                                  capture_output=True, text=True).stdout
-        ctype_of_T = re.search(r"typedef\s+(\w+)\s+T\s*;", expanded).group(1)
-        self.signatures = {
-            m.group(1): [Param(p, ctype_of_T) for p in m.group(2).split(",") if p.strip()]
-            for m in re.finditer(r'extern\s+"C"\s+void\s+(\w+)\s*\(([^)]*)\)', expanded)}
-        self.dtype = np.dtype(_C_SCALARS[ctype_of_T][0])
-        self.lib = ctypes.CDLL(lib)
+        self.lib, self.signatures, self.dtype = _build(source)
         self.kernels = {}
 
     def get_function(self, name):
@@ -129,17 +139,17 @@ class EmulatedModule:
         return self.kernels[name]
 
 
-def compile_module(source):
-    """An EmulatedModule, compiled once per source in this process."""
-    if source not in _modules:
-        _modules[source] = EmulatedModule(source)
-    return _modules[source]
+compile_module = EmulatedModule
 
 
 # ------------------------------------------------------------------------ fake cupy
 
 class DeviceArray(np.ndarray):
-    """An array "on the device": operations with host (plain ndarray) arrays raise."""
+    """An array "on the device": operations with host (plain ndarray) arrays raise;
+    indexing and reductions give 0-d device arrays, not NumPy scalars (as in CuPy)."""
+
+    def __getitem__(self, key):
+        return _device(super().__getitem__(key))
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kw):
         _no_host_arrays(ufunc.__name__, inputs + (out or ()))
@@ -166,9 +176,18 @@ def _host_view(x):
     return x.view(np.ndarray) if isinstance(x, DeviceArray) else x
 
 
+def _owned(host):
+    """A DeviceArray that owns a copy of ``host`` (``base`` None, as a fresh CuPy array)."""
+    out = np.ndarray.__new__(DeviceArray, host.shape, host.dtype)
+    out.view(np.ndarray)[...] = host
+    return out
+
+
 def _device(result):
-    if type(result) is np.ndarray:
-        return result.view(DeviceArray)
+    if type(result) is np.ndarray:     # fresh results own their memory, views do not
+        return _owned(result) if result.base is None else result.view(DeviceArray)
+    if isinstance(result, np.generic):
+        return _owned(np.asarray(result))
     if isinstance(result, (list, tuple)):
         return type(result)(_device(r) for r in result)
     return result
@@ -197,7 +216,7 @@ def fake_cupy():
     mod = types.ModuleType("cupy")
     mod.__emulated__ = True
     mod.ndarray = DeviceArray
-    mod.asarray = lambda a, dtype=None: np.array(a, dtype=dtype).view(DeviceArray)
+    mod.asarray = lambda a, dtype=None: _owned(np.asarray(_host_view(a), dtype=dtype))
     mod.asnumpy = lambda a: np.array(a.view(np.ndarray) if isinstance(a, DeviceArray) else a)
     mod.RawModule = lambda code, **options: compile_module(code)
     mod.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))

@@ -42,7 +42,7 @@ def limit_threads(n):
 
 # ----------------------------------------------------------------------- contenders
 
-def tinygraph_step(B, T, I, H, train, optimize, unroll=False):
+def tinygraph_step(B, T, I, H, train, optimize, unroll=False, backend="numpy"):
     import tinygraph as tg
     from tinygraph import layers
     tg.reset_default_graph()
@@ -52,7 +52,7 @@ def tinygraph_step(B, T, I, H, train, optimize, unroll=False):
     y = lstm(x)
     loss = tg.reduce_sum(y)
     fetches = [loss] + (tg.gradients(loss, [x] + lstm.weights) if train else [])
-    sess = tg.Session(optimize=optimize)
+    sess = tg.Session(backend=backend, optimize=optimize)
     feed = {x: rng.standard_normal((B, T, I)).astype("float32")}
     return lambda: sess.run(fetches, feed), sess
 
@@ -153,12 +153,20 @@ def _time(fn):
     return time.perf_counter() - t
 
 
-def run_workload(name, rounds=5, threads=2, peers=True, shape=None):
-    """Interleaved rounds of every contender on one workload."""
+def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=()):
+    """Interleaved rounds of every contender on one workload. ``backends``: more
+    tinygraph backends to time (fused), beside the NumPy one."""
     B, T, I, H, train = shape or WORKLOADS[name]
     contenders, status = {}, {}
     contenders["tinygraph fused"] = tinygraph_step(B, T, I, H, train, optimize=True)[0]
     contenders["tinygraph unfused"] = tinygraph_step(B, T, I, H, train, optimize=False)[0]
+    for b in backends:
+        key = f"tinygraph fused ({b})"
+        try:
+            contenders[key] = tinygraph_step(B, T, I, H, train, optimize=True, backend=b)[0]
+            status[key] = "ok"
+        except Exception as e:               # e.g. BackendUnavailable: say so, go on
+            status[key] = f"unavailable: {e}"
     if peers:
         for peer, make in PEERS.items():
             try:
@@ -290,7 +298,8 @@ def memory(shape=None, threads=2, peers=True):
     return res
 
 
-def run(workloads=None, rounds=5, threads=2, peers=True, json_path=None, quick=False, out=print):
+def run(workloads=None, rounds=5, threads=2, peers=True, json_path=None, quick=False, out=print,
+        backends=()):
     """The whole benchmark; prints a table and returns (and optionally writes) the figures."""
     keep = limit_threads(threads)
     names = list(workloads or WORKLOADS)
@@ -303,7 +312,8 @@ def run(workloads=None, rounds=5, threads=2, peers=True, json_path=None, quick=F
         if quick:
             B, T, I, H, train = WORKLOADS[n]
             shape = (min(B, 4), min(T, 6), min(I, 8), min(H, 8), train)
-        r = run_workload(n, rounds=rounds, threads=threads, peers=peers, shape=shape)
+        r = run_workload(n, rounds=rounds, threads=threads, peers=peers, shape=shape,
+                         backends=backends)
         results["workloads"].append(r)
         out(format_workload(r))
     if "long" in names:

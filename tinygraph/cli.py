@@ -100,7 +100,8 @@ def bench(args):
               + ", ".join(b.WORKLOADS), file=sys.stderr)
         return 2
     b.run(workloads=args.workloads, rounds=args.rounds, threads=args.threads,
-          peers=not args.no_peers, json_path=args.json, quick=args.quick)
+          peers=not args.no_peers, json_path=args.json, quick=args.quick,
+          backends=args.backend or ())
 
 
 def add_bench(sub):
@@ -116,6 +117,9 @@ def add_bench(sub):
     p.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
     p.add_argument("--no-peers", action="store_true", help="tinygraph only")
     p.add_argument("--quick", action="store_true", help="tiny shapes (a smoke test)")
+    p.add_argument("--backend", action="append", metavar="NAME",
+                   help="also time the fused LSTM on this backend, e.g. --backend cupy "
+                        "(repeatable; an unusable one is reported with the reason)")
     p.set_defaults(fn=bench)
 
 

@@ -1,0 +1,356 @@
+"""The CuPy backend's own code and its CUDA kernels, checked on any machine.
+
+Without a GPU, tests/cuda_emulation.py stands in for CuPy: the CUDA kernels' source is
+compiled for the CPU and run element by element, device arrays refuse to mix with
+host arrays. The kernels are checked against the NumPy kernels for every activation,
+gate order and option, float32 and float64; where ``nvcc`` exists the same source is
+compiled for the GPU too. On a machine with CuPy and a GPU the whole suite runs on the
+real backend as well (the ``backend`` fixture in conftest.py)."""
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygraph as tg
+from tinygraph import layers
+from tinygraph.backends import NumpyBackend, cuda_lstm
+from tinygraph.backends.cupy_backend import CupyBackend
+from tinygraph.ops.lstm import (ACTIVATIONS, LSTMCellGradOp, LSTMCellOp, LSTMSequenceGradOp,
+                                LSTMSequenceOp, _attrs)
+
+import cuda_emulation
+from cuda_emulation import DeviceArray
+
+pytestmark = [pytest.mark.single_backend,
+              pytest.mark.skipif(cuda_emulation.CXX is None, reason=cuda_emulation.SKIP_REASON)]
+
+NUMPY = NumpyBackend()
+# float32: libm's tanhf and NumPy's differ by an ulp or two
+TOL = {"float64": dict(rtol=1e-12, atol=1e-14), "float32": dict(rtol=1e-5, atol=1e-6)}
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    """A CupyBackend on the emulated CuPy; ``Session(backend="cupy")`` gets one too."""
+    monkeypatch.setitem(sys.modules, "cupy", cuda_emulation.fake_cupy())
+    monkeypatch.setitem(sys.modules, "cupyx", cuda_emulation.fake_cupyx())
+    return CupyBackend()
+
+
+def launches(be):
+    """Kernel launches so far, by kernel name, on backend ``be``."""
+    counts = {}
+    for module in be.__dict__.get("_cuda_modules", {}).values():
+        for name, k in module.kernels.items():
+            counts[name] = counts.get(name, 0) + k.launches
+    return counts
+
+
+# ------------------------------------------------------------------ kernels vs NumPy
+
+ATTR_GRID = [
+    dict(),
+    dict(gate_order="ijfo", forget_bias=1.0),
+    dict(activation="relu", recurrent_activation="hard_sigmoid"),
+    dict(activation="linear", recurrent_activation="hard_sigmoid_v1"),
+    dict(activation="sigmoid", recurrent_activation="tanh"),
+]
+CELL_GRID = ATTR_GRID + [
+    dict(gate_order="ijfo", forget_bias=1.0, peepholes=True, cell_clip=0.7),
+    dict(peepholes=True, activation="relu"),
+    dict(cell_clip=0.5, recurrent_activation="hard_sigmoid"),
+]
+
+
+def ids(kw):
+    return ",".join(f"{k}={v}" for k, v in kw.items()) or "default"
+
+
+def assert_all_close(want, got, dtype):
+    assert len(want) == len(got)
+    for w, g in zip(want, got):
+        if w is None:
+            assert g is None
+            continue
+        assert type(g) is DeviceArray, type(g)
+        np.testing.assert_allclose(np.asarray(g), w, **TOL[dtype])
+
+
+def on(be, arrays):
+    return [be.asarray(a) for a in arrays]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kw", CELL_GRID, ids=ids)
+def test_cell_kernels_match_numpy(gpu, kw, dtype, rng):
+    N, U = 5, 3
+    attrs = _attrs(**kw)
+    peep = [rng.normal(size=U).astype(dtype) for _ in range(3)] if attrs["peepholes"] else []
+    z = rng.normal(size=(N, 4 * U)).astype(dtype) * 2
+    c = rng.normal(size=(N, U)).astype(dtype)
+    gh, gc = rng.normal(size=(N, U)).astype(dtype), rng.normal(size=(N, U)).astype(dtype)
+    fwd, bwd = LSTMCellOp(**attrs), LSTMCellGradOp(**attrs)
+    assert_all_close(fwd.compute(NUMPY, z, c, *peep),
+                     cuda_lstm.cell_forward(fwd, gpu, *on(gpu, [z, c] + peep)), dtype)
+    assert_all_close(bwd.compute(NUMPY, z, c, *peep, gh, gc),
+                     cuda_lstm.cell_backward(bwd, gpu, *on(gpu, [z, c] + peep + [gh, gc])), dtype)
+    assert launches(gpu) == {"tg_lstm_cell_fwd": 1, "tg_lstm_cell_bwd": 1}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("kw", ATTR_GRID, ids=ids)
+def test_sequence_kernels_match_numpy(gpu, kw, reverse, dtype, rng):
+    T, B, D, U = 4, 3, 2, 5
+    shapes = [(T, B, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,)]
+    ins = [rng.normal(size=s).astype(dtype) for s in shapes]
+    fwd = LSTMSequenceOp(reverse=reverse, **_attrs(**kw))
+    bwd = LSTMSequenceGradOp(reverse=reverse, **_attrs(**kw))
+    want = fwd.compute(NUMPY, *ins, needed=(True,) * 5)
+    got = cuda_lstm.sequence_forward(fwd, gpu, *on(gpu, ins), needed=(True,) * 5)
+    assert_all_close(want, got, dtype)
+    hs, _, _, gates, cs = want
+    cot = [rng.normal(size=s).astype(dtype) for s in [(T, B, U), (B, U), (B, U)]]
+    want_g = bwd.compute(NUMPY, *ins, hs, gates, cs, *cot)
+    got_g = cuda_lstm.sequence_backward(bwd, gpu, *on(gpu, ins + [hs, gates, cs] + cot))
+    assert_all_close(want_g, got_g, dtype)
+    assert launches(gpu) == {"tg_lstm_seq_fwd": T, "tg_lstm_seq_bwd": T}
+
+
+def test_inference_keeps_no_gates_and_strided_inputs_are_made_contiguous(gpu, rng):
+    T, B, D, U = 3, 2, 2, 3
+    ins = [rng.normal(size=s) for s in [(T, B, D), (B, U), (U, B), (D, 4 * U), (U, 4 * U), (4 * U,)]]
+    ins[2] = ins[2].T                            # c0 as a transposed (strided) view
+    op = LSTMSequenceOp(reverse=False, **_attrs())
+    needed = (True, True, True, False, False)
+    want = op.compute(NUMPY, *ins, needed=needed)
+    dev = on(gpu, ins)
+    dev[2] = gpu.asarray(ins[2].T).T
+    assert not dev[2].flags.c_contiguous
+    got = cuda_lstm.sequence_forward(op, gpu, *dev, needed=needed)
+    assert got[3] is None and got[4] is None
+    assert_all_close(want, got, "float64")
+
+
+def test_unsupported_dtypes_and_broadcast_cells_take_the_generic_path(gpu, rng):
+    op = LSTMCellOp(**_attrs())
+    z, c = rng.normal(size=(2, 8)).astype("float16"), rng.normal(size=(2, 2)).astype("float16")
+    got = cuda_lstm.cell_forward(op, gpu, *on(gpu, [z, c]))
+    np.testing.assert_allclose(np.asarray(got[0], "float64"),
+                               op.compute(NUMPY, z, c)[0], rtol=1e-3)
+    z, c = rng.normal(size=(3, 8)), rng.normal(size=(1, 2))       # c broadcast over rows
+    np.testing.assert_allclose(np.asarray(cuda_lstm.cell_forward(op, gpu, *on(gpu, [z, c]))[1]),
+                               op.compute(NUMPY, z, c)[1])
+    assert launches(gpu) == {}
+    with pytest.raises(TypeError, match="float32 or float64, not float16"):
+        cuda_lstm.module_source(op, "float16")
+
+
+# ------------------------------------------------------------------ the emulator itself
+
+def test_emulated_launches_are_checked_like_a_careful_gpu(gpu, rng):
+    """The emulator must reject what would read the wrong memory on a GPU, or the
+    comparisons above prove little."""
+    kernel = gpu.compile_module(cuda_lstm.module_source(LSTMCellOp(**_attrs()), "float64")) \
+        .get_function("tg_lstm_cell_fwd")
+    z, c, h, c2 = (gpu.asarray(np.zeros(s)) for s in [(2, 8), (2, 2), (2, 2), (2, 2)])
+    n, U = np.int32(4), np.int32(2)
+    kernel((1,), (32,), (z, c, h, c2, n, U))
+    with pytest.raises(ValueError, match="'c_prev' is not C-contiguous"):
+        kernel((1,), (32,), (z, gpu.asarray(np.zeros((2, 2))).T, h, c2, n, U))
+    with pytest.raises(TypeError, match="'z' is float32, the kernel reads double"):
+        kernel((1,), (32,), (z.astype("float32"), c, h, c2, n, U))
+    with pytest.raises(TypeError, match="scalar 'n' must be int32, got int"):
+        kernel((1,), (32,), (z, c, h, c2, 4, U))
+    with pytest.raises(TypeError, match="6 arguments expected, got 5"):
+        kernel((1,), (32,), (z, c, h, n, U))
+    with pytest.raises(ValueError, match="bad launch configuration"):
+        kernel((1,), (2048,), (z, c, h, c2, n, U))
+    with pytest.raises(TypeError, match="host numpy array"):
+        z + np.ones((2, 8))
+
+
+# ------------------------------------------------------------------ nvcc
+
+NVCC = shutil.which("nvcc")
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is not installed")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kernels_compile_with_nvcc(tmp_path, dtype):
+    """The CUDA compiler accepts every kernel for a spread of configurations (CuPy
+    compiles the same source with NVRTC at first use)."""
+    configs = [dict(), CELL_GRID[5], dict(activation="relu", recurrent_activation="hard_sigmoid_v1",
+                                          peepholes=True), dict(activation="linear", cell_clip=3.0)]
+    for k, kw in enumerate(configs):
+        src = tmp_path / f"lstm{k}.cu"
+        src.write_text(cuda_lstm.module_source(LSTMCellOp(**_attrs(**kw)), dtype))
+        out = subprocess.run([NVCC, "--ptx", "-o", str(tmp_path / f"lstm{k}.ptx"), str(src)],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        ptx = (tmp_path / f"lstm{k}.ptx").read_text()
+        for name in cuda_lstm.KERNEL_NAMES:
+            assert f".entry {name}(" in ptx, name
+
+
+# ------------------------------------------------------------------ the backend end to end
+
+def keras_training_step(unroll, implementation=2):
+    x = tg.placeholder((None, 6, 3), "float32", name="x")
+    lstm = layers.LSTM(4, return_sequences=True, unroll=unroll, implementation=implementation)
+    loss = tg.reduce_mean(tg.square(lstm(x)))
+    grads = tg.gradients(loss, lstm.weights)
+    updates = [w.assign_add(-0.1 * g) for w, g in zip(lstm.weights, grads)]
+    return x, loss, grads, updates
+
+
+@pytest.mark.parametrize("unroll", [False, True], ids=["loop", "unrolled"])
+def test_keras_training_step_runs_the_cuda_kernels(gpu, unroll, rng):
+    x, loss, grads, updates = keras_training_step(unroll)
+    feed = {x: rng.normal(size=(5, 6, 3)).astype("float32")}
+    want = tg.Session(backend="numpy").run([loss, grads], feed)
+    sess = tg.Session(backend=gpu)
+    got = sess.run([loss, grads], feed)
+    for w, g in zip(tg.nest.flatten(want), tg.nest.flatten(got)):
+        assert type(g) is np.ndarray                  # fetches come back to the host
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-6)
+    assert launches(gpu) == {"tg_lstm_seq_fwd": 6, "tg_lstm_seq_bwd": 6}
+
+
+def test_tf1_cell_with_peepholes_and_clipping_runs_the_cell_kernels(gpu, rng):
+    from tinygraph.layers import rnn_cell
+    x = tg.placeholder((2, 3, 4), "float64")
+    cell = rnn_cell.LSTMCell(5, use_peepholes=True, cell_clip=0.5, num_proj=3)
+    out, _ = rnn_cell.dynamic_rnn(cell, x, dtype="float64")
+    loss = tg.reduce_sum(tg.square(out))
+    grads = tg.gradients(loss, cell.weights)
+    feed = {x: rng.normal(size=(2, 3, 4))}
+    want = tg.Session(backend="numpy").run([loss, grads], feed)
+    got = tg.Session(backend=gpu).run([loss, grads], feed)
+    for w, g in zip(tg.nest.flatten(want), tg.nest.flatten(got)):
+        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-13)
+    # the loop's gradient recomputes each step's forward from the saved carry: 2T forwards
+    assert launches(gpu) == {"tg_lstm_cell_fwd": 6, "tg_lstm_cell_bwd": 3}
+
+
+def test_variables_live_on_the_device_and_are_synced_to_the_host(gpu, monkeypatch):
+    v = tg.Variable(np.arange(3.0), name="v")
+    step = v.assign_add(tg.constant(np.ones(3)))
+    sess = tg.Session(backend=gpu)
+    uploads = []
+    real = gpu.xp.asarray
+    monkeypatch.setattr(gpu.xp, "asarray", lambda a, dtype=None: uploads.append(1) or real(a, dtype))
+    for _ in range(3):
+        sess.run(step)
+    np.testing.assert_array_equal(v.value, [3.0, 4.0, 5.0])       # host value current
+    n_const = len(uploads)
+    sess.run(v)
+    assert len(uploads) == n_const                # the Variable itself is not re-uploaded
+    v.assign_value(np.zeros(3))                   # a host-side change is seen
+    np.testing.assert_array_equal(sess.run(v + 0.0), [0.0, 0.0, 0.0])
+
+
+def test_keep_on_device_and_never_alias_a_variable(gpu):
+    v = tg.Variable(np.ones((2, 2)), name="w")
+    y = v * 2.0
+    sess = tg.Session(backend=gpu)
+    on_device = sess.run([y, v], keep_on_device=True)
+    assert all(type(a) is DeviceArray for a in on_device)
+    on_device[1][...] = 7.0                       # the caller's own copy
+    np.testing.assert_array_equal(sess.run(y), 2.0 * np.ones((2, 2)))
+    host = sess.run([y, v])
+    assert all(type(a) is np.ndarray for a in host)
+
+
+def test_seeded_random_replays_on_the_device(gpu):
+    assert isinstance(tg.Session(backend="cupy").backend, CupyBackend)
+    r = tg.random_uniform((5,), seed=3)
+    d = tg.dropout_mask((1000,), 0.25, seed=4)
+    sess = tg.Session(backend="cupy")            # each new Session starts the stream anew
+    a, b = sess.run(r), tg.Session(backend="cupy").run(r)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(sess.run(r), a)    # and a Session's stream moves on
+    assert type(a) is np.ndarray and np.all((a >= 0) & (a < 1))
+    m = sess.run(d)
+    assert set(np.unique(m)) <= {np.float32(0.0), np.float32(1 / 0.75)}
+    assert 0.2 < np.mean(m == 0) < 0.3
+
+
+def test_default_backend_and_environment_variable(gpu, monkeypatch):
+    monkeypatch.delenv(tg.backends.ENV_VAR, raising=False)
+    tg.backends.set_default(None)
+    assert tg.backends.default() == "numpy"
+    monkeypatch.setenv(tg.backends.ENV_VAR, "cupy")
+    assert isinstance(tg.Session().backend, CupyBackend)
+    tg.backends.set_default("numpy")                    # set_default wins over the variable
+    assert isinstance(tg.Session().backend, NumpyBackend)
+    with pytest.raises(ValueError, match="unknown backend 'tpu'"):
+        tg.backends.set_default("tpu")
+    assert tg.backends.default() == "numpy"              # unchanged by the failed call
+    tg.backends.set_default(None)
+    monkeypatch.setenv(tg.backends.ENV_VAR, "tpu")
+    with pytest.raises(ValueError, match="from the TINYGRAPH_BACKEND environment variable"):
+        tg.Session()
+
+
+# ------------------------------------------------------------------ the error path
+
+def test_missing_cupy_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)          # import cupy -> ImportError
+    assert "cupy" not in tg.backends.available()
+    with pytest.raises(tg.backends.BackendUnavailable) as e:
+        tg.Session(backend="cupy")
+    assert "CuPy is not installed" in str(e.value)
+    assert "pip install '.[cuda]'" in str(e.value)
+    with pytest.raises(tg.backends.BackendUnavailable, match="CuPy is not installed"):
+        tg.backends.set_default("cupy")
+
+
+@pytest.mark.parametrize("count, message", [
+    (0, "this machine has no CUDA GPU"),
+    (RuntimeError("cudaErrorInsufficientDriver"), "no CUDA device is usable (cudaErrorInsufficientDriver)"),
+])
+def test_cupy_without_a_gpu_is_a_clear_error(monkeypatch, count, message):
+    fake = cuda_emulation.fake_cupy()
+
+    def device_count():
+        if isinstance(count, Exception):
+            raise count
+        return count
+    fake.cuda.runtime.getDeviceCount = device_count
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert "cupy" not in tg.backends.available()
+    with pytest.raises(tg.backends.BackendUnavailable) as e:
+        tg.Session(backend="cupy")
+    assert "backend 'cupy' cannot run here" in str(e.value) and message in str(e.value)
+
+
+# ------------------------------------------------------------------ the benchmark
+
+def test_bench_times_the_fused_lstm_on_another_backend(gpu, tmp_path, capsys):
+    import json
+    from tinygraph.cli import main
+    out = tmp_path / "bench.json"
+    assert main(["bench", "train-S", "--quick", "--rounds", "1", "--no-peers",
+                 "--backend", "cupy", "--json", str(out)]) == 0
+    (w,) = json.loads(out.read_text())["workloads"]
+    assert w["peers"]["tinygraph fused (cupy)"] == "ok"
+    assert w["contenders"]["tinygraph fused (cupy)"]["ratio_to_fused"] > 0
+    assert "tinygraph fused (cupy)" in capsys.readouterr().out
+
+
+def test_bench_reports_an_unusable_backend_and_goes_on(monkeypatch, tmp_path, capsys):
+    import json
+    from tinygraph.cli import main
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "train-S", "--quick", "--rounds", "1", "--no-peers",
+                 "--backend", "cupy", "--json", str(out)]) == 0
+    (w,) = json.loads(out.read_text())["workloads"]
+    assert "tinygraph fused (cupy)" not in w["contenders"]
+    assert "CuPy is not installed" in w["peers"]["tinygraph fused (cupy)"]
+    assert "CuPy is not installed" in capsys.readouterr().out
