@@ -31,6 +31,11 @@ class Backend:
     def to_host(self, array):
         return np.asarray(array)
 
+    def owns(self, value):
+        """Whether ``value`` is already an array of this backend's device (host
+        backends say no: every value goes through ``np.asarray``)."""
+        return False
+
     def result(self, array, keep_on_device=False):
         """A fetched value as the caller gets it: a host array of its own (values that
         alias a Variable or a constant are read-only here, so those are copied).

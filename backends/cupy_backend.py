@@ -52,6 +52,9 @@ class CupyBackend(Backend):
     def asarray(self, host_array):
         return self.xp.asarray(host_array)
 
+    def owns(self, value):
+        return isinstance(value, self.xp.ndarray)
+
     def to_host(self, array):
         return self.xp.asnumpy(array) if isinstance(array, self.xp.ndarray) else np.asarray(array)
 

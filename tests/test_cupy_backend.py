@@ -354,3 +354,17 @@ def test_bench_reports_an_unusable_backend_and_goes_on(monkeypatch, tmp_path, ca
     assert "tinygraph fused (cupy)" not in w["contenders"]
     assert "CuPy is not installed" in w["peers"]["tinygraph fused (cupy)"]
     assert "CuPy is not installed" in capsys.readouterr().out
+
+
+def test_device_arrays_can_be_fed_back_without_a_round_trip(gpu, monkeypatch, rng):
+    x = tg.placeholder((None, 3), "float32", name="x")
+    y = tg.tanh(x) * 2.0
+    sess = tg.Session(backend=gpu)
+    first = sess.run(y, {x: rng.normal(size=(4, 3))}, keep_on_device=True)
+    monkeypatch.setattr(gpu, "to_host", lambda a: pytest.fail("copied to the host"))
+    second = sess.run(y, {x: first}, keep_on_device=True)
+    np.testing.assert_allclose(np.asarray(second), np.tanh(np.asarray(first)) * 2, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"feed for 'x': expected shape \(None, 3\), got \(4, 3, 1\)"):
+        sess.run(y, {x: first.reshape(4, 3, 1)})
+    f64 = sess.run(y, {x: first.astype("float64")}, keep_on_device=True)   # converted on the device
+    assert type(f64) is DeviceArray and f64.dtype == np.float32

@@ -255,14 +255,16 @@ class Session:
         raise ValueError(f"feed_dict keys must be Tensors or placeholder names, got "
                          f"{type(key).__name__} {key!r}")
 
-    @staticmethod
-    def _check_feed(t, value):
-        arr = np.asarray(value)
+    def _check_feed(self, t, value):
+        """The fed value as an array of ``t``'s dtype; device arrays of this Session's
+        backend (say, a ``keep_on_device`` result) are checked and stay on the device."""
+        on_device = self.backend.owns(value)
+        arr = value if on_device else np.asarray(value)
         if arr.dtype == object:
             raise ValueError(f"feed for {t.name!r}: cannot convert {type(value).__name__} to an array")
         if arr.ndim != len(t.shape) or any(d is not None and d != a for d, a in zip(t.shape, arr.shape)):
             raise ValueError(f"feed for {t.name!r}: expected shape {_shape(t.shape)}, "
-                             f"got {arr.shape}")
+                             f"got {tuple(arr.shape)}")
         if arr.dtype != t.dtype:
             lossy_float = arr.dtype.kind == "f" and t.dtype.kind == "f"
             if not (lossy_float or np.can_cast(arr.dtype, t.dtype, casting="same_kind")):
