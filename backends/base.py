@@ -31,6 +31,10 @@ class Backend:
     def to_host(self, array):
         return np.asarray(array)
 
+    def constant(self, host_array):
+        """A graph constant's array here (the graph's own frozen array on the host)."""
+        return self.asarray(host_array)
+
     def owns(self, value):
         """Whether ``value`` is already an array of this backend's device (host
         backends say no: every value goes through ``np.asarray``)."""

@@ -3,9 +3,9 @@ run as CUDA kernels (backends/cuda_lstm.py) around cuBLAS GEMMs.
 
 Feeds are copied to the device at the start of a run and fetches back to the host
 at the end (``Session.run(..., keep_on_device=True)`` skips the copy back).
-Variables are copied to the device once and kept there while their host value is
-unchanged; updates are written through to the host value, so ``var.value`` and
-saved weights are always current. Random ops draw from CuPy's generator (cuRAND),
+Variables are copied to the device once and kept there while their value is
+unchanged; updates stay on the device, and reading ``var.value`` (get_weights,
+save_weights, another Session) copies the newest value to the host then. Random ops draw from CuPy's generator (cuRAND),
 one stream per op, seeded ops replaying the same stream in every new Session: the
 same contract as on NumPy, though not the same numbers.
 """
@@ -48,6 +48,7 @@ class CupyBackend(Backend):
             raise BackendUnavailable(f"backend 'cupy' cannot run here: {reason}")
         self.xp = cupy
         self._device_vars = {}      # id(var) -> (version, device array)
+        self._device_consts = {}    # id(host array) -> (host array, device array)
 
     def asarray(self, host_array):
         return self.xp.asarray(host_array)
@@ -58,6 +59,13 @@ class CupyBackend(Backend):
     def to_host(self, array):
         return self.xp.asnumpy(array) if isinstance(array, self.xp.ndarray) else np.asarray(array)
 
+    def constant(self, host_array):
+        # graph constants are frozen: upload each once per backend, not once per run
+        hit = self._device_consts.get(id(host_array))
+        if hit is None:
+            hit = self._device_consts[id(host_array)] = (host_array, self.xp.asarray(host_array))
+        return hit[1]
+
     def read_variable(self, var):
         cached = self._device_vars.get(id(var))
         if cached is None or cached[0] != var._version:
@@ -66,16 +74,18 @@ class CupyBackend(Backend):
         return cached[1]
 
     def write_variable(self, var, array):
-        var.assign_value(self.to_host(array))
+        # the device array is the value now; the host copy is made when var.value is read
+        var._set_device_value(self, array)
         self._device_vars[id(var)] = (var._version, array)
 
     def result(self, array, keep_on_device=False):
         if not keep_on_device:
             return self.to_host(array)
-        # a fetch that is (a view of) a Variable's cached device copy: the caller's own
-        # copy, so that writing into it cannot change the Variable behind its back
+        # a fetch that is (a view of) a Variable's or a constant's cached device array:
+        # the caller's own copy, so that writing into it cannot change them
         root = _root(array)
-        if any(root is _root(dev) for _, dev in self._device_vars.values()):
+        cached = list(self._device_vars.values()) + list(self._device_consts.values())
+        if any(root is _root(dev) for _, dev in cached):
             return array.copy()
         return array
 

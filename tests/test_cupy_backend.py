@@ -237,31 +237,58 @@ def test_tf1_cell_with_peepholes_and_clipping_runs_the_cell_kernels(gpu, rng):
     assert launches(gpu) == {"tg_lstm_cell_fwd": 6, "tg_lstm_cell_bwd": 3}
 
 
-def test_variables_live_on_the_device_and_are_synced_to_the_host(gpu, monkeypatch):
+def test_variables_live_on_the_device_and_reach_the_host_when_read(gpu, monkeypatch):
     v = tg.Variable(np.arange(3.0), name="v")
     step = v.assign_add(tg.constant(np.ones(3)))
     sess = tg.Session(backend=gpu)
-    uploads = []
-    real = gpu.xp.asarray
-    monkeypatch.setattr(gpu.xp, "asarray", lambda a, dtype=None: uploads.append(1) or real(a, dtype))
+    moves = {"up": 0, "down": 0}
+    up, down = gpu.xp.asarray, gpu.to_host
+    monkeypatch.setattr(gpu.xp, "asarray",
+                        lambda a, dtype=None: moves.__setitem__("up", moves["up"] + 1) or up(a, dtype))
+    monkeypatch.setattr(gpu, "to_host",
+                        lambda a: moves.__setitem__("down", moves["down"] + 1) or down(a))
     for _ in range(3):
         sess.run(step)
-    np.testing.assert_array_equal(v.value, [3.0, 4.0, 5.0])       # host value current
-    n_const = len(uploads)
-    sess.run(v)
-    assert len(uploads) == n_const                # the Variable itself is not re-uploaded
+    # one upload of the Variable and one of the constant, nothing back to the host
+    assert moves == {"up": 2, "down": 0}
+    np.testing.assert_array_equal(v.value, [3.0, 4.0, 5.0])       # read: copied once
+    np.testing.assert_array_equal(v.value, [3.0, 4.0, 5.0])
+    assert moves["down"] == 1
+    assert type(v.value) is np.ndarray
     v.assign_value(np.zeros(3))                   # a host-side change is seen
     np.testing.assert_array_equal(sess.run(v + 0.0), [0.0, 0.0, 0.0])
+    sess.run(step)                                # another Session (here: NumPy) sees
+    np.testing.assert_array_equal(tg.Session(backend="numpy").run(v), [1.0, 1.0, 1.0])
 
 
-def test_keep_on_device_and_never_alias_a_variable(gpu):
-    v = tg.Variable(np.ones((2, 2)), name="w")
-    y = v * 2.0
+def test_saving_and_loading_weights_with_values_on_the_device(gpu, tmp_path, rng):
+    x, loss, grads, updates = keras_training_step(unroll=False)
     sess = tg.Session(backend=gpu)
-    on_device = sess.run([y, v], keep_on_device=True)
+    feed = {x: rng.normal(size=(2, 6, 3)).astype("float32")}
+    sess.run(updates, feed)
+    from tinygraph.variables import trainable_variables
+    weights = trainable_variables(loss)
+    path = tmp_path / "w.npz"
+    tg.save_weights(path, weights)
+    saved = [w.value.copy() for w in weights]
+    sess.run(updates, feed)                       # move on, on the device ...
+    tg.load_weights(path, weights)                # ... and back, from the host
+    for w, s in zip(weights, saved):
+        np.testing.assert_array_equal(w.value, s)
+    np.testing.assert_allclose(sess.run(loss, feed), tg.Session(backend="numpy").run(loss, feed),
+                               rtol=1e-5)
+
+
+def test_keep_on_device_and_never_alias_a_variable_or_a_constant(gpu):
+    v = tg.Variable(np.ones((2, 2)), name="w")
+    k = tg.constant(np.full((2, 2), 3.0))
+    y = v * 2.0 + k
+    sess = tg.Session(backend=gpu)
+    on_device = sess.run([y, v, tg.transpose(v), k], keep_on_device=True)
     assert all(type(a) is DeviceArray for a in on_device)
-    on_device[1][...] = 7.0                       # the caller's own copy
-    np.testing.assert_array_equal(sess.run(y), 2.0 * np.ones((2, 2)))
+    for a in on_device[1:]:
+        a[...] = 7.0                              # the caller's own copies
+    np.testing.assert_array_equal(sess.run(y), 5.0 * np.ones((2, 2)))
     host = sess.run([y, v])
     assert all(type(a) is np.ndarray for a in host)
 

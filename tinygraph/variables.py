@@ -9,11 +9,13 @@ AUTO_REUSE = "auto_reuse"
 
 
 class Variable(Tensor):
-    """A tensor whose value lives on the host between runs.
+    """A tensor whose value persists between runs.
 
     ``var.value`` is its NumPy value; ``var.assign_value(array)`` sets it now;
     ``var.assign(t)`` and ``var.assign_add(t)`` are graph ops that update it when run.
-    In a graph it reads the value current at the start of each run.
+    In a graph it reads the value current at the start of each run. A device backend
+    may hold the newest value on its device (``_set_device_value``); reading
+    ``var.value`` copies it to the host then, once.
     """
 
     def __init__(self, initial_value, name=None, trainable=True, dtype=None):
@@ -33,13 +35,24 @@ class Variable(Tensor):
         self.regularizer = None
         self._value = value
         self._version = 0
+        self._device_value = None       # (backend, array) newer than _value, or None
         node = apply(ReadVariable(var=self), [], name=name or "Variable")
         Tensor.__init__(self, node, 0, value.shape, value.dtype)
         node.outputs = (self,)
 
     @property
     def value(self):
+        if self._device_value is not None:
+            backend, array = self._device_value
+            self._value = np.asarray(backend.to_host(array), dtype=self.dtype)
+            self._device_value = None
         return self._value
+
+    def _set_device_value(self, backend, array):
+        """A run on ``backend`` stored ``array`` (a device array of the right shape and
+        dtype): it is the value now, copied to the host only when someone reads it."""
+        self._device_value = (backend, array)
+        self._version += 1
 
     def assign_value(self, value):
         """Set the value now (shape and dtype must match; a safe cast is done)."""
@@ -50,6 +63,7 @@ class Variable(Tensor):
             raise ValueError(f"Variable {self.name!r}: cannot store {arr.dtype.name} in "
                              f"{self.dtype.name}")
         self._value = np.array(arr, dtype=self.dtype)
+        self._device_value = None
         self._version += 1
 
     def assign(self, value, name=None):
