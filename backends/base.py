@@ -13,8 +13,9 @@ class Backend:
 
     ``xp`` is the array namespace (numpy or cupy). ``kernels`` maps an op name to a
     function ``(op, backend, *arrays)`` that replaces ``op.compute`` on this backend
-    (the fused LSTM kernels use it). Each Session owns one instance, which holds the
-    random streams of its seeded ops and any device copies of Variables.
+    (the CuPy backend's CUDA LSTM kernels use it; they also need the backend's
+    ``compile_module(source)``). Each Session owns one instance, which holds the
+    random streams of its seeded ops and any device copies of Variables and constants.
     """
 
     name = "base"
@@ -78,11 +79,6 @@ class Backend:
         return hit[1]
 
     # kernels -------------------------------------------------------------
-    def compile_module(self, source):
-        """A compiled CUDA module (with ``get_function(name)``) from ``source``; only
-        device backends that use the CUDA kernels implement it."""
-        raise NotImplementedError(f"backend {self.name!r} does not compile CUDA modules")
-
     def kernel(self, op):
         """The function computing ``op`` here: an override, else ``op.compute``."""
         override = self.kernels.get(op.name)

@@ -9,6 +9,8 @@ save_weights, another Session) copies the newest value to the host then. Random 
 one stream per op, seeded ops replaying the same stream in every new Session: the
 same contract as on NumPy, though not the same numbers.
 """
+import weakref
+
 import numpy as np
 
 from . import cuda_lstm
@@ -17,18 +19,24 @@ from .base import Backend
 INSTALL_HINT = "install CuPy for your CUDA version, e.g. pip install '.[cuda]' (cupy-cuda12x)"
 
 
+_device_probe = weakref.WeakKeyDictionary()     # cupy module -> its device check
+
+
 def _import_cupy():
+    """(cupy, "") when CuPy imports and sees a CUDA device, else (None, the reason)."""
     try:
         import cupy
     except ImportError:
         return None, f"CuPy is not installed; {INSTALL_HINT}"
-    try:
-        n = cupy.cuda.runtime.getDeviceCount()
-    except Exception as e:       # the driver or runtime is missing: CuPy raises its own types
-        return None, f"CuPy is installed but no CUDA device is usable ({e})"
-    if n == 0:
-        return None, "CuPy is installed but this machine has no CUDA GPU"
-    return cupy, ""
+    if cupy not in _device_probe:     # asking the driver is slow when it fails: once
+        try:
+            n = cupy.cuda.runtime.getDeviceCount()
+            reason = "" if n else "CuPy is installed but this machine has no CUDA GPU"
+        except Exception as e:   # the driver or runtime is missing: CuPy raises its own types
+            reason = f"CuPy is installed but no CUDA device is usable ({e})"
+        _device_probe[cupy] = reason
+    reason = _device_probe[cupy]
+    return (None, reason) if reason else (cupy, "")
 
 
 class CupyBackend(Backend):

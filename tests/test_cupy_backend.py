@@ -174,9 +174,39 @@ def test_emulated_launches_are_checked_like_a_careful_gpu(gpu, rng):
         z + np.ones((2, 8))
 
 
-# ------------------------------------------------------------------ nvcc
+# ------------------------------------------------------------------ CUDA compilers
 
 NVCC = shutil.which("nvcc")
+ALL_CONFIGS = [dict(activation=a, recurrent_activation=r, **kw)
+               for a, r in itertools.product(ACTIVATIONS, repeat=2)
+               for kw in (dict(), dict(peepholes=True, cell_clip=1.0, gate_order="ijfo", forget_bias=1.0))]
+
+
+def _nvrtc():
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+        nvrtc.getVersion()
+        return nvrtc
+    except Exception:               # CuPy or its NVRTC library is missing
+        return None
+
+
+@pytest.mark.skipif(_nvrtc() is None, reason="CuPy's NVRTC (nvidia-cuda-nvrtc) is not installed")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_configuration_compiles_with_nvrtc(dtype):
+    """NVRTC is the compiler CuPy uses; it needs no GPU. Every pair of activations,
+    with and without peepholes / clipping / TF1 gate order."""
+    nvrtc = _nvrtc()
+    for kw in ALL_CONFIGS:
+        prog = nvrtc.createProgram(cuda_lstm.module_source(LSTMCellOp(**_attrs(**kw)), dtype),
+                                   "lstm.cu", [], [])
+        try:
+            nvrtc.compileProgram(prog, ["-arch=compute_75"])
+        except Exception:
+            pytest.fail(f"{kw}: {nvrtc.getProgramLog(prog)}")
+        ptx = nvrtc.getPTX(prog)
+        ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
+        assert all(f".entry {name}(" in ptx for name in cuda_lstm.KERNEL_NAMES), kw
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is not installed")
