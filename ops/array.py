@@ -371,6 +371,13 @@ class Gather(Op):
         return params.shape[:a] + indices.shape + params.shape[a + 1:], params.dtype
 
     def compute(self, be, params, indices):
+        # checked here, not left to xp.take: CuPy wraps out-of-range indices silently
+        n = params.shape[self.axis]
+        if indices.size:
+            lo, hi = int(indices.min()), int(indices.max())
+            if lo < -n or hi >= n:
+                raise IndexError(f"gather: index {hi if hi >= n else lo} is out of range for "
+                                 f"axis {self.axis} of size {n}")
         return be.xp.take(params, indices, axis=self.axis)
 
     def vjp(self, node, g):

@@ -196,6 +196,19 @@ def test_unsafe_dtype_changes_nothing(tmp_path):
 
 # ----------------------------------------------------------------- names
 
+def test_gather_index_out_of_range_is_an_error_on_every_backend():
+    params = tg.constant(np.arange(6.0).reshape(3, 2))
+    idx = tg.placeholder((None,), "int32", name="idx")
+    y = tg.gather(params, idx)
+    sess = tg.Session()
+    np.testing.assert_array_equal(sess.run(y, {idx: [2, -3]}), [[4.0, 5.0], [0.0, 1.0]])
+    with pytest.raises(IndexError, match="gather: index 3 is out of range for axis 0 of size 3"):
+        sess.run(y, {idx: [0, 3]})
+    with pytest.raises(IndexError, match="index -4 is out of range"):
+        sess.run(y, {idx: [-4]})
+    assert sess.run(y, {idx: np.zeros(0, "int32")}).shape == (0, 2)
+
+
 def test_unknown_backend_lists_valid_ones():
     with pytest.raises(ValueError) as e:
         tg.Session(backend="tpu")
