@@ -280,23 +280,13 @@ def cell_backward(op, be, z, c_prev, *rest):
     return (dz, dc_prev) + tuple(p.sum(0) for p in flat)
 
 
-def _forward_step(be):
+def _steps(be, name):
+    """A ``make_step`` for the shared sequence loops of ops/lstm.py: each step is one
+    launch of kernel ``name`` over the (B, U) elements, its arguments in the order of
+    the NumPy step's (see tg_lstm_seq_fwd / tg_lstm_seq_bwd)."""
     def make_step(xp, op, B, U, dtype):
-        kernel = _kernel(be, op, dtype, "tg_lstm_seq_fwd")
-
-        def step(a, zx_t, c_prev, c_new, h):
-            _launch(kernel, B * U, U, a, zx_t, c_prev, c_new, h)
-        return step
-    return make_step
-
-
-def _backward_step(be):
-    def make_step(xp, op, B, U, dtype):
-        kernel = _kernel(be, op, dtype, "tg_lstm_seq_bwd")
-
-        def step(a, c, c_prev, g_h, dh, dc, d):
-            _launch(kernel, B * U, U, a, c, c_prev, g_h, dh, dc, d)
-        return step
+        kernel = _kernel(be, op, dtype, name)
+        return lambda *arrays: _launch(kernel, B * U, U, *arrays)
     return make_step
 
 
@@ -304,7 +294,8 @@ def sequence_forward(op, be, x, h0, c0, W, R, b, needed):
     if x.dtype not in _C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, needed=needed)
     c0, = _contiguous(be.xp, x.dtype, c0)
-    return lstm.sequence_forward(be.xp, op, _forward_step(be), x, h0, c0, W, R, b, needed)
+    return lstm.sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"),
+                                 x, h0, c0, W, R, b, needed)
 
 
 def sequence_backward(op, be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
@@ -312,8 +303,8 @@ def sequence_backward(op, be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_c
     if x.dtype not in _C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
     c0, g_hs = _contiguous(xp, x.dtype, c0, g_hs)
-    return lstm.sequence_backward(xp, op, _backward_step(be), x, h0, c0, W, R, b, hs, gates,
-                                  cs, g_hs, g_hT, g_cT)
+    return lstm.sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"),
+                                  x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
 
 
 KERNELS = {"lstm_cell": cell_forward, "lstm_cell_grad": cell_backward,

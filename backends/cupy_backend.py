@@ -2,12 +2,13 @@
 run as CUDA kernels (backends/cuda_lstm.py) around cuBLAS GEMMs.
 
 Feeds are copied to the device at the start of a run and fetches back to the host
-at the end (``Session.run(..., keep_on_device=True)`` skips the copy back).
-Variables are copied to the device once and kept there while their value is
-unchanged; updates stay on the device, and reading ``var.value`` (get_weights,
-save_weights, another Session) copies the newest value to the host then. Random ops draw from CuPy's generator (cuRAND),
-one stream per op, seeded ops replaying the same stream in every new Session: the
-same contract as on NumPy, though not the same numbers.
+at the end (``Session.run(..., keep_on_device=True)`` skips the copy back; device
+arrays can be fed). Variables are copied to the device once and kept there while
+their value is unchanged; updates stay on the device, and reading ``var.value``
+(get_weights, save_weights, another Session) copies the newest value to the host
+then. Graph constants are uploaded once. Random ops draw from CuPy's generator
+(cuRAND), one stream per op, seeded ops replaying the same stream in every new
+Session: the same contract as on NumPy, though not the same numbers.
 """
 import weakref
 

@@ -27,7 +27,8 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
-    if "backend" in metafunc.fixturenames and not metafunc.definition.get_closest_marker("single_backend"):
+    single = metafunc.definition.get_closest_marker("single_backend")
+    if "backend" in metafunc.fixturenames and not single:
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
