@@ -2,18 +2,21 @@
 its CUDA kernels are tested on machines without a GPU.
 
 - ``compile_module(source)`` compiles a CUDA module's source with the host C++
-  compiler: ``__global__`` kernels become plain functions and the launch grid is one
-  thread, so each kernel's grid-stride loop visits every element in turn. Calls are
-  checked more strictly than a GPU would: every array must be C-contiguous with the
-  kernel's element type, every array a kernel writes must be writable, and scalars
-  must be NumPy scalars of the parameter's C type (a GPU reads wrong memory instead).
+  compiler: ``__global__`` kernels become plain functions, and a launch with grid G and
+  block B runs every one of the G*B threads in turn (``blockIdx``, ``threadIdx`` set
+  for each), last thread first, so a kernel that misses elements with the launch's
+  real geometry, or that depends on the order its threads run in, gives wrong numbers.
+  Calls are checked more strictly than a GPU would: every array must be C-contiguous
+  with the kernel's element type, every array a kernel writes must be writable, and
+  scalars must be NumPy scalars of the parameter's C type (a GPU reads wrong memory
+  instead).
 - ``fake_cupy()`` is a module that stands in for ``cupy``: arrays are a "device"
   subclass of ndarray that refuses to mix with host arrays in one operation (CuPy
   raises TypeError there too), ``asnumpy`` copies back, ``RawModule`` is the CPU
   compiler above, ``random.RandomState`` draws with NumPy.
 
-What this cannot show: GPU speed, cuBLAS rounding, and races between threads (the
-kernels are written so that each element is read and written by its own thread only).
+What this cannot show: GPU speed, cuBLAS rounding, and races between threads that run
+at the same time (threads run one after another here).
 """
 import ctypes
 import hashlib
@@ -38,7 +41,18 @@ using std::tanh; using std::fmin; using std::fmax; using std::fabs;
 #define __forceinline__ inline
 #define __restrict__ __restrict
 struct tg_emulated_dim3 { unsigned int x; };
-static const tg_emulated_dim3 blockIdx = {0}, blockDim = {1}, threadIdx = {0}, gridDim = {1};
+static tg_emulated_dim3 blockIdx = {0}, blockDim = {1}, threadIdx = {0}, gridDim = {1};
+"""
+
+# One driver per kernel: runs all grid * block threads, last first.
+DRIVER = """
+extern "C" void tg_emulate_{name}(unsigned int grid, unsigned int block, {params}) {{
+    gridDim.x = grid; blockDim.x = block;
+    for (long t = (long)grid * block - 1; t >= 0; --t) {{
+        blockIdx.x = (unsigned int)(t / block); threadIdx.x = (unsigned int)(t % block);
+        {name}({args});
+    }}
+}}
 """
 
 _C_SCALARS = {"int": (np.int32, ctypes.c_int), "float": (np.float32, ctypes.c_float),
@@ -60,10 +74,10 @@ class Param:
 class EmulatedKernel:
     def __init__(self, lib, name, params, dtype):
         self.name, self.params, self.dtype = name, params, dtype
-        self.fn = getattr(lib, name)
+        self.fn = getattr(lib, "tg_emulate_" + name)
         self.fn.restype = None
-        self.fn.argtypes = [ctypes.c_void_p if p.pointer else _C_SCALARS[p.ctype][1]
-                            for p in params]
+        self.fn.argtypes = [ctypes.c_uint, ctypes.c_uint] + [
+            ctypes.c_void_p if p.pointer else _C_SCALARS[p.ctype][1] for p in params]
         self.launches = 0
 
     def __call__(self, grid, block, args):
@@ -94,7 +108,7 @@ class EmulatedKernel:
                                     f"got {type(a).__name__}")
                 c_args.append(a)
         self.launches += 1
-        self.fn(*c_args)
+        self.fn(int(np.prod(grid)), int(np.prod(block)), *c_args)
 
 
 def _build(source):
@@ -102,10 +116,19 @@ def _build(source):
     (and kept on disk between runs, by hash of the source)."""
     if source in _built:
         return _built[source]
-    key = hashlib.sha1(source.encode()).hexdigest()[:16]
+    full = PRELUDE + source
+    expanded = subprocess.run([CXX, "-E", "-P", "-x", "c++", "-"], input=full, check=True,
+                              capture_output=True, text=True).stdout
+    ctype_of_T = re.search(r"typedef\s+(\w+)\s+T\s*;", expanded).group(1)
+    found = re.findall(r'extern\s+"C"\s+void\s+(\w+)\s*\(([^)]*)\)', expanded)
+    signatures = {name: [Param(p, ctype_of_T) for p in params.split(",") if p.strip()]
+                  for name, params in found}
+    full += "".join(DRIVER.format(name=name, params=" ".join(params.split()),
+                                  args=", ".join(p.name for p in signatures[name]))
+                    for name, params in found)
+    key = hashlib.sha1(full.encode()).hexdigest()[:16]
     os.makedirs(_CACHE, exist_ok=True)
     src, lib = os.path.join(_CACHE, key + ".cpp"), os.path.join(_CACHE, key + ".so")
-    full = PRELUDE + source
     if not os.path.exists(lib):
         with open(src, "w") as f:
             f.write(full)
@@ -113,11 +136,6 @@ def _build(source):
         subprocess.run([CXX, "-O1", "-shared", "-fPIC", "-o", tmp, src], check=True,
                        capture_output=True, text=True)
         os.replace(tmp, lib)
-    expanded = subprocess.run([CXX, "-E", "-P", "-x", "c++", "-"], input=full, check=True,
-                              capture_output=True, text=True).stdout
-    ctype_of_T = re.search(r"typedef\s+(\w+)\s+T\s*;", expanded).group(1)
-    signatures = {m.group(1): [Param(p, ctype_of_T) for p in m.group(2).split(",") if p.strip()]
-                  for m in re.finditer(r'extern\s+"C"\s+void\s+(\w+)\s*\(([^)]*)\)', expanded)}
     _built[source] = (ctypes.CDLL(lib), signatures, np.dtype(_C_SCALARS[ctype_of_T][0]))
     return _built[source]
 

@@ -430,3 +430,20 @@ def test_device_arrays_can_be_fed_back_without_a_round_trip(gpu, monkeypatch, rn
         sess.run(y, {x: first.reshape(4, 3, 1)})
     f64 = sess.run(y, {x: first.astype("float64")}, keep_on_device=True)   # converted on the device
     assert type(f64) is DeviceArray and f64.dtype == np.float32
+
+
+@pytest.mark.parametrize("max_blocks", [cuda_lstm.MAX_BLOCKS, 2], ids=["grid", "grid-stride"])
+def test_kernels_cover_every_element_with_many_blocks(gpu, monkeypatch, max_blocks, rng):
+    """Over 256 elements: several blocks; with MAX_BLOCKS=2, each thread also strides."""
+    monkeypatch.setattr(cuda_lstm, "MAX_BLOCKS", max_blocks)
+    T, B, D, U = 2, 40, 3, 25                    # B * U = 1000 elements per step
+    shapes = [(T, B, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,)]
+    ins = [rng.normal(size=s) for s in shapes]
+    op = LSTMSequenceOp(reverse=False, **_attrs())
+    assert_all_close(op.compute(NUMPY, *ins, needed=(True,) * 5),
+                     cuda_lstm.sequence_forward(op, gpu, *on(gpu, ins), needed=(True,) * 5),
+                     "float64")
+    z, c = rng.normal(size=(B, 4 * U)), rng.normal(size=(B, U))
+    cell = LSTMCellOp(**_attrs())
+    assert_all_close(cell.compute(NUMPY, z, c), cuda_lstm.cell_forward(cell, gpu, *on(gpu, [z, c])),
+                     "float64")
