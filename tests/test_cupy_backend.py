@@ -51,12 +51,15 @@ def launches(be):
 
 # ------------------------------------------------------------------ kernels vs NumPy
 
+# every activation appears as the cell activation and as the recurrent one
 ATTR_GRID = [
     dict(),
     dict(gate_order="ijfo", forget_bias=1.0),
     dict(activation="relu", recurrent_activation="hard_sigmoid"),
     dict(activation="linear", recurrent_activation="hard_sigmoid_v1"),
     dict(activation="sigmoid", recurrent_activation="tanh"),
+    dict(activation="hard_sigmoid", recurrent_activation="relu"),
+    dict(activation="hard_sigmoid_v1", recurrent_activation="linear"),
 ]
 CELL_GRID = ATTR_GRID + [
     dict(gate_order="ijfo", forget_bias=1.0, peepholes=True, cell_clip=0.7),
