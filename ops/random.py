@@ -25,6 +25,10 @@ def set_random_seed(seed):
 
 def _op_seed(seed):
     if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+                or not 0 <= int(seed) < 2 ** 64:
+            raise ValueError(f"seed must be an integer in [0, 2**64) (what every backend's "
+                             f"generator takes), got {seed!r}")
         return int(seed)
     g = get_default_graph()
     if g.random_seed is not None:

@@ -13,7 +13,7 @@ its CUDA kernels are tested on machines without a GPU.
 - ``fake_cupy()`` is a module that stands in for ``cupy``: arrays are a "device"
   subclass of ndarray that refuses to mix with host arrays in one operation (CuPy
   raises TypeError there too), ``asnumpy`` copies back, ``RawModule`` is the CPU
-  compiler above, ``random.RandomState`` draws with NumPy.
+  compiler above, ``random.RandomState`` draws with NumPy's Philox generator.
 
 What this cannot show: GPU speed, cuBLAS rounding, and races between threads that run
 at the same time (threads run one after another here).
@@ -219,8 +219,11 @@ def _wrap(fn):
 
 
 class _RandomState:
+    """cupy.random.RandomState's interface and seed range (0 to 2**64 - 1); a stream
+    of its own (Philox), not the NumPy backend's numbers."""
+
     def __init__(self, seed=None):
-        self._rs = np.random.RandomState(seed)
+        self._rs = np.random.Generator(np.random.Philox(seed))
 
     def uniform(self, low=0.0, high=1.0, size=None, dtype=float):
         return _device(np.asarray(self._rs.uniform(low, high, size), dtype=dtype))

@@ -209,6 +209,14 @@ def test_gather_index_out_of_range_is_an_error_on_every_backend():
     assert sess.run(y, {idx: np.zeros(0, "int32")}).shape == (0, 2)
 
 
+@pytest.mark.parametrize("seed", [-1, 2 ** 64, 1.5, "7", True])
+def test_bad_seed_is_an_error_when_the_op_is_built(seed):
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\)"):
+        tg.random_uniform((2,), seed=seed)
+    r = tg.random_normal((3,), seed=2 ** 64 - 1)          # the largest seed runs
+    assert tg.Session().run(r).shape == (3,)
+
+
 def test_unknown_backend_lists_valid_ones():
     with pytest.raises(ValueError) as e:
         tg.Session(backend="tpu")
