@@ -35,6 +35,11 @@ def available():
     return [n for n in _factories if _status(n)[0]]
 
 
+def status():
+    """Every registered backend: name -> (usable here, why not)."""
+    return {n: _status(n) for n in _factories}
+
+
 def _check(name, source):
     if name not in _factories:
         raise ValueError(f"unknown backend {name!r}{source}; registered backends: "
@@ -80,4 +85,4 @@ from .cupy_backend import CupyBackend  # noqa: E402
 register("cupy", CupyBackend)
 
 __all__ = ["Backend", "BackendUnavailable", "available", "default", "get", "register",
-           "set_default"]
+           "set_default", "status"]

@@ -104,3 +104,15 @@ def test_bench_command_runs_a_tiny_workload(capsys, tmp_path):
 def test_bench_rejects_an_unknown_workload(capsys):
     assert main(["bench", "nope"]) == 2
     assert "unknown workload 'nope'; choose from train-L" in capsys.readouterr().err
+
+
+def test_backends_command_says_what_can_run_and_why_not(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.delenv("TINYGRAPH_BACKEND", raising=False)
+    import tinygraph as tg
+    tg.backends.set_default(None)
+    assert main(["backends"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "numpy (default): available" in lines
+    assert any(line.startswith("cupy: unavailable: CuPy is not installed") and
+               "pip install '.[cuda]'" in line for line in lines), lines

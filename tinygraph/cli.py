@@ -123,9 +123,28 @@ def add_bench(sub):
     p.set_defaults(fn=bench)
 
 
+# --------------------------------------------------------------------------- backends
+
+def backends(args):
+    import tinygraph as tg
+    default = tg.backends.default()
+    for name, (ok, reason) in tg.backends.status().items():
+        mark = " (default)" if name == default else ""
+        print(f"{name}{mark}: " + ("available" if ok else f"unavailable: {reason}"))
+    return 0
+
+
+def add_backends(sub):
+    p = sub.add_parser("backends", help="which backends can run here, and why not",
+                       description="List every backend, whether it can run on this machine "
+                                   "and, if not, what is missing; marks the default one "
+                                   "(tg.backends.set_default / TINYGRAPH_BACKEND).")
+    p.set_defaults(fn=backends)
+
+
 # --------------------------------------------------------------------------- main
 
-COMMANDS = [add_demo, add_viz, add_bench]
+COMMANDS = [add_demo, add_viz, add_bench, add_backends]
 
 
 def build_parser():
