@@ -12,9 +12,10 @@ with one thread per (batch, unit) element:
   each step adds one kernel launch after its GEMM.
 
 The gate math is written once, in :func:`module_source`, as CUDA C with the
-activations, gate order and options fixed at compile time. The same source is what
-the tests compile for the CPU (tests/cuda_emulation.py) and check against the NumPy
-kernels, and what they hand to ``nvcc`` where it exists.
+activations, gate order and options fixed at compile time; CuPy compiles it with
+NVRTC at first use. The same source is what the tests compile for the CPU
+(tests/cuda_emulation.py) and check against the NumPy kernels, and what they hand to
+``nvcc`` and NVRTC where those exist.
 """
 import numpy as np
 
