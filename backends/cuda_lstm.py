@@ -254,31 +254,31 @@ def _supported(z, c_prev):
 # ------------------------------------------------------------------- kernel overrides
 # Each has the Backend.kernels signature: (op, backend, *input arrays[, needed]).
 
+def _run_cell(be, op, name, inputs, out_like):
+    """Launch cell kernel ``name`` on ``inputs`` (z, c_prev, ...), made contiguous, into
+    new outputs shaped like z or c_prev (``out_like``: "z" or "c" each); returns them."""
+    z, c_prev, *rest = _contiguous(be.xp, inputs[0].dtype, *inputs)
+    outputs = [be.xp.empty_like(z if like == "z" else c_prev) for like in out_like]
+    _launch(_kernel(be, op, z.dtype, name), c_prev.size, c_prev.shape[-1],
+            z, c_prev, *rest, *outputs)
+    return outputs
+
+
 def cell_forward(op, be, z, c_prev, *peep):
-    xp = be.xp
     if not _supported(z, c_prev):
         return op.compute(be, z, c_prev, *peep)
-    z, c_prev, *peep = _contiguous(xp, z.dtype, z, c_prev, *peep)
-    U = c_prev.shape[-1]
-    h, c = xp.empty_like(c_prev), xp.empty_like(c_prev)
-    _launch(_kernel(be, op, z.dtype, "tg_lstm_cell_fwd"), c_prev.size, U, z, c_prev, *peep, h, c)
+    h, c = _run_cell(be, op, "tg_lstm_cell_fwd", [z, c_prev, *peep], "cc")
     return h, c
 
 
 def cell_backward(op, be, z, c_prev, *rest):
-    xp = be.xp
     if not _supported(z, c_prev):
         return op.compute(be, z, c_prev, *rest)
-    z, c_prev, *rest = _contiguous(xp, z.dtype, z, c_prev, *rest)
+    # with peepholes, three more outputs: per-element products summed over rows below
+    dz, dc_prev, *products = _run_cell(be, op, "tg_lstm_cell_bwd", [z, c_prev, *rest],
+                                       "zc" + ("ccc" if op.peepholes else ""))
     U = c_prev.shape[-1]
-    dz, dc_prev = xp.empty_like(z), xp.empty_like(c_prev)
-    products = [xp.empty_like(c_prev) for _ in range(3)] if op.peepholes else []
-    _launch(_kernel(be, op, z.dtype, "tg_lstm_cell_bwd"), c_prev.size, U,
-            z, c_prev, *rest, dz, dc_prev, *products)
-    if not op.peepholes:
-        return dz, dc_prev
-    flat = [p.reshape(-1, U) for p in products]
-    return (dz, dc_prev) + tuple(p.sum(0) for p in flat)
+    return (dz, dc_prev) + tuple(p.reshape(-1, U).sum(0) for p in products)
 
 
 def _steps(be, name):
