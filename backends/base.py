@@ -71,7 +71,7 @@ class Backend:
     # compiled subgraphs ---------------------------------------------------
     def plan_for(self, function):
         """The Plan of a Function (a loop body) on this backend, compiled once."""
-        from tinygraph.session import Plan
+        from tinygraph.runtime.session import Plan
         plans = self.__dict__.setdefault("_function_plans", {})
         hit = plans.get(id(function))
         if hit is None:

@@ -14,7 +14,7 @@ import tracemalloc
 import numpy as np
 
 import tinygraph as tg
-from tinygraph.graph import topo_nodes
+from tinygraph.ir.graph import topo_nodes
 
 
 def lstm_step(W, R, b):

@@ -13,9 +13,9 @@ import re
 import numpy as np
 
 import tinygraph as tg
-from tinygraph import initializers as _initializers
-from tinygraph import nest
-from tinygraph.graph import get_default_graph, in_scope
+from tinygraph.train import initializers as _initializers
+from tinygraph.ir import nest
+from tinygraph.ir.graph import get_default_graph, in_scope
 
 from . import constraints as _constraints
 from . import regularizers as _regularizers
@@ -24,7 +24,7 @@ _INITIALIZER_ALIASES = {"uniform": "random_uniform", "normal": "random_normal"}
 
 
 def get_initializer(identifier):
-    """``tinygraph.initializers.get`` plus the Keras aliases "uniform" and "normal"."""
+    """``tinygraph.train.initializers.get`` plus the Keras aliases "uniform" and "normal"."""
     if isinstance(identifier, str):
         identifier = _INITIALIZER_ALIASES.get(identifier.lower(), identifier)
     return _initializers.get(identifier)

@@ -14,8 +14,8 @@ returned sequence. The last output is always the output of the last KEPT step
 import numpy as np
 
 import tinygraph as tg
-from tinygraph import nest
-from tinygraph.graph import in_scope
+from tinygraph.ir import nest
+from tinygraph.ir.graph import in_scope
 
 from .base import Layer, deserialize, serialize
 from .rnn_cells import (StackedRNNCells, call_cell, initial_state_of, output_size_of,

@@ -14,9 +14,10 @@ import numbers
 
 import numpy as np
 
-from tinygraph import nest, ops
-from tinygraph.graph import Tensor, name_scope
-from tinygraph.variables import AUTO_REUSE, get_variable, variable_scope
+from tinygraph.ir import nest
+from tinygraph import ops
+from tinygraph.ir.graph import Tensor, name_scope
+from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_scope
 
 __all__ = ["LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]
 

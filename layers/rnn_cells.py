@@ -17,7 +17,7 @@ import inspect
 import numpy as np
 
 import tinygraph as tg
-from tinygraph import nest
+from tinygraph.ir import nest
 
 from . import activations, constraints, regularizers
 from .base import Layer, check_rate, check_units, deserialize, get_initializer, serialize, \

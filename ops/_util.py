@@ -1,7 +1,7 @@
 """Helpers shared by the op modules: conversion to tensors and shape rules."""
 import numpy as np
 
-from tinygraph.graph import ShapeError, Tensor, fmt_shape
+from tinygraph.ir.graph import ShapeError, Tensor, fmt_shape
 
 
 def as_dtype(dtype):

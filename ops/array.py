@@ -2,8 +2,8 @@
 slicing, one_hot."""
 import numpy as np
 
-from tinygraph.graph import Op, ShapeError, Tensor, apply, apply1, register_op
-from tinygraph.testing import Spec
+from tinygraph.ir.graph import Op, ShapeError, Tensor, apply, apply1, register_op
+from tinygraph.ir.spec import Spec
 
 from ._util import as_tensor, norm_axis, norm_axes
 from .sources import zeros_like

@@ -15,8 +15,8 @@ Derivatives: the first derivative of each fused op is a fused backward op; the
 derivative of a backward op is taken through the op's decomposition (``body``: the
 same math in primitive ops), so every order works.
 """
-from tinygraph.graph import Op, ShapeError, apply, register_op
-from tinygraph.testing import Spec as _Spec
+from tinygraph.ir.graph import Op, ShapeError, apply, register_op
+from tinygraph.ir.spec import Spec as _Spec
 
 from .sources import zeros_like
 
@@ -516,8 +516,8 @@ def _decompose(op, kind, inputs):
 def unfuse(outputs):
     """``outputs`` with every fused op replaced by its primitive-op decomposition
     (recursively): the graph the fusion passes started from, up to rewriting."""
-    from tinygraph.graph import topo_nodes
-    from tinygraph.rewrite import substitute
+    from tinygraph.ir.graph import topo_nodes
+    from tinygraph.compile.rewrite import substitute
     outputs = list(outputs)
     while True:
         # consumers first: a backward op's decomposition no longer reads the saved

@@ -5,8 +5,8 @@ against ``be.xp``, VJP in tinygraph ops, and its test spec.
 """
 import numpy as np
 
-from tinygraph.graph import Op, ShapeError, apply1, register_op
-from tinygraph.testing import Spec
+from tinygraph.ir.graph import Op, ShapeError, apply1, register_op
+from tinygraph.ir.spec import Spec
 
 from ._util import as_dtype, as_tensor, broadcast_shapes, convert_pair, require_float
 

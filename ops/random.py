@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 
-from tinygraph.graph import Op, get_default_graph, register_op
-from tinygraph.testing import Spec
+from tinygraph.ir.graph import Op, get_default_graph, register_op
+from tinygraph.ir.spec import Spec
 
 from ._util import as_dtype
 from .sources import shape_tensor
@@ -16,7 +16,7 @@ def set_random_seed(seed):
     """Seed of the default graph (as TF's graph-level seed; a new graph has none): random
     ops built afterwards without a seed get one derived from it; weight initializers
     without a seed draw from a generator seeded with it."""
-    from tinygraph import initializers
+    from tinygraph.train import initializers
     g = get_default_graph()
     g.random_seed = None if seed is None else int(seed)
     g.random_ops = itertools.count()
@@ -58,7 +58,7 @@ class Random(Op):
 
 
 def _make(cls, shape, dtype, seed, **attrs):
-    from tinygraph.graph import apply1
+    from tinygraph.ir.graph import apply1
     static, dyn = shape_tensor(shape)
     op = cls(shape=static, dtype=as_dtype(dtype), seed=_op_seed(seed), **attrs)
     return apply1(op, [] if dyn is None else [dyn])

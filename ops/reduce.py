@@ -1,8 +1,8 @@
 """Reductions, matmul, and the softmax family."""
 import numpy as np
 
-from tinygraph.graph import Op, ShapeError, apply1, register_op
-from tinygraph.testing import Spec
+from tinygraph.ir.graph import Op, ShapeError, apply1, register_op
+from tinygraph.ir.spec import Spec
 
 from ._util import as_tensor, convert_pair, norm_axes, require_float
 from .math import BroadcastLike, cast, equal, exp, log, stop_gradient

@@ -13,10 +13,10 @@ built with ``tg.scan`` itself, so it has a gradient too (second order).
 """
 import numpy as np
 
-from tinygraph import nest
-from tinygraph.function import trace
-from tinygraph.graph import Op, ShapeError, apply, register_op
-from tinygraph.testing import Spec
+from tinygraph.ir import nest
+from tinygraph.ir.function import trace
+from tinygraph.ir.graph import Op, ShapeError, apply, register_op
+from tinygraph.ir.spec import Spec
 
 from ._util import as_tensor, same_shape
 from .sources import zeros_like

@@ -1,8 +1,8 @@
 """Leaves and generated values: placeholders, constants, fills and shapes."""
 import numpy as np
 
-from tinygraph.graph import Op, Tensor, apply1, get_default_graph, register_op
-from tinygraph.testing import Spec
+from tinygraph.ir.graph import Op, Tensor, apply1, get_default_graph, register_op
+from tinygraph.ir.spec import Spec
 
 from ._util import as_dtype, default_dtype, to_array
 

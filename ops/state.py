@@ -4,7 +4,7 @@ A run reads every Variable as it was when the run started; the updates a run mak
 are committed together when it ends, so a failing run changes nothing."""
 import numpy as np
 
-from tinygraph.graph import Op, ShapeError, apply, register_op
+from tinygraph.ir.graph import Op, ShapeError, apply, register_op
 
 
 @register_op

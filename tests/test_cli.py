@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tinygraph.cli import COMMANDS, build_parser, main
+from tinygraph.tools.cli import COMMANDS, build_parser, main
 
 HAS_DOT = shutil.which("dot") is not None
 

@@ -303,7 +303,7 @@ def test_saving_and_loading_weights_with_values_on_the_device(gpu, tmp_path, rng
     sess = tg.Session(backend=gpu)
     feed = {x: rng.normal(size=(2, 6, 3)).astype("float32")}
     sess.run(updates, feed)
-    from tinygraph.variables import trainable_variables
+    from tinygraph.ops.variables import trainable_variables
     weights = trainable_variables(loss)
     path = tmp_path / "w.npz"
     tg.save_weights(path, weights)
@@ -398,7 +398,7 @@ def test_cupy_without_a_gpu_is_a_clear_error(monkeypatch, count, message):
 
 def test_bench_times_the_fused_lstm_on_another_backend(gpu, tmp_path, capsys):
     import json
-    from tinygraph.cli import main
+    from tinygraph.tools.cli import main
     out = tmp_path / "bench.json"
     assert main(["bench", "train-S", "--quick", "--rounds", "1", "--no-peers",
                  "--backend", "cupy", "--json", str(out)]) == 0
@@ -410,7 +410,7 @@ def test_bench_times_the_fused_lstm_on_another_backend(gpu, tmp_path, capsys):
 
 def test_bench_reports_an_unusable_backend_and_goes_on(monkeypatch, tmp_path, capsys):
     import json
-    from tinygraph.cli import main
+    from tinygraph.tools.cli import main
     monkeypatch.setitem(sys.modules, "cupy", None)
     out = tmp_path / "bench.json"
     assert main(["bench", "train-S", "--quick", "--rounds", "1", "--no-peers",

@@ -6,7 +6,7 @@ import pytest
 
 import tinygraph as tg
 from tinygraph import layers
-from tinygraph.graph import topo_nodes
+from tinygraph.ir.graph import topo_nodes
 from tinygraph.layers import rnn_cell
 
 B, T, D, U = 3, 4, 3, 2
@@ -198,7 +198,7 @@ def test_mixed_activations_are_declined_with_the_reason():
 
 
 def test_bench_runs_on_a_tiny_shape_and_reports_well_formed_figures():
-    from tinygraph import bench
+    from tinygraph.tools import bench
     lines = []
     res = bench.run(workloads=["train-S"], rounds=1, peers=False, quick=True, out=lines.append)
     (w,) = res["workloads"]

@@ -5,7 +5,7 @@ import pytest
 
 import tinygraph as tg
 from tinygraph import layers
-from tinygraph.graph import topo_nodes
+from tinygraph.ir.graph import topo_nodes
 
 T, B, U = 6, 3, 2
 V = np.array([1.0, -2.0])

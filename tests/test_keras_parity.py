@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import layers, nest
+from tinygraph import layers
+from tinygraph.ir import nest
 
 DATA = np.load(Path(__file__).parent / "fixtures" / "keras_lstm.npz", allow_pickle=False)
 CASES = sorted({k.split("__")[0] for k in DATA.files})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.graph import OP_REGISTRY
+from tinygraph.ir.graph import OP_REGISTRY
 from tinygraph.testing import check_grads
 
 # Ops that are not math on arrays: leaves and state. They are tested in test_session.

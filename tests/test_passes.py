@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import passes
-from tinygraph.graph import apply, topo_nodes
+from tinygraph.compile import passes
+from tinygraph.ir.graph import apply, topo_nodes
 from tinygraph.ops.math import SumLike
 
 
@@ -16,7 +16,7 @@ def ops_of(fetches):
 
 
 def _flat(fetches):
-    from tinygraph import nest
+    from tinygraph.ir import nest
     return nest.flatten(fetches)
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import initializers, layers
+from tinygraph.train import initializers
+from tinygraph import layers
 from tinygraph.layers import rnn_cell
 from tinygraph.layers.rnn_cell import LSTMCell, LSTMStateTuple, dynamic_rnn, static_rnn
 from tinygraph.testing import check_grads
@@ -464,12 +465,12 @@ def test_dynamic_and_static_rnn_match_numpy_with_unknown_shapes(rng):
 def test_dynamic_rnn_is_one_loop_and_static_rnn_is_unrolled():
     x = tg.placeholder((B, 50, D))
     out, _ = dynamic_rnn(LSTMCell(U), x, dtype="float32")
-    nodes = tg.graph.topo_nodes([out])
+    nodes = tg.ir.topo_nodes([out])
     assert sum(n.op.name == "scan" for n in nodes) == 1
     assert sum(n.op.name == "matmul" for n in nodes) == 0        # the step lives in the body
     outs, _ = static_rnn(LSTMCell(U, name="s"), tg.unstack(x[:, :12], axis=1), dtype="float32")
     assert len(outs) == 12
-    unrolled = tg.graph.topo_nodes(outs)
+    unrolled = tg.ir.topo_nodes(outs)
     assert sum(n.op.name == "matmul" for n in unrolled) == 12
     assert {n.scope for n in unrolled if n.op.name == "matmul"} == \
         {f"rnn/step_{t}/s" for t in range(12)}

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import layers, nest
-from tinygraph.graph import topo_nodes
+from tinygraph import layers
+from tinygraph.ir import nest
+from tinygraph.ir.graph import topo_nodes
 from tinygraph.testing import check_grads
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.graph import topo_nodes
+from tinygraph.ir.graph import topo_nodes
 from tinygraph.testing import check_grads
 
 

@@ -277,7 +277,7 @@ def test_nested_default_sessions():
         (x + 2.0).eval()
         assert len(outer._plans) == 1
     assert len(inner._plans) == 0 and len(outer._plans) == 0      # closed on exit
-    from tinygraph.session import get_default_session
+    from tinygraph.runtime.session import get_default_session
     assert get_default_session() is None
 
 

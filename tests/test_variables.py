@@ -52,7 +52,7 @@ def test_variable_is_never_folded():
     v = tg.Variable(np.array(2.0), name="v")
     y = v * tg.constant(3.0, "float64")
     out = tg.optimize(y)
-    assert "variable" in [n.op.name for n in tg.graph.topo_nodes([out])]
+    assert "variable" in [n.op.name for n in tg.ir.topo_nodes([out])]
     sess = tg.Session()
     assert sess.run(y) == 6.0
     v.assign_value(4.0)
@@ -211,7 +211,7 @@ def test_store_is_per_graph():
 
 
 def test_trainable_flag_and_trainable_variables():
-    from tinygraph.variables import trainable_variables
+    from tinygraph.ops.variables import trainable_variables
     with tg.variable_scope("m"):
         w = tg.get_variable("w", (2,))
         s = tg.get_variable("steps", (), initializer="zeros", trainable=False)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.function import Function
-from tinygraph.graph import Op, apply1
-from tinygraph.viz import HEAT, STYLES
+from tinygraph.ir.function import Function
+from tinygraph.ir.graph import Op, apply1
+from tinygraph.tools.viz import HEAT, STYLES
 
 HAS_DOT = shutil.which("dot") is not None
 
@@ -143,14 +143,14 @@ def test_gradient_nodes_are_coloured_grouped_and_linked_to_their_forward_node():
     gW, gU = tg.gradients(loss, [W, U])
     dot = tg.viz.to_dot([loss, gW, gU])
     nodes, edges, _ = parse(dot)
-    grad_nodes = [n for n in tg.graph.topo_nodes([gW, gU]) if n.grad_of is not None]
+    grad_nodes = [n for n in tg.ir.topo_nodes([gW, gU]) if n.grad_of is not None]
     assert grad_nodes
     for n in grad_nodes:
         box = nodes[nid(n)]
         if n.op.name != "constant":
             assert box["fillcolor"] == STYLES["gradient"]["fillcolor"]
         assert box["clusters"][0] == "cluster_gradients"
-    fwd = [n for n in tg.graph.topo_nodes([loss]) if n.grad_of is None]
+    fwd = [n for n in tg.ir.topo_nodes([loss]) if n.grad_of is None]
     assert all(nodes[nid(n)]["fillcolor"] != STYLES["gradient"]["fillcolor"] for n in fwd)
     links = [(s, d) for s, d, a in edges if a.get("style") == "dashed"]
     by_id = {nid(n): n for n in grad_nodes}
@@ -164,7 +164,7 @@ def test_gradient_nodes_are_coloured_grouped_and_linked_to_their_forward_node():
                    for c in nodes[next(s for s, d in links if d == nid(h))]["clusters"])
     every = [e for e in parse(tg.viz.to_dot([loss, gW], grads="all"))[1]
              if e[2].get("style") == "dashed"]
-    assert len(every) > len([1 for s, d in links if s in map(nid, tg.graph.topo_nodes([gW]))])
+    assert len(every) > len([1 for s, d in links if s in map(nid, tg.ir.topo_nodes([gW]))])
     unlinked, unlinked_edges, _ = parse(tg.viz.to_dot([loss, gW, gU], grads=False))
     assert not [e for e in unlinked_edges if e[2].get("style") == "dashed"]
     assert unlinked[nid(grad_nodes[-1])]["fillcolor"] == nodes[nid(grad_nodes[-1])]["fillcolor"]
@@ -228,7 +228,7 @@ def test_collapse_draws_a_scope_as_one_box_with_merged_edges():
     nodes, edges, clusters = parse(tg.viz.to_dot(loss, collapse=["rnn"]))
     nodes = graph_nodes(nodes)
     box = "collapsed rnn"
-    n_rnn = sum(1 for n in tg.graph.topo_nodes([loss]) if n.scope.startswith("rnn"))
+    n_rnn = sum(1 for n in tg.ir.topo_nodes([loss]) if n.scope.startswith("rnn"))
     assert nodes[box]["label"] == f"rnn\\n{n_rnn} nodes" and nodes[box]["shape"] == "folder"
     assert len(nodes) == len(full) - n_rnn + 1
     assert not [c for c in clusters if c.startswith("cluster_rnn")]
@@ -250,7 +250,7 @@ def test_max_steps_keeps_the_first_and_last_steps():
     assert nodes[box]["label"] == "… 6 steps …\\nstep_1 – step_6\\n30 nodes"  # 5 nodes a step
     assert len(nodes) < len(full) - 20
     assert (nid(hs[0]), box, {}) in edges                # h_0 -> the elided middle
-    assert any(s == box and d in {nid(n) for n in tg.graph.topo_nodes([hs[7]])
+    assert any(s == box and d in {nid(n) for n in tg.ir.topo_nodes([hs[7]])
                                   if n.scope == "rnn/step_7"} for s, d, _ in edges)
     three = [c for c in parse(tg.viz.to_dot(loss, max_steps=3))[2] if "step_" in c]
     assert sorted(three) == ["cluster_rnn/step_0", "cluster_rnn/step_1", "cluster_rnn/step_7"]
@@ -366,4 +366,4 @@ def test_to_networkx_attributes_and_edges():
     assert G.edges[part, gx.node.name]["indices"] == (0, 1)
     import networkx as nx
     assert nx.is_directed_acyclic_graph(G)
-    assert G.number_of_nodes() == len(tg.graph.topo_nodes([y, gx, step]))
+    assert G.number_of_nodes() == len(tg.ir.topo_nodes([y, gx, step]))

@@ -2,21 +2,29 @@
 
 Build a graph (``placeholder``, ops, layers), differentiate it (``gradients``), run
 it (``Session``), and look inside it (``viz``, ``gradflow``).
+
+This module is the public API; the code lives in subpackages by role, each
+importing only those below it: ``ir`` (the graph) <- ``ops`` <- ``autodiff`` <-
+``compile`` (passes) <- ``runtime`` (plans, Session) <- ``train`` / ``layers`` <-
+``tools`` (viz, gradflow, demo, bench, CLI); ``backends`` sit below the runtime.
 """
-from tinygraph.graph import (Graph, Node, ShapeError, Tensor, get_default_graph,
-                             name_scope, reset_default_graph)
-from tinygraph.variables import AUTO_REUSE, Variable, get_variable, variable_scope
+from tinygraph.ir import nest
+from tinygraph.ir.graph import Graph, get_default_graph, name_scope, reset_default_graph
+from tinygraph.ir.node import Node, Tensor
+from tinygraph.ir.op import ShapeError
+from tinygraph.ops.variables import Variable
 from tinygraph.ops import *  # noqa: F401,F403 -- every op is tg.<name>
 from tinygraph.ops import __all__ as _op_names
 from tinygraph.autodiff import gradients
-from tinygraph.session import NumericsError, Plan, Session, evaluate
-from tinygraph.passes import optimize
-from tinygraph import fusion  # noqa: F401 -- registers the LSTM fusion passes
-from tinygraph import backends, initializers, losses, optimizers
-from tinygraph.saving import load_weights, save_weights
-from tinygraph import viz
-from tinygraph.viz import to_networkx
-from tinygraph import gradflow
+from tinygraph.compile.passes import optimize
+from tinygraph.compile import lstm_fusion  # noqa: F401 -- registers the LSTM fusion passes
+from tinygraph.runtime.session import NumericsError, Plan, Session, evaluate
+from tinygraph import backends
+from tinygraph.train import initializers, losses, optimizers
+from tinygraph.train.saving import load_weights, save_weights
+from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_scope
+from tinygraph.tools import gradflow, viz
+from tinygraph.tools.viz import to_networkx
 
 __version__ = "0.1.0"
 
@@ -24,4 +32,4 @@ __all__ = ["Graph", "Node", "ShapeError", "Tensor", "get_default_graph", "name_s
            "reset_default_graph", "AUTO_REUSE", "Variable", "get_variable",
            "variable_scope", "gradients", "NumericsError", "Plan", "Session", "evaluate",
            "optimize", "backends", "initializers", "losses", "optimizers", "load_weights",
-           "save_weights", "viz", "to_networkx", "gradflow"] + list(_op_names)
+           "save_weights", "viz", "to_networkx", "gradflow", "nest"] + list(_op_names)

@@ -1,3 +1,3 @@
-from tinygraph.cli import main
+from tinygraph.tools.cli import main
 
 raise SystemExit(main())

@@ -13,8 +13,8 @@ import functools
 import networkx as nx
 import numpy as np
 
-from tinygraph import nest
-from tinygraph.graph import Node, Tensor, get_default_graph, topo_nodes
+from tinygraph.ir import nest
+from tinygraph.ir.graph import Node, Tensor, get_default_graph, topo_nodes
 
 
 class NumericsError(FloatingPointError):
@@ -284,7 +284,7 @@ class Session:
         return plan
 
     def _compile(self, flat, fed):
-        from tinygraph import passes
+        from tinygraph.compile import passes
         outputs, inputs = list(flat), list(fed)
         report = None
         if self.optimize and outputs:
@@ -321,7 +321,7 @@ class Session:
     def explain(self, fetches, feed_dict=None):
         """What running ``fetches`` would do: the kernels in order, fused kernels, and
         for every LSTM-like subgraph left unfused, why."""
-        from tinygraph.explain import Explanation
+        from tinygraph.runtime.explain import Explanation
         flat = nest.flatten(fetches)
         if feed_dict is None:          # assume every placeholder the fetches read is fed
             fed = [n.outputs[0] for n in topo_nodes(flat) if n.op.name == "placeholder"]

@@ -39,8 +39,8 @@ cells.
 """
 import numpy as np
 
-from tinygraph.graph import Node, Tensor, apply, topo_nodes
-from tinygraph.rewrite import substitute
+from tinygraph.ir.graph import Node, Tensor, apply, topo_nodes
+from tinygraph.compile.rewrite import substitute
 
 GATES = ("i", "f", "g", "o")
 PLOT_HINT = "pip install -e '.[plot]'  (or: pip install matplotlib)"
@@ -95,9 +95,9 @@ class GradientFlowReport:
         """The loss's forward graph (``tg.viz.to_dot``) with every node coloured by
         the mean |dL/dx| of its output: where the gradient is large, where it dies.
         ``kw`` goes to ``to_dot`` (e.g. ``max_steps``, ``expand``)."""
-        from tinygraph import viz
+        from tinygraph.tools import viz
         from tinygraph.autodiff import gradients
-        from tinygraph.session import Session
+        from tinygraph.runtime.session import Session
         nodes = [n for n in topo_nodes([self._loss]) if n.op.name != "constant"]
         xs = [t for n in nodes for t in n.outputs if t.dtype.kind == "f"]
         gs = gradients(self._loss, xs)
@@ -162,7 +162,7 @@ def analyze(loss, wrt, feed_dict=None, session=None, *, names=None):
 
     ``names`` renames the states (default: "h", "c" for an LSTM cell). Returns a
     ``GradientFlowReport``; see the module docstring for the definitions."""
-    from tinygraph.session import Session
+    from tinygraph.runtime.session import Session
     if not isinstance(loss, Tensor):
         raise TypeError(f"gradflow.analyze: loss must be a Tensor, got {type(loss).__name__}")
     if loss.dtype.kind != "f":

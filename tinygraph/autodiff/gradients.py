@@ -5,7 +5,7 @@ each op's VJP, which is written in tinygraph ops: the result is an ordinary grap
 so it can be run, optimized, pictured and differentiated again. Every node a VJP
 builds records the forward node it came from (``node.grad_of``).
 """
-from tinygraph.graph import Tensor, provenance, topo_nodes
+from tinygraph.ir.graph import Tensor, provenance, topo_nodes
 
 
 def _differentiable(t):
@@ -110,7 +110,7 @@ class GradRecord:
 
 
 def _record(ys, xs, grad_ys, unconnected, result):
-    from tinygraph.graph import get_default_graph
+    from tinygraph.ir.graph import get_default_graph
     given = [g if isinstance(g, Tensor) else None for g in grad_ys]
     rec = GradRecord(list(ys), list(xs), given, unconnected)
     records = get_default_graph().grad_records

@@ -1,5 +1,5 @@
 """``Session.explain``: a readable account of a compiled plan."""
-from tinygraph.graph import fmt_shape
+from tinygraph.ir.graph import fmt_shape
 
 
 class Explanation:
@@ -43,7 +43,7 @@ class Explanation:
 
 def _with_bodies(nodes):
     """``nodes`` and, after each loop, the nodes of its body (recursively)."""
-    from tinygraph.graph import topo_nodes
+    from tinygraph.ir.graph import topo_nodes
     out = []
     for n in nodes:
         out.append(n)

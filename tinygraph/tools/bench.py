@@ -261,7 +261,7 @@ def peak_rss_growth(step, interval=0.0005):
 def _first_step_rss(contender, shape, threads):
     """In a fresh process: build the contender's training step (and warm it up
     once), then report how far resident memory rises during one step (MB)."""
-    code = ("import json; from tinygraph import bench; "
+    code = ("import json; from tinygraph.tools import bench; "
             f"keep = bench.limit_threads({threads}); "
             f"step = bench.make_step({contender!r}, {tuple(shape)!r}, {threads}); step(); "
             "print(json.dumps(bench.peak_rss_growth(step)))")

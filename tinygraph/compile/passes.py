@@ -1,16 +1,16 @@
 """Graph passes: constant folding, CSE, algebraic simplification, dead-code
-elimination, and (registered by tinygraph.fusion) the LSTM fusions.
+elimination, and (registered by tinygraph.compile.lstm_fusion) the LSTM fusions.
 
-Each pass is a list of rules for the one rewrite engine (tinygraph.rewrite), or a
+Each pass is a list of rules for the one rewrite engine (tinygraph.compile.rewrite), or a
 rebuild. ``optimize(fetches)`` returns the rewritten fetches in the same structure.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinygraph import nest
-from tinygraph.graph import Node, Tensor, topo_nodes
-from tinygraph.rewrite import Pat, Rule, V, rewrite, substitute
+from tinygraph.ir import nest
+from tinygraph.ir.graph import Node, Tensor, topo_nodes
+from tinygraph.compile.rewrite import Pat, Rule, V, rewrite, substitute
 
 FOLD_LIMIT = 1 << 20      # don't fold results larger than this many elements
 
@@ -240,7 +240,7 @@ def regrad(roots, run):
     (whose ys depend on another recorded gradient) and gradients with respect to
     intermediate tensors keep their original graph."""
     from tinygraph.autodiff import gradients
-    from tinygraph.graph import apply, get_default_graph
+    from tinygraph.ir.graph import apply, get_default_graph
     from tinygraph.ops.sources import Placeholder, zeros_like
     records = get_default_graph().grad_records
     hits = [((o.node.id, o.index), o) + records[(o.node.id, o.index)]

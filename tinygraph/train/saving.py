@@ -7,7 +7,7 @@ import zipfile
 
 import numpy as np
 
-from tinygraph.variables import Variable
+from tinygraph.ops.variables import Variable
 
 FORMAT = "tinygraph-weights-v1"
 

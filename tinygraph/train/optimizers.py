@@ -5,7 +5,7 @@ import numpy as np
 
 from tinygraph import ops
 from tinygraph.autodiff import gradients
-from tinygraph.variables import Variable, trainable_variables
+from tinygraph.ops.variables import Variable, trainable_variables
 
 
 class Optimizer:

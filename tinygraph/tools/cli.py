@@ -12,7 +12,7 @@ import sys
 # --------------------------------------------------------------------------- demo
 
 def demo(args):
-    from tinygraph.demo import run
+    from tinygraph.tools.demo import run
     return run(out=args.out, steps=args.steps, quiet=args.quiet, quick=args.quick, T=args.seq_len,
                plot_format=args.plot_format)
 
@@ -37,7 +37,7 @@ def add_demo(sub):
 # --------------------------------------------------------------------------- viz
 
 def viz(args):
-    from tinygraph.demo import EXAMPLES, render_example
+    from tinygraph.tools.demo import EXAMPLES, render_example
     if args.list or args.source is None:
         print("examples (python -m tinygraph viz NAME [-o FILE]):")
         for name, (doc, _) in EXAMPLES.items():
@@ -65,7 +65,7 @@ def viz(args):
 def _render_dot_file(src, out, fmt):
     import shutil
     import subprocess
-    from tinygraph.viz import FORMATS
+    from tinygraph.tools.viz import FORMATS
     fmt = fmt or os.path.splitext(out)[1][1:].lower() or "svg"
     if fmt not in FORMATS:
         raise SystemExit(f"viz: format must be one of {FORMATS}, got {fmt!r}")
@@ -93,7 +93,7 @@ def add_viz(sub):
 # --------------------------------------------------------------------------- bench
 
 def bench(args):
-    from tinygraph import bench as b
+    from tinygraph.tools import bench as b
     unknown = [w for w in args.workloads or [] if w not in b.WORKLOADS]
     if unknown:
         print(f"python -m tinygraph bench: unknown workload {unknown[0]!r}; choose from "
@@ -105,7 +105,7 @@ def bench(args):
 
 
 def add_bench(sub):
-    from tinygraph.bench import WORKLOADS
+    from tinygraph.tools.bench import WORKLOADS
     p = sub.add_parser("bench", help="LSTM speed side by side with PyTorch, Keras and JAX",
                        description="The benchmarks of BENCH.md: interleaved rounds, medians and "
                                    "ratios to tinygraph fused; peers that are not installed are "

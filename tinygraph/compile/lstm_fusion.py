@@ -8,15 +8,15 @@ kernels of ops/lstm.py in its place.
   ``x_t @ W + h @ R + b`` becomes one ``lstm_sequence`` op.
 
 Backward passes are fused by differentiating the fused forward graph (see
-``tinygraph.passes.regrad``): fused ops have fused VJPs.
+``tinygraph.compile.passes.regrad``): fused ops have fused VJPs.
 
 Every LSTM-looking subgraph a rule leaves alone is reported with the reason
 (``Session.explain`` prints them).
 """
 import math
 
-from tinygraph.graph import apply
-from tinygraph.rewrite import Decline, Pat, Rule, rewrite
+from tinygraph.ir.graph import apply
+from tinygraph.compile.rewrite import Decline, Pat, Rule, rewrite
 
 # why implementation=1 cells (one matmul per gate) get no sequence kernel
 PER_GATE_PRODUCTS = ("the cell computes one product per gate (implementation=1, which "
@@ -225,7 +225,7 @@ def fuse_lstm_cell(b, h, ctx):
 def rewrite_loop_bodies(rules, label):
     """A rule that applies ``rules`` inside the body of every loop."""
     def replace(b, t, ctx):
-        from tinygraph.function import Function
+        from tinygraph.ir.function import Function
         from tinygraph.ops.scan import Scan
         node = t.node
         body = node.op.body
@@ -316,7 +316,7 @@ def _read_sequence_body(op):
         nodes.append(x_in.node)
     inner = [cell, x_node, h_term[2]] + nodes
     inner_ids = {n.id for n in inner}
-    from tinygraph.graph import topo_nodes
+    from tinygraph.ir.graph import topo_nodes
     extra = [n for n in topo_nodes(body.outputs) if n.id not in inner_ids and n.op.name != "placeholder"]
     if extra:
         return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
@@ -444,7 +444,7 @@ def fuse_unrolled_chain(b, h, ctx):
     if bias is None:
         from tinygraph.ops import zeros
         bias = zeros((W.shape[1],), W.dtype)
-    from tinygraph.graph import in_scope
+    from tinygraph.ir.graph import in_scope
     from tinygraph.ops.lstm import lstm_sequence
     first, last_parts = chain[0].scope.split("/"), chain[-1].scope.split("/")
     common = []
@@ -482,7 +482,7 @@ SEQUENCE_RULES = [
 
 
 def _register():
-    from tinygraph.passes import Pass, register_pass
+    from tinygraph.compile.passes import Pass, register_pass
     register_pass(Pass("lstm_cell_fusion", "LSTM gate math -> lstm_cell", CELL_RULES))
     register_pass(Pass("lstm_sequence_fusion", "loops of one LSTM cell -> lstm_sequence",
                        SEQUENCE_RULES))

@@ -1,12 +1,7 @@
-"""Variables and the TF1 variable store (``variable_scope`` / ``get_variable``)."""
-import contextlib
-
+"""Variables: tensors whose value persists between runs."""
 import numpy as np
 
-from tinygraph.graph import Tensor, apply, get_default_graph
-
-AUTO_REUSE = "auto_reuse"
-
+from tinygraph.ir.graph import Tensor, apply
 
 class Variable(Tensor):
     """A tensor whose value persists between runs.
@@ -85,66 +80,10 @@ class Variable(Tensor):
 
 def trainable_variables(fetches):
     """The trainable Variables that ``fetches`` read, in graph order."""
-    from tinygraph.graph import topo_nodes
-    from tinygraph.nest import flatten
+    from tinygraph.ir.graph import topo_nodes
+    from tinygraph.ir.nest import flatten
     out = []
     for node in topo_nodes(flatten(fetches)):
         if node.op.name == "variable" and node.op.var.trainable:
             out.append(node.op.var)
     return out
-
-
-# ----------------------------------------------------------------------- variable store
-
-@contextlib.contextmanager
-def variable_scope(name, reuse=None):
-    """TF1 variable scope: prefixes variable and node names; ``reuse=True`` makes
-    ``get_variable`` return existing variables (and require that they exist);
-    ``reuse=AUTO_REUSE`` creates or reuses. Reuse is inherited by inner scopes."""
-    from tinygraph.graph import name_scope
-    g = get_default_graph()
-    if reuse not in (None, True, False, AUTO_REUSE):
-        raise ValueError(f"variable_scope: reuse must be None, True, False or "
-                         f"tg.AUTO_REUSE, got {reuse!r}")
-    outer = g.variable_scopes[-1][1] if g.variable_scopes else None
-    effective = reuse if reuse not in (None, False) else outer
-    g.variable_scopes.append((name, effective))
-    try:
-        with name_scope(name):
-            yield
-    finally:
-        g.variable_scopes.pop()
-
-
-def get_variable(name, shape=None, dtype="float32", initializer=None, trainable=True):
-    """Create or (under a reusing scope) fetch the Variable ``<scopes>/name``."""
-    from tinygraph import initializers
-    g = get_default_graph()
-    full = "/".join([s for s, _ in g.variable_scopes] + [name])
-    reuse = g.variable_scopes[-1][1] if g.variable_scopes else None
-    dtype = np.dtype(dtype)
-    existing = g.variable_store.get(full)
-    if existing is not None:
-        if reuse not in (True, AUTO_REUSE):
-            raise ValueError(f"Variable {full} already exists. To share it, open its scope "
-                             "with reuse=True (or tg.AUTO_REUSE)")
-        if shape is not None and tuple(shape) != existing.shape:
-            raise ValueError(f"Variable {full}: asked for shape {tuple(shape)}, it has "
-                             f"{existing.shape}")
-        return existing
-    if reuse is True:
-        raise ValueError(f"Variable {full} does not exist, and its scope has reuse=True; "
-                         "create it first or use tg.AUTO_REUSE")
-    if shape is None:
-        raise ValueError(f"get_variable({full!r}): a new variable needs a shape")
-    shape = tuple(int(d) for d in shape)
-    init = initializers.get(initializer if initializer is not None else "glorot_uniform")
-    value = np.asarray(init(shape, dtype), dtype=dtype)
-    saved = g._scope
-    g._scope = []                        # the variable's name is its full store name
-    try:
-        var = Variable(value, name=full, trainable=trainable, dtype=dtype)
-    finally:
-        g._scope = saved
-    g.variable_store[full] = var
-    return var

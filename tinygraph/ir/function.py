@@ -5,8 +5,8 @@ over whatever outer tensors it read (weights, masks): those become extra inputs
 ("captures"). Nodes of ``fn`` that do not depend on the per-call placeholders are
 left outside, so a loop computes them once instead of at every step.
 """
-from tinygraph.graph import Tensor, apply, topo_nodes
-from tinygraph.rewrite import substitute
+from tinygraph.ir.graph import Tensor, apply, topo_nodes
+from tinygraph.ir.rebuild import substitute
 
 
 class Function:

@@ -25,8 +25,8 @@ import warnings
 
 import numpy as np
 
-from tinygraph import nest
-from tinygraph.graph import Node, Tensor, topo_nodes
+from tinygraph.ir import nest
+from tinygraph.ir.graph import Node, Tensor, topo_nodes
 
 FORMATS = ("svg", "png", "pdf")
 GRAD_COLOR = "#cc0000"
@@ -119,8 +119,8 @@ def _body(node):
     if not hasattr(node.op, "decompose"):
         return None
     if node.id not in _decompositions:
-        from tinygraph.function import trace
-        from tinygraph.graph import name_scope
+        from tinygraph.ir.function import trace
+        from tinygraph.ir.graph import name_scope
         specs = [(t.shape, t.dtype, f"arg{i}") for i, t in enumerate(node.inputs)]
         with node.graph.as_default(), name_scope(node.op.name):
             fn, _ = trace(lambda *args: list(node.op.decompose(list(args))), specs,

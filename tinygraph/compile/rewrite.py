@@ -14,51 +14,9 @@ the consumers of replaced tensors (``substitute``), and repeats until nothing fi
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from tinygraph.graph import Node, Tensor, apply, in_scope, provenance, topo_nodes
-
-
-class Pat:
-    """Match a tensor. ``op``: an op name or a tuple of names (None: any op);
-    ``inputs``: patterns for the node's inputs (None: don't look); ``bind``: name
-    the matched tensor (a name bound twice must be the same tensor); ``where``: a
-    predicate on the tensor; ``commutative``: also try the two inputs swapped."""
-
-    def __init__(self, op=None, *inputs, bind=None, where=None, commutative=False):
-        self.ops = (op,) if isinstance(op, str) else op
-        self.inputs = inputs if inputs else None
-        self.bind, self.where, self.commutative = bind, where, commutative
-
-    def match(self, t, b, interior):
-        if self.bind is not None and self.bind in b:
-            return b[self.bind] is t or b[self.bind] == t
-        if self.ops is not None and t.node.op.name not in self.ops:
-            return False
-        if self.where is not None and not self.where(t):
-            return False
-        if self.inputs is not None:
-            ins = t.node.inputs
-            if len(ins) != len(self.inputs):
-                return False
-            orders = [ins] + ([ins[::-1]] if self.commutative and len(ins) == 2 else [])
-            for cand in orders:
-                b2, inner = dict(b), []
-                if all(p.match(x, b2, inner) for p, x in zip(self.inputs, cand)):
-                    b.clear()
-                    b.update(b2)
-                    interior.extend(inner)
-                    break
-            else:
-                return False
-        if self.ops is not None:
-            interior.append(t.node)
-        if self.bind is not None:
-            b[self.bind] = t
-        return True
-
-
-def V(name, where=None):
-    """Any tensor, bound to ``name``."""
-    return Pat(None, bind=name, where=where)
+from tinygraph.ir.graph import Node, Tensor, in_scope, provenance, topo_nodes
+from tinygraph.ir.pattern import Pat, V
+from tinygraph.ir.rebuild import _key, substitute
 
 
 @dataclass
@@ -86,50 +44,6 @@ class Event:
     fired: bool
     reason: str = ""
     data: dict = field(default_factory=dict)
-
-
-def _key(t):
-    return (t.node.id, t.index)
-
-
-def substitute(roots, mapping, force=False):
-    """Rebuild ``roots`` with tensors replaced per ``mapping`` ((node id, index) ->
-    Tensor). Replacements may themselves read replaced tensors (rules of one round
-    build them on the old graph): those are followed too. Nodes downstream of a
-    replacement are rebuilt (keeping name, scope and provenance); ``force`` rebuilds
-    every node, which merges identical ones (CSE)."""
-    def target(t):
-        hops = 0
-        while _key(t) in mapping:
-            t = mapping[_key(t)]
-            hops += 1
-            if hops > len(mapping):
-                raise RuntimeError("substitute: the replacements form a cycle")
-        return t
-
-    def deps(n):
-        return list(n.control_inputs) + [target(t).node for t in n.inputs]
-
-    # the graph as it is after replacement, inputs first
-    order = topo_nodes([target(r) if isinstance(r, Tensor) else r for r in roots], deps)
-
-    rebuilt = {}
-
-    def resolve(t):
-        t = target(t)
-        new = rebuilt.get(t.node.id)
-        return t if new is None else new.outputs[t.index]
-
-    for node in order:
-        ins = [resolve(t) for t in node.inputs]
-        ctrl = [rebuilt.get(c.id, c) for c in node.control_inputs]
-        changed = any(a is not b for a, b in zip(ins, node.inputs)) or any(
-            a is not b for a, b in zip(ctrl, node.control_inputs))
-        if not (changed or (force and node.inputs)):
-            continue
-        rebuilt[node.id] = apply(node.op, ins, control_inputs=ctrl, unique=node.op.stateful,
-                                 exact_name=node.name, scope=node.scope, grad_of=node.grad_of)
-    return [resolve(r) if isinstance(r, Tensor) else rebuilt.get(r.id, r) for r in roots]
 
 
 class Context:

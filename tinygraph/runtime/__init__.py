@@ -1,0 +1,1 @@
+"""The runtime: compiled plans and the Session that runs them on a backend."""

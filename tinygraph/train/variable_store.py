@@ -1,0 +1,62 @@
+"""The TF1 variable store: ``variable_scope`` and ``get_variable``."""
+import contextlib
+
+import numpy as np
+
+from tinygraph.ir.graph import get_default_graph, name_scope
+from tinygraph.ops.variables import Variable
+from tinygraph.train import initializers
+
+AUTO_REUSE = "auto_reuse"
+
+
+@contextlib.contextmanager
+def variable_scope(name, reuse=None):
+    """TF1 variable scope: prefixes variable and node names; ``reuse=True`` makes
+    ``get_variable`` return existing variables (and require that they exist);
+    ``reuse=AUTO_REUSE`` creates or reuses. Reuse is inherited by inner scopes."""
+    g = get_default_graph()
+    if reuse not in (None, True, False, AUTO_REUSE):
+        raise ValueError(f"variable_scope: reuse must be None, True, False or "
+                         f"tg.AUTO_REUSE, got {reuse!r}")
+    outer = g.variable_scopes[-1][1] if g.variable_scopes else None
+    effective = reuse if reuse not in (None, False) else outer
+    g.variable_scopes.append((name, effective))
+    try:
+        with name_scope(name):
+            yield
+    finally:
+        g.variable_scopes.pop()
+
+
+def get_variable(name, shape=None, dtype="float32", initializer=None, trainable=True):
+    """Create or (under a reusing scope) fetch the Variable ``<scopes>/name``."""
+    g = get_default_graph()
+    full = "/".join([s for s, _ in g.variable_scopes] + [name])
+    reuse = g.variable_scopes[-1][1] if g.variable_scopes else None
+    dtype = np.dtype(dtype)
+    existing = g.variable_store.get(full)
+    if existing is not None:
+        if reuse not in (True, AUTO_REUSE):
+            raise ValueError(f"Variable {full} already exists. To share it, open its scope "
+                             "with reuse=True (or tg.AUTO_REUSE)")
+        if shape is not None and tuple(shape) != existing.shape:
+            raise ValueError(f"Variable {full}: asked for shape {tuple(shape)}, it has "
+                             f"{existing.shape}")
+        return existing
+    if reuse is True:
+        raise ValueError(f"Variable {full} does not exist, and its scope has reuse=True; "
+                         "create it first or use tg.AUTO_REUSE")
+    if shape is None:
+        raise ValueError(f"get_variable({full!r}): a new variable needs a shape")
+    shape = tuple(int(d) for d in shape)
+    init = initializers.get(initializer if initializer is not None else "glorot_uniform")
+    value = np.asarray(init(shape, dtype), dtype=dtype)
+    saved = g._scope
+    g._scope = []                        # the variable's name is its full store name
+    try:
+        var = Variable(value, name=full, trainable=trainable, dtype=dtype)
+    finally:
+        g._scope = saved
+    g.variable_store[full] = var
+    return var
