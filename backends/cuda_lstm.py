@@ -8,35 +8,26 @@ with one thread per (batch, unit) element:
 - ``tg_lstm_seq_fwd`` / ``tg_lstm_seq_bwd``: one time step of ``lstm_sequence`` /
   ``lstm_sequence_grad``. The sequence loops themselves (one GEMM for every step's
   input projection, one cuBLAS GEMM per step for ``h @ R``, the weight gradients as
-  GEMMs over all steps) are the backend-independent ones in ops/lstm.py; on the GPU
-  each step adds one kernel launch after its GEMM.
+  GEMMs over all steps) are the backend-independent ones in ops/lstm_kernels.py; on
+  the GPU each step adds one kernel launch after its GEMM.
 
-The gate math is written once, in :func:`module_source`, as CUDA C with the
-activations, gate order and options fixed at compile time; CuPy compiles it with
-NVRTC at first use. The same source is what the tests compile for the CPU
+The gate math is written in :func:`module_source` as CUDA C, the one copy besides
+ops/lstm_kernels.py, with the activations (C snippets from the activation table,
+ops/activations.py), gate order and options fixed at compile time; CuPy compiles it
+with NVRTC at first use. The same source is what the tests compile for the CPU
 (tests/cuda_emulation.py) and check against the NumPy kernels, and what they hand to
 ``nvcc`` and NVRTC where those exist.
 """
 import numpy as np
 
-from tinygraph.ops import lstm
+from tinygraph.ops.activations import fusable
+from tinygraph.ops.lstm_kernels import math_of, sequence_backward as _sequence_backward, \
+    sequence_forward as _sequence_forward
 
 THREADS = 256            # threads per block
 MAX_BLOCKS = 4096        # grid-stride loops cover the rest
 
 _C_TYPES = {np.dtype("float32"): "float", np.dtype("float64"): "double"}
-
-# y = act(x), and act'(x) written with y = act(x): the same formulas as ops/lstm.py
-_ACT = {
-    "tanh": ("tanh(x)", "(T)1 - y * y"),
-    "sigmoid": ("(T)0.5 * tanh((T)0.5 * x) + (T)0.5", "y * ((T)1 - y)"),
-    "relu": ("(x > (T)0 ? x : (T)0)", "(T)(y > (T)0)"),
-    "linear": ("x", "(T)1"),
-    "hard_sigmoid": ("fmin(fmax(x * (T)(1.0 / 6.0) + (T)0.5, (T)0), (T)1)",
-                     "(T)(y > (T)0 && y < (T)1) * (T)(1.0 / 6.0)"),
-    "hard_sigmoid_v1": ("fmin(fmax(x * (T)0.2 + (T)0.5, (T)0), (T)1)",
-                        "(T)(y > (T)0 && y < (T)1) * (T)0.2"),
-}
 
 _HEADER = """\
 // tinygraph fused LSTM kernels: {activation} / {recurrent_activation}, gate order {order},
@@ -212,9 +203,10 @@ def module_source(op, dtype):
     dtype = np.dtype(dtype)
     if dtype not in _C_TYPES:
         raise TypeError(f"the CUDA LSTM kernels run float32 or float64, not {dtype.name}")
-    gi, gf, gg, go = (s.start for s in lstm._gate_slices(op.gate_order, 1))
-    act_c, act_c_d = _ACT[op.activation]
-    act_r, act_r_d = _ACT[op.recurrent_activation]
+    gi, gf, gg, go = (s.start for s in math_of(op).gate_slices(1))
+    # each activation's C forward and derivative-from-output come from the table
+    act_c, act_c_d = fusable(op.activation).cuda
+    act_r, act_r_d = fusable(op.recurrent_activation).cuda
     clip = op.cell_clip or 0.0
     return _HEADER.format(
         activation=op.activation, recurrent_activation=op.recurrent_activation,
@@ -282,7 +274,7 @@ def cell_backward(op, be, z, c_prev, *rest):
 
 
 def _steps(be, name):
-    """A ``make_step`` for the shared sequence loops of ops/lstm.py: each step is one
+    """A ``make_step`` for the shared sequence loops of ops/lstm_kernels.py: each step is one
     launch of kernel ``name`` over the (B, U) elements, its arguments in the order of
     the NumPy step's (see tg_lstm_seq_fwd / tg_lstm_seq_bwd)."""
     def make_step(xp, op, B, U, dtype):
@@ -295,7 +287,7 @@ def sequence_forward(op, be, x, h0, c0, W, R, b, needed):
     if x.dtype not in _C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, needed=needed)
     c0, = _contiguous(be.xp, x.dtype, c0)
-    return lstm.sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"),
+    return _sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"),
                                  x, h0, c0, W, R, b, needed)
 
 
@@ -304,7 +296,7 @@ def sequence_backward(op, be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_c
     if x.dtype not in _C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
     c0, g_hs = _contiguous(xp, x.dtype, c0, g_hs)
-    return lstm.sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"),
+    return _sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"),
                                   x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
 
 

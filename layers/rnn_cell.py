@@ -17,11 +17,14 @@ import numpy as np
 from tinygraph.ir import nest
 from tinygraph import ops
 from tinygraph.ir.graph import Tensor, name_scope
+from tinygraph.ops.activations import ACTIVATIONS as ACTIVATION_TABLE
+from tinygraph.ops.lstm_step import LSTMMath, lstm_step
 from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_scope
 
 __all__ = ["LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]
 
-ACTIVATIONS = {"tanh": ops.tanh, "relu": ops.relu, "sigmoid": ops.sigmoid}
+# the activations TF1's cell accepts by name, rows of the one table (ops/activations.py)
+TF1_ACTIVATIONS = {name: ACTIVATION_TABLE[name].graph for name in ("tanh", "relu", "sigmoid")}
 
 
 class LSTMStateTuple(collections.namedtuple("LSTMStateTuple", ("c", "h"))):
@@ -59,14 +62,14 @@ def _activation(activation):
     if activation is None:
         return ops.tanh
     if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
+        if activation not in TF1_ACTIVATIONS:
             raise ValueError(f"LSTMCell: unknown activation {activation!r}; valid names: "
-                             + ", ".join(sorted(ACTIVATIONS)) + " (or pass a callable)")
-        return ACTIVATIONS[activation]
+                             + ", ".join(sorted(TF1_ACTIVATIONS)) + " (or pass a callable)")
+        return TF1_ACTIVATIONS[activation]
     if callable(activation):
         return activation
     raise ValueError("LSTMCell: activation must be None, a name ("
-                     + ", ".join(sorted(ACTIVATIONS)) + f") or a callable, got {activation!r}")
+                     + ", ".join(sorted(TF1_ACTIVATIONS)) + f") or a callable, got {activation!r}")
 
 
 def _float_dtype(dtype, who):
@@ -124,6 +127,8 @@ class LSTMCell:
         self._forget_bias = float(forget_bias)
         self._state_is_tuple = bool(state_is_tuple)
         self._activation = _activation(activation)
+        self._math = LSTMMath(self._activation, "sigmoid", self._forget_bias, "ijfo",
+                              self._cell_clip, self._use_peepholes)
         self._initializer = initializer
         if reuse not in (None, True, False, AUTO_REUSE):
             raise ValueError(f"LSTMCell: reuse must be None, True, False or tg.AUTO_REUSE, "
@@ -274,21 +279,11 @@ class LSTMCell:
     call = __call__
 
     def _step(self, x, c_prev, m_prev):
-        w, act = self._weights, self._activation
-        sigmoid = ops.sigmoid
+        w = self._weights
         z = ops.matmul(ops.concat([x, m_prev], 1), w["kernel"]) + w["bias"]
-        i, j, f, o = ops.split(z, 4, axis=1)          # TF1 gate order: i, j, f, o
-        if self._use_peepholes:
-            c = (sigmoid(f + self._forget_bias + w["w_f_diag"] * c_prev) * c_prev
-                 + sigmoid(i + w["w_i_diag"] * c_prev) * act(j))
-        else:
-            c = sigmoid(f + self._forget_bias) * c_prev + sigmoid(i) * act(j)
-        if self._cell_clip is not None:
-            c = ops.clip_by_value(c, -self._cell_clip, self._cell_clip)
-        if self._use_peepholes:
-            m = sigmoid(o + w["w_o_diag"] * c) * act(c)   # reads the new, clipped c
-        else:
-            m = sigmoid(o) * act(c)
+        peep = [w["w_i_diag"], w["w_f_diag"], w["w_o_diag"]] if self._use_peepholes else None
+        step = lstm_step(z, c_prev, self._math, peep)
+        c, m = step.c, step.h
         if self._num_proj is not None:
             with name_scope("projection"):
                 m = ops.matmul(m, w["projection/kernel"])

@@ -18,6 +18,7 @@ import numpy as np
 
 import tinygraph as tg
 from tinygraph.ir import nest
+from tinygraph.ops.lstm_step import LSTMMath, lstm_step
 
 from . import activations, constraints, regularizers
 from .base import Layer, check_rate, check_units, deserialize, get_initializer, serialize, \
@@ -309,13 +310,9 @@ class LSTMCell(_CellBase):
             zz = tg.matmul(x, self.kernel) + tg.matmul(h_tm1, self.recurrent_kernel)
             if self.use_bias:
                 zz = zz + self.bias
-            z = tg.split(zz, 4, axis=1)
-        i = rec_act(z[0])
-        f = rec_act(z[1])
-        c = f * c_tm1 + i * act(z[2])
-        o = rec_act(z[3])
-        h = o * act(c)
-        return h, [h, c]
+            z = zz
+        step = lstm_step(z, c_tm1, LSTMMath(act, rec_act))
+        return step.h, [step.h, step.c]
 
     def get_config(self):
         cfg = super().get_config()

@@ -18,79 +18,16 @@ same math in primitive ops), so every order works.
 from tinygraph.ir.graph import Op, ShapeError, apply, register_op
 from tinygraph.ir.spec import Spec as _Spec
 
+from .activations import FUSABLE
+from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step,
+                           numpy_forward_step, sequence_backward, sequence_forward)
+from .lstm_step import GATE_BLOCKS, lstm_step
 from .sources import zeros_like
 
 
 def Spec(build, shapes, **kw):
     """Fused-op specs: values are checked against the op's own decomposition."""
     return _Spec(build, shapes, ref_build=lambda *xs: _unfused_ref(build)(*xs), **kw)
-
-ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear", "hard_sigmoid", "hard_sigmoid_v1")
-
-
-# ----------------------------------------------------------------------- activations
-
-def act_forward(xp, name, x, out=None):
-    """y = act(x), in place into ``out`` when given."""
-    if out is None:
-        out = xp.empty_like(x)
-    if name == "tanh":
-        xp.tanh(x, out=out)
-    elif name == "sigmoid":
-        # sigmoid(x) = (1 + tanh(x/2)) / 2: exact, overflow-free, and four in-place ufuncs
-        xp.multiply(x, 0.5, out=out)
-        xp.tanh(out, out=out)
-        out *= 0.5
-        out += 0.5
-    elif name == "relu":
-        xp.maximum(x, 0, out=out)
-    elif name == "linear":
-        out[...] = x
-    elif name == "hard_sigmoid":
-        xp.clip(x * (1.0 / 6.0) + 0.5, 0.0, 1.0, out=out)
-    elif name == "hard_sigmoid_v1":
-        xp.clip(x * 0.2 + 0.5, 0.0, 1.0, out=out)
-    else:
-        raise ValueError(f"unknown activation {name!r}; fused kernels support {ACTIVATIONS}")
-    return out
-
-
-def act_grad_from_output(xp, name, y, out=None):
-    """act'(x) written with y = act(x) (into ``out`` when given, for tanh and sigmoid)."""
-    if out is not None and name in ("tanh", "sigmoid"):
-        if name == "tanh":
-            xp.multiply(y, y, out=out)
-            xp.subtract(1.0, out, out=out)
-        else:
-            xp.subtract(1.0, y, out=out)
-            out *= y
-        return out
-    if name == "tanh":
-        return 1.0 - y * y
-    if name == "sigmoid":
-        return y * (1.0 - y)
-    if name == "relu":
-        return (y > 0).astype(y.dtype)
-    if name == "linear":
-        return xp.ones_like(y)
-    if name == "hard_sigmoid":
-        return ((y > 0) & (y < 1)).astype(y.dtype) * (1.0 / 6.0)
-    if name == "hard_sigmoid_v1":
-        return ((y > 0) & (y < 1)).astype(y.dtype) * 0.2
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def tg_activation(name):
-    """The same activation built from primitive ops (for decompositions)."""
-    import tinygraph as tg
-    return {"tanh": tg.tanh, "sigmoid": tg.sigmoid, "relu": tg.relu, "linear": lambda x: x,
-            "hard_sigmoid": tg.hard_sigmoid, "hard_sigmoid_v1": tg.hard_sigmoid_v1}[name]
-
-
-def _gate_slices(order, U):
-    """Column slices of z for (i, f, candidate, o)."""
-    pos = {"ifco": (0, 1, 2, 3), "ijfo": (0, 2, 1, 3)}[order]
-    return [slice(p * U, (p + 1) * U) for p in pos]
 
 
 class FusedLSTMOp(Op):
@@ -101,9 +38,9 @@ class FusedLSTMOp(Op):
 
     def check_attrs(self):
         for a in (self.activation, self.recurrent_activation):
-            if a not in ACTIVATIONS:
-                raise ShapeError(f"activation {a!r} is not one the fused kernels support {ACTIVATIONS}")
-        if self.gate_order not in ("ifco", "ijfo"):
+            if a not in FUSABLE:
+                raise ShapeError(f"activation {a!r} is not one the fused kernels support {FUSABLE}")
+        if self.gate_order not in GATE_BLOCKS:
             raise ShapeError(f"gate_order must be 'ifco' or 'ijfo', got {self.gate_order!r}")
 
     def label(self):
@@ -115,47 +52,6 @@ class FusedLSTMOp(Op):
         if self.cell_clip:
             extra.append(f"clip={self.cell_clip:g}")
         return f"{self.name} [{', '.join(extra)}]"
-
-
-def cell_math_np(xp, attrs, z, c_prev, peep):
-    """The cell's forward in NumPy/CuPy: returns (h, c, gates (i, f, g, o), c_raw)."""
-    U = c_prev.shape[-1]
-    si, sf, sg, so = _gate_slices(attrs.gate_order, U)
-    ra, act = attrs.recurrent_activation, attrs.activation
-    zi, zf, zo = z[..., si], z[..., sf], z[..., so]
-    if attrs.peepholes:
-        p_i, p_f, p_o = peep
-        zi, zf = zi + p_i * c_prev, zf + p_f * c_prev
-    if attrs.forget_bias:
-        zf = zf + attrs.forget_bias
-    i, f, g = act_forward(xp, ra, zi), act_forward(xp, ra, zf), act_forward(xp, act, z[..., sg])
-    c_raw = f * c_prev + i * g
-    c = xp.clip(c_raw, -attrs.cell_clip, attrs.cell_clip) if attrs.cell_clip else c_raw
-    if attrs.peepholes:
-        zo = zo + p_o * c
-    o = act_forward(xp, ra, zo)
-    h = o * act_forward(xp, act, c)
-    return h, c, (i, f, g, o), c_raw
-
-
-def cell_math_tg(attrs, z, c_prev, peep):
-    """The same math in primitive tinygraph ops (the decomposition)."""
-    import tinygraph as tg
-    U = c_prev.shape[-1]
-    ra, act = tg_activation(attrs.recurrent_activation), tg_activation(attrs.activation)
-    si, sf, sg, so = _gate_slices(attrs.gate_order, U)
-    zi, zf, zg, zo = z[:, si], z[:, sf], z[:, sg], z[:, so]
-    if attrs.peepholes:
-        p_i, p_f, p_o = peep
-        zi, zf = zi + p_i * c_prev, zf + p_f * c_prev
-    if attrs.forget_bias:
-        zf = zf + attrs.forget_bias
-    c = ra(zf) * c_prev + ra(zi) * act(zg)
-    if attrs.cell_clip:
-        c = tg.clip_by_value(c, -attrs.cell_clip, attrs.cell_clip)
-    if attrs.peepholes:
-        zo = zo + p_o * c
-    return [ra(zo) * act(c), c]
 
 
 def _attrs(activation="tanh", recurrent_activation="sigmoid", forget_bias=0.0,
@@ -190,7 +86,7 @@ class LSTMCellOp(FusedLSTMOp):
         return [(c_prev.shape, c_prev.dtype), (c_prev.shape, c_prev.dtype)]
 
     def compute(self, be, z, c_prev, *peep):
-        h, c, _, _ = cell_math_np(be.xp, self, z, c_prev, peep)
+        h, c, _ = cell_forward(be.xp, self, z, c_prev, peep)
         return h, c
 
     def vjp(self, node, gh, gc):
@@ -221,29 +117,7 @@ class LSTMCellGradOp(FusedLSTMOp):
         return out
 
     def compute(self, be, z, c_prev, *rest):
-        xp = be.xp
-        peep, (gh, gc) = rest[:-2], rest[-2:]
-        h, c, (i, f, g, o), c_raw = cell_math_np(xp, self, z, c_prev, peep)
-        ra, act = self.recurrent_activation, self.activation
-        ac = act_forward(xp, act, c)
-        do = gh * ac * act_grad_from_output(xp, ra, o)
-        dc = gc + gh * o * act_grad_from_output(xp, act, ac)
-        if self.peepholes:
-            dc = dc + do * peep[2]
-        if self.cell_clip:
-            dc = dc * (xp.abs(c_raw) <= self.cell_clip)
-        di = dc * g * act_grad_from_output(xp, ra, i)
-        df = dc * c_prev * act_grad_from_output(xp, ra, f)
-        dg = dc * i * act_grad_from_output(xp, act, g)
-        dc_prev = dc * f
-        U = c_prev.shape[-1]
-        si, sf, sg, so = _gate_slices(self.gate_order, U)
-        dz = xp.empty_like(z)
-        dz[..., si], dz[..., sf], dz[..., sg], dz[..., so] = di, df, dg, do
-        if not self.peepholes:
-            return dz, dc_prev
-        dc_prev = dc_prev + di * peep[0] + df * peep[1]
-        return (dz, dc_prev, (di * c_prev).sum(0), (df * c_prev).sum(0), (do * c).sum(0))
+        return cell_backward(be.xp, self, z, c_prev, rest[:-2], *rest[-2:])
 
     def vjp(self, node, *grads):
         return _vjp_through_decomposition(node, grads, "cell_grad")
@@ -347,125 +221,7 @@ def lstm_sequence(x, h0, c0, W, R, b, reverse=False, **attrs):
     return list(apply(LSTMSequenceOp(reverse=bool(reverse), **a), [x, h0, c0, W, R, b]).outputs)
 
 
-# ----------------------------------------------------------------------- sequence loops
-# The loops below are shared by every backend: the GEMMs go through ``xp.matmul``, the
-# per-step elementwise work is a ``step`` function made by ``make_step(xp, op, B, U,
-# dtype)``. NumPy uses the in-place ufunc steps below; the CuPy backend passes steps
-# that launch one CUDA kernel each (backends/cuda_lstm.py).
-
-def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, needed):
-    """lstm_sequence's outputs (hs, h_T, c_T, gates, cs); ``gates`` and ``cs`` only
-    when ``needed`` says the backward op reads them."""
-    T, B, D = x.shape
-    U = R.shape[0]
-    if T == 0:
-        raise ValueError("lstm_sequence: zero time steps")
-    zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)   # every step's x @ W
-    zx += b
-    if op.forget_bias:
-        zx[..., _gate_slices(op.gate_order, U)[1]] += op.forget_bias
-    keep = needed[3] or needed[4]             # the backward op reads gates and cs
-    gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
-    cs = xp.empty((T, B, U), x.dtype) if keep else None
-    hs = xp.empty((T, B, U), x.dtype)
-    scratch_a = None if keep else xp.empty((B, 4 * U), x.dtype)
-    scratch_c = None if keep else [xp.empty((B, U), x.dtype) for _ in range(2)]
-    step = make_step(xp, op, B, U, x.dtype)
-    h, c = h0, c0
-    steps = range(T - 1, -1, -1) if op.reverse else range(T)
-    for k, t in enumerate(steps):
-        a = gates[t] if keep else scratch_a
-        xp.matmul(h, R, out=a)                # a = h @ R; the step adds zx[t] and activates
-        c_new = cs[t] if keep else scratch_c[k % 2]
-        step(a, zx[t], c, c_new, hs[t])
-        h, c = hs[t], c_new
-    return hs, h, c, gates, cs
-
-
-def numpy_forward_step(xp, op, B, U, dtype):
-    """One forward step with in-place ufuncs on the contiguous (B, 4U) gate block."""
-    si, sf, sg, so = _gate_slices(op.gate_order, U)
-    g_buf, tmp = xp.empty((B, U), dtype), xp.empty((B, U), dtype)
-
-    def step(a, zx_t, c_prev, c_new, h):
-        a += zx_t
-        act_forward(xp, op.activation, a[:, sg], out=g_buf)   # candidate: cell activation
-        act_forward(xp, op.recurrent_activation, a, out=a)    # the rest: recurrent one
-        a[:, sg] = g_buf
-        xp.multiply(a[:, sf], c_prev, out=c_new)
-        xp.multiply(a[:, si], a[:, sg], out=tmp)
-        c_new += tmp
-        act_forward(xp, op.activation, c_new, out=h)
-        h *= a[:, so]
-    return step
-
-
-def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
-    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb)."""
-    T, B, D = x.shape
-    U = R.shape[0]
-    dz = xp.empty((T, B, 4 * U), x.dtype)
-    dh, dc = g_hT.copy(), g_cT.copy()
-    step = make_step(xp, op, B, U, x.dtype)
-    RT = R.T
-    order = list(range(T - 1, -1, -1)) if op.reverse else list(range(T))
-    for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
-        t = order[k]
-        c_prev = cs[order[k - 1]] if k > 0 else c0
-        step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t])
-        xp.matmul(dz[t], RT, out=dh)
-    dz2 = dz.reshape(T * B, 4 * U)
-    gx = xp.matmul(dz2, W.T).reshape(T, B, D)
-    gW = xp.matmul(x.reshape(T * B, D).T, dz2)
-    # the hidden state entering step t is the previous step's output (h0 for the first)
-    first, rest, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
-        (0, slice(1, T), slice(0, T - 1))
-    gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest].reshape(-1, 4 * U))
-    gR += xp.matmul(h0.T, dz[first])
-    gb = dz2.sum(0)
-    return gx, dh, dc, gW, gR, gb
-
-
-def numpy_backward_step(xp, op, B, U, dtype):
-    """One backward step: from the step's saved gates and cell states, the gradient
-    flowing into its output (dh: recurrent part, g_h: from hs[t]) and cell (dc),
-    write dz (the pre-activation gradient) and turn dc into the previous cell's."""
-    si, sf, sg, so = _gate_slices(op.gate_order, U)
-    ra, act = op.recurrent_activation, op.activation
-    ac, tmp = xp.empty((B, U), dtype), xp.empty((B, U), dtype)
-    deriv = xp.empty((B, 4 * U), dtype)
-
-    def step(a, c, c_prev, g_h, dh, dc, d):
-        i, f, g, o = a[:, si], a[:, sf], a[:, sg], a[:, so]
-        dh += g_h
-        act_forward(xp, act, c, out=ac)
-        xp.multiply(dh, o, out=tmp)                 # dc += dh * o * act'(c)
-        xp.multiply(tmp, act_grad_from_output(xp, act, ac), out=tmp)
-        dc += tmp
-        xp.multiply(dh, ac, out=d[:, so])           # gradients at the activated gates ...
-        xp.multiply(dc, g, out=d[:, si])
-        xp.multiply(dc, c_prev, out=d[:, sf])
-        xp.multiply(dc, i, out=d[:, sg])
-        deriv[...] = act_grad_from_output(xp, ra, a, out=deriv)   # ... then through them
-        deriv[:, sg] = act_grad_from_output(xp, act, g)
-        d *= deriv
-        dc *= f
-    return step
-
-
 # ----------------------------------------------------------------------- decompositions
-
-_decompositions = {}
-
-
-def _decomposition(op, kind):
-    """The primitive-op Function equal to ``op`` (cached per op)."""
-    key = (op._key, kind)
-    hit = _decompositions.get(key)
-    if hit is None:
-        hit = _decompositions[key] = _build_decomposition(op, kind)
-    return hit
-
 
 def _build_decomposition(op, kind):
     import tinygraph as tg
@@ -473,7 +229,7 @@ def _build_decomposition(op, kind):
     if kind in ("cell", "cell_grad"):
         def cell(z, c, *rest):
             peep = rest[:3] if a.peepholes else ()
-            outs = cell_math_tg(a, z, c, peep)
+            outs = list(lstm_step(z, c, math_of(a), peep)[:2])
             if kind == "cell":
                 return outs
             gh, gc = rest[-2:]
@@ -484,7 +240,7 @@ def _build_decomposition(op, kind):
         def seq(x, h0, c0, W, R, b, *cot):
             def step(carry, x_t):
                 h, c = carry
-                h2, c2 = cell_math_tg(a, x_t @ W + h @ R + b, c, ())
+                h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(a))[:2]
                 return (h2, c2), h2
             (hT, cT), hs = tg.scan(step, x, (h0, c0), reverse=a.reverse)
             if kind == "sequence":
@@ -507,7 +263,7 @@ def _vjp_through_decomposition(node, grads, kind):
 
 
 def _decompose(op, kind, inputs):
-    fn = _decomposition(op, kind)
+    fn = _build_decomposition(op, kind)
     if kind == "sequence_grad":       # (x, h0, c0, W, R, b, hs, gates, cs, cotangents...):
         return fn(*inputs[:6], *inputs[9:])     # the saved hs, gates, cs are not needed
     return fn(*inputs)

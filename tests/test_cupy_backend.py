@@ -18,7 +18,8 @@ import tinygraph as tg
 from tinygraph import layers
 from tinygraph.backends import NumpyBackend, cuda_lstm
 from tinygraph.backends.cupy_backend import CupyBackend
-from tinygraph.ops.lstm import (ACTIVATIONS, LSTMCellGradOp, LSTMCellOp, LSTMSequenceGradOp,
+from tinygraph.ops.activations import FUSABLE as ACTIVATIONS
+from tinygraph.ops.lstm import (LSTMCellGradOp, LSTMCellOp, LSTMSequenceGradOp,
                                 LSTMSequenceOp, _attrs)
 
 import cuda_emulation

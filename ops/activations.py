@@ -1,0 +1,147 @@
+"""The activation table: one row per activation, everything tinygraph knows of it.
+
+A row holds:
+- ``graph``: the activation built from primitive ops (what layers and decompositions use);
+- ``forward(xp, x, out)``: the same function on arrays, in place into ``out``
+  (fused kernels on NumPy and CuPy);
+- ``grad_from_output(xp, y, out=None)``: its derivative written with y = act(x), so a
+  fused kernel keeps activated values only;
+- ``cuda``: the C expressions of the forward (in ``x``) and of that derivative (in
+  ``y``) for the CUDA kernels, in the kernel's element type ``T``;
+- ``pattern(bind)``: a pattern matching ``graph(x)`` in a graph, binding x to ``bind``
+  (how fusion recognizes the activation).
+
+Rows without ``forward`` (softmax, elu, ...) are activations a layer may use but that
+no fused kernel implements; ``FUSABLE`` names the others.
+
+``hard_sigmoid`` is Keras 3's ``clip(x/6 + 1/2, 0, 1)``; Keras 2's ``clip(0.2x + 0.5,
+0, 1)`` is ``hard_sigmoid_v1``. ``sigmoid`` is computed everywhere as
+``(1 + tanh(x/2)) / 2``: exact, overflow-free for any x, and four in-place ufuncs.
+"""
+import math
+from dataclasses import dataclass
+
+from tinygraph.ir.pattern import Pat, V
+
+from . import activation_kernels as k
+from . import math as m
+from .reduce import softmax as _softmax
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    graph: object                      # Tensor -> Tensor, in primitive ops
+    forward: object = None             # (xp, x, out) -> out
+    grad_from_output: object = None    # (xp, y, out=None) -> act'(x)
+    cuda: tuple = None                 # (forward of x, derivative from y), C expressions
+    pattern: object = None             # bind -> Pat matching graph(x), x bound to bind
+
+    @property
+    def fusable(self):
+        return self.forward is not None
+
+
+# ----------------------------------------------------------------------- graph functions
+
+def linear(x):
+    return x
+
+
+def softmax(x):
+    return _softmax(x, axis=-1)
+
+
+def elu(x):
+    # exp of min(x, 0): the unused branch never overflows, so its gradient stays finite
+    return m.where(x > 0, x, m.exp(m.minimum(x, 0.0)) - 1.0)
+
+
+def selu(x):
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    return scale * m.where(x > 0, x, alpha * (m.exp(m.minimum(x, 0.0)) - 1.0))
+
+
+def softplus(x):
+    return m.relu(x) + m.log(1.0 + m.exp(-m.abs(x)))
+
+
+def softsign(x):
+    return x / (1.0 + m.abs(x))
+
+
+# ----------------------------------------------------------------------- patterns
+
+def _const(value):
+    """A scalar constant equal to ``value``."""
+    def pred(t):
+        v = t.node.op.value
+        return v.size == 1 and math.isclose(float(v.reshape(())), value, rel_tol=1e-6, abs_tol=0.0)
+    return Pat("constant", where=pred)
+
+
+def _unary_pattern(op_name):
+    return lambda bind: Pat(op_name, V(bind))
+
+
+def _hard_pattern(slope):
+    def pattern(bind):
+        scaled = Pat("multiply", V(bind), _const(slope), commutative=True)
+        shifted = Pat("add", scaled, _const(0.5), commutative=True)
+        return Pat("minimum", Pat("maximum", shifted, _const(0.0)), _const(1.0))
+    return pattern
+
+
+def _linear_pattern(bind):
+    # x read as linear(x) only when x is no other activation's output: otherwise
+    # tanh(z) would also match as linear(tanh(z)) and group the wrong nodes
+    return V(bind, where=lambda t: not any(a.pattern(bind).matches_op(t) for a in _NONLINEAR))
+
+
+# ----------------------------------------------------------------------- the table
+
+_ROWS = [
+    Activation("tanh", m.tanh, k.tanh, k.d_tanh, ("tanh(x)", "(T)1 - y * y"), _unary_pattern("tanh")),
+    Activation("sigmoid", m.sigmoid, k.sigmoid, k.d_sigmoid,
+               ("(T)0.5 * tanh((T)0.5 * x) + (T)0.5", "y * ((T)1 - y)"), _unary_pattern("sigmoid")),
+    Activation("relu", m.relu, k.relu, k.d_relu, ("(x > (T)0 ? x : (T)0)", "(T)(y > (T)0)"),
+               _unary_pattern("relu")),
+    Activation("linear", linear, k.linear, k.d_linear, ("x", "(T)1"), _linear_pattern),
+    Activation("hard_sigmoid", m.hard_sigmoid, k.hard(1.0 / 6.0), k.d_hard(1.0 / 6.0),
+               ("fmin(fmax(x * (T)(1.0 / 6.0) + (T)0.5, (T)0), (T)1)",
+                "(T)(y > (T)0 && y < (T)1) * (T)(1.0 / 6.0)"), _hard_pattern(1.0 / 6.0)),
+    Activation("hard_sigmoid_v1", m.hard_sigmoid_v1, k.hard(0.2), k.d_hard(0.2),
+               ("fmin(fmax(x * (T)0.2 + (T)0.5, (T)0), (T)1)", "(T)(y > (T)0 && y < (T)1) * (T)0.2"),
+               _hard_pattern(0.2)),
+    Activation("softmax", softmax),
+    Activation("exponential", m.exp),
+    Activation("elu", elu),
+    Activation("selu", selu),
+    Activation("softplus", softplus),
+    Activation("softsign", softsign),
+]
+
+ACTIVATIONS = {a.name: a for a in _ROWS}
+FUSABLE = tuple(a.name for a in _ROWS if a.fusable)
+_NONLINEAR = [a for a in _ROWS if a.pattern is not None and a.name != "linear"]
+
+
+def get(name):
+    """The row for ``name``; ValueError listing the valid names otherwise."""
+    row = ACTIVATIONS.get(name)
+    if row is None:
+        raise ValueError(f"unknown activation {name!r}; valid names: " + ", ".join(sorted(ACTIVATIONS)))
+    return row
+
+
+def fusable(name):
+    """The row for ``name`` if a fused kernel implements it; ValueError otherwise."""
+    row = ACTIVATIONS.get(name)
+    if row is None or not row.fusable:
+        raise ValueError(f"activation {name!r} is not one the fused kernels support {FUSABLE}")
+    return row
+
+
+def name_of(fn):
+    """The table name of a graph function (``tg.tanh`` -> "tanh"), or None."""
+    return next((a.name for a in _ROWS if a.graph is fn), None)

@@ -1,0 +1,214 @@
+"""The fused LSTM kernels on arrays (``xp`` is numpy or cupy): one forward step, one
+backward step, and the sequence loops around them. The math is ops/lstm_step.py's,
+with the activations of the table (ops/activations.py); backends/cuda_lstm.py is the
+only other copy, generated from the same table.
+
+A step works in place on the (B, 4U) gate block ``a``: it arrives holding the
+pre-activations z and leaves holding the activated gates (i, f, g, o), which is all
+the backward step needs, with the new cell state.
+
+The sequence loops are shared by every backend: the GEMMs go through ``xp.matmul``,
+the per-step elementwise work is a step made by ``make_step(xp, op, B, U, dtype)``.
+NumPy uses the in-place ufunc steps below; the CuPy backend passes steps that launch
+one CUDA kernel each.
+"""
+import numpy as np
+
+from .activations import fusable
+from .lstm_step import LSTMMath
+
+
+def math_of(op):
+    """The LSTMMath of a fused op (its attributes)."""
+    return LSTMMath(op.activation, op.recurrent_activation, op.forget_bias, op.gate_order,
+                    op.cell_clip, op.peepholes)
+
+
+def _buffer(xp, B, n, dtype):
+    """A (B, n) scratch array; ``B`` may be a tuple of leading dimensions."""
+    return xp.empty((B, n) if isinstance(B, int) else tuple(B) + (n,), dtype)
+
+
+def forward_step(xp, op, B, U, dtype):
+    """``step(a, c_prev, c_new, h, peep=())``: activate the gates in ``a`` in place and
+    write the new cell state and output. ``a`` arrives holding z with the forget bias
+    already added (the sequence loop adds it to every step's input projection once)."""
+    si, sf, sg, so = math_of(op).gate_slices(U)
+    act, ra = fusable(op.activation).forward, fusable(op.recurrent_activation).forward
+    g_buf, tmp = _buffer(xp, B, U, dtype), _buffer(xp, B, U, dtype)
+
+    def step(a, c_prev, c_new, h, peep=()):
+        act(xp, a[..., sg], g_buf)                     # the candidate: cell activation
+        if op.peepholes:
+            a[..., si] += peep[0] * c_prev
+            a[..., sf] += peep[1] * c_prev
+            ra(xp, a[..., si], a[..., si])
+            ra(xp, a[..., sf], a[..., sf])
+        else:
+            ra(xp, a, a)                               # i, f, o at once: one contiguous block
+        a[..., sg] = g_buf
+        xp.multiply(a[..., sf], c_prev, out=c_new)
+        xp.multiply(a[..., si], a[..., sg], out=tmp)
+        c_new += tmp
+        if op.cell_clip:
+            xp.clip(c_new, -op.cell_clip, op.cell_clip, out=c_new)
+        if op.peepholes:
+            a[..., so] += peep[2] * c_new              # reads the new, clipped c
+            ra(xp, a[..., so], a[..., so])
+        act(xp, c_new, h)
+        h *= a[..., so]
+    return step
+
+
+def backward_step(xp, op, B, U, dtype):
+    """``step(a, c, c_prev, dh, dc, d, peep=())``: from a step's activated gates ``a``
+    and new cell state ``c``, and the gradients reaching its output (``dh``) and cell
+    (``dc``), write the pre-activation gradient ``d`` and turn ``dc`` into the previous
+    cell's gradient. Returns the peephole gradients (per sample) when there are any."""
+    si, sf, sg, so = math_of(op).gate_slices(U)
+    A, R = fusable(op.activation), fusable(op.recurrent_activation)
+    ac, dac, tmp = (_buffer(xp, B, U, dtype) for _ in range(3))
+    deriv = _buffer(xp, B, 4 * U, dtype)
+
+    def step(a, c, c_prev, dh, dc, d, peep=()):
+        i, f, g, o = a[..., si], a[..., sf], a[..., sg], a[..., so]
+        A.forward(xp, c, ac)
+        xp.multiply(dh, ac, out=d[..., so])            # at the activated output gate ...
+        d[..., so] *= R.grad_from_output(xp, o)        # ... then through its activation
+        xp.multiply(dh, o, out=tmp)                    # dc += dh * o * act'(c)
+        xp.multiply(tmp, A.grad_from_output(xp, ac, dac), out=tmp)
+        dc += tmp
+        if op.peepholes:
+            dc += d[..., so] * peep[2]
+        if op.cell_clip:
+            c_raw = f * c_prev + i * g
+            dc *= xp.abs(c_raw) <= op.cell_clip
+        xp.multiply(dc, g, out=d[..., si])             # at the activated gates ...
+        xp.multiply(dc, c_prev, out=d[..., sf])
+        xp.multiply(dc, i, out=d[..., sg])
+        R.grad_from_output(xp, a, deriv)               # ... then through them
+        deriv[..., sg] = A.grad_from_output(xp, g)
+        d[..., si] *= deriv[..., si]
+        d[..., sf] *= deriv[..., sf]
+        d[..., sg] *= deriv[..., sg]
+        dc *= f
+        if not op.peepholes:
+            return ()
+        dc += d[..., si] * peep[0] + d[..., sf] * peep[1]
+        return d[..., si] * c_prev, d[..., sf] * c_prev, d[..., so] * c
+    return step
+
+
+# ----------------------------------------------------------------------- one cell
+
+def cell_forward(xp, op, z, c_prev, peep):
+    """lstm_cell: (h, c) and the activated gates."""
+    U = c_prev.shape[-1]
+    shape = np.broadcast_shapes(z.shape[:-1] + (U,), c_prev.shape)
+    a = z.astype(z.dtype, copy=True)
+    if op.forget_bias:
+        a[..., math_of(op).gate_slices(U)[1]] += op.forget_bias
+    c, h = xp.empty(shape, z.dtype), xp.empty(shape, z.dtype)
+    forward_step(xp, op, shape[:-1], U, z.dtype)(a, c_prev, c, h, peep)
+    return h, c, a
+
+
+def cell_backward(xp, op, z, c_prev, peep, gh, gc):
+    """lstm_cell_grad: (dz, dc_prev[, dp_i, dp_f, dp_o])."""
+    h, c, a = cell_forward(xp, op, z, c_prev, peep)
+    U = c_prev.shape[-1]
+    dz = xp.empty_like(z)
+    dh = xp.broadcast_to(gh, h.shape).astype(h.dtype, copy=True)
+    dc = xp.broadcast_to(gc, c.shape).astype(c.dtype, copy=True)
+    dp = backward_step(xp, op, h.shape[:-1], U, z.dtype)(a, c, c_prev, dh, dc, dz, peep)
+    if not op.peepholes:
+        return dz, _sum_to(xp, dc, c_prev.shape)
+    grads = [_sum_to(xp, g, p.shape) for g, p in zip(dp, peep)]
+    return (dz, _sum_to(xp, dc, c_prev.shape), *grads)
+
+
+def _sum_to(xp, g, shape):
+    """``g`` summed over the leading axes it has beyond ``shape`` (and broadcast ones)."""
+    while g.ndim > len(shape):
+        g = g.sum(0)
+    for ax, n in enumerate(shape):
+        if n == 1 and g.shape[ax] != 1:
+            g = g.sum(ax, keepdims=True)
+    return g
+
+
+# ----------------------------------------------------------------------- sequence loops
+
+def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, needed):
+    """lstm_sequence's outputs (hs, h_T, c_T, gates, cs); ``gates`` and ``cs`` only
+    when ``needed`` says the backward op reads them."""
+    T, B, D = x.shape
+    U = R.shape[0]
+    if T == 0:
+        raise ValueError("lstm_sequence: zero time steps")
+    zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)   # every step's x @ W
+    zx += b
+    if op.forget_bias:
+        zx[..., math_of(op).gate_slices(U)[1]] += op.forget_bias
+    keep = needed[3] or needed[4]             # the backward op reads gates and cs
+    gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
+    cs = xp.empty((T, B, U), x.dtype) if keep else None
+    hs = xp.empty((T, B, U), x.dtype)
+    scratch_a = None if keep else xp.empty((B, 4 * U), x.dtype)
+    scratch_c = None if keep else [xp.empty((B, U), x.dtype) for _ in range(2)]
+    step = make_step(xp, op, B, U, x.dtype)
+    h, c = h0, c0
+    steps = range(T - 1, -1, -1) if op.reverse else range(T)
+    for k, t in enumerate(steps):
+        a = gates[t] if keep else scratch_a
+        xp.matmul(h, R, out=a)                # a = h @ R; the step adds zx[t] and activates
+        c_new = cs[t] if keep else scratch_c[k % 2]
+        step(a, zx[t], c, c_new, hs[t])
+        h, c = hs[t], c_new
+    return hs, h, c, gates, cs
+
+
+def numpy_forward_step(xp, op, B, U, dtype):
+    """A sequence step: ``a = h @ R`` plus the step's input projection, then the cell."""
+    cell = forward_step(xp, op, B, U, dtype)
+
+    def step(a, zx_t, c_prev, c_new, h):
+        a += zx_t
+        cell(a, c_prev, c_new, h)
+    return step
+
+
+def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
+    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb)."""
+    T, B, D = x.shape
+    U = R.shape[0]
+    dz = xp.empty((T, B, 4 * U), x.dtype)
+    dh, dc = g_hT.copy(), g_cT.copy()
+    step = make_step(xp, op, B, U, x.dtype)
+    RT = R.T
+    order = list(range(T - 1, -1, -1)) if op.reverse else list(range(T))
+    for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
+        t = order[k]
+        c_prev = cs[order[k - 1]] if k > 0 else c0
+        step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t])
+        xp.matmul(dz[t], RT, out=dh)
+    dz2 = dz.reshape(T * B, 4 * U)
+    gx = xp.matmul(dz2, W.T).reshape(T, B, D)
+    gW = xp.matmul(x.reshape(T * B, D).T, dz2)
+    # the hidden state entering step t is the previous step's output (h0 for the first)
+    first, rest, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
+        (0, slice(1, T), slice(0, T - 1))
+    gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest].reshape(-1, 4 * U))
+    gR += xp.matmul(h0.T, dz[first])
+    gb = dz2.sum(0)
+    return gx, dh, dc, gW, gR, gb
+
+
+def numpy_backward_step(xp, op, B, U, dtype):
+    """A sequence step backwards: the gradient from hs[t] joins the recurrent one."""
+    cell = backward_step(xp, op, B, U, dtype)
+
+    def step(a, c, c_prev, g_h, dh, dc, d):
+        dh += g_h
+        cell(a, c, c_prev, dh, dc, d)
+    return step
