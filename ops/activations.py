@@ -8,8 +8,8 @@ A row holds:
   fused kernel keeps activated values only;
 - ``cuda``: the C expressions of the forward (in ``x``) and of that derivative (in
   ``y``) for the CUDA kernels, in the kernel's element type ``T``;
-- ``pattern(bind)``: a pattern matching ``graph(x)`` in a graph, binding x to ``bind``
-  (how fusion recognizes the activation).
+- ``pattern(inner)``: a pattern matching ``graph(x)`` in a graph, with x matched by
+  the pattern ``inner`` (how fusion recognizes the activation).
 
 Rows without ``forward`` (softmax, elu, ...) are activations a layer may use but that
 no fused kernel implements; ``FUSABLE`` names the others.
@@ -21,7 +21,7 @@ no fused kernel implements; ``FUSABLE`` names the others.
 import math
 from dataclasses import dataclass
 
-from tinygraph.ir.pattern import Pat, V
+from tinygraph.ir.pattern import Alt, Pat
 
 from . import activation_kernels as k
 from . import math as m
@@ -35,7 +35,7 @@ class Activation:
     forward: object = None             # (xp, x, out) -> out
     grad_from_output: object = None    # (xp, y, out=None) -> act'(x)
     cuda: tuple = None                 # (forward of x, derivative from y), C expressions
-    pattern: object = None             # bind -> Pat matching graph(x), x bound to bind
+    pattern: object = None             # inner -> Pat matching graph(x), x matching inner
 
     @property
     def fusable(self):
@@ -72,30 +72,37 @@ def softsign(x):
 
 # ----------------------------------------------------------------------- patterns
 
-def _const(value):
-    """A scalar constant equal to ``value``."""
+def scalar_constant(value=None, bind=None):
+    """A pattern for a scalar constant (equal to ``value`` when given). Constants are
+    never part of a match's interior: they are shared and cost nothing."""
     def pred(t):
-        v = t.node.op.value
-        return v.size == 1 and math.isclose(float(v.reshape(())), value, rel_tol=1e-6, abs_tol=0.0)
-    return Pat("constant", where=pred)
+        if t.node.op.name != "constant" or t.node.op.value.size != 1:
+            return False
+        return value is None or math.isclose(float(t.node.op.value.reshape(())), value,
+                                             rel_tol=1e-6, abs_tol=0.0)
+    return Pat(None, bind=bind, where=pred)
 
 
 def _unary_pattern(op_name):
-    return lambda bind: Pat(op_name, V(bind))
+    return lambda inner: Pat(op_name, inner)
 
 
 def _hard_pattern(slope):
-    def pattern(bind):
-        scaled = Pat("multiply", V(bind), _const(slope), commutative=True)
-        shifted = Pat("add", scaled, _const(0.5), commutative=True)
-        return Pat("minimum", Pat("maximum", shifted, _const(0.0)), _const(1.0))
+    def pattern(inner):
+        scaled = Pat("multiply", inner, scalar_constant(slope), commutative=True)
+        shifted = Pat("add", scaled, scalar_constant(0.5), commutative=True)
+        return Pat("minimum", Pat("maximum", shifted, scalar_constant(0.0)), scalar_constant(1.0))
     return pattern
 
 
-def _linear_pattern(bind):
+def _is_activation_output(t):
+    return any(a.pattern(Pat()).first(t) is not None for a in _NONLINEAR)
+
+
+def _linear_pattern(inner):
     # x read as linear(x) only when x is no other activation's output: otherwise
     # tanh(z) would also match as linear(tanh(z)) and group the wrong nodes
-    return V(bind, where=lambda t: not any(a.pattern(bind).matches_op(t) for a in _NONLINEAR))
+    return Alt(inner, where=lambda t: not _is_activation_output(t))
 
 
 # ----------------------------------------------------------------------- the table
