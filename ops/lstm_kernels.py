@@ -73,12 +73,12 @@ def backward_step(xp, op, B, U, dtype):
     def step(a, c, c_prev, dh, dc, d, peep=()):
         i, f, g, o = a[..., si], a[..., sf], a[..., sg], a[..., so]
         A.forward(xp, c, ac)
-        xp.multiply(dh, ac, out=d[..., so])            # at the activated output gate ...
-        d[..., so] *= R.grad_from_output(xp, o)        # ... then through its activation
+        xp.multiply(dh, ac, out=d[..., so])            # at the activated output gate
         xp.multiply(dh, o, out=tmp)                    # dc += dh * o * act'(c)
         xp.multiply(tmp, A.grad_from_output(xp, ac, dac), out=tmp)
         dc += tmp
-        if op.peepholes:
+        if op.peepholes:                               # the peephole reads o's pre-activation
+            d[..., so] *= R.grad_from_output(xp, o)
             dc += d[..., so] * peep[2]
         if op.cell_clip:
             c_raw = f * c_prev + i * g
@@ -86,11 +86,11 @@ def backward_step(xp, op, B, U, dtype):
         xp.multiply(dc, g, out=d[..., si])             # at the activated gates ...
         xp.multiply(dc, c_prev, out=d[..., sf])
         xp.multiply(dc, i, out=d[..., sg])
-        R.grad_from_output(xp, a, deriv)               # ... then through them
+        R.grad_from_output(xp, a, deriv)               # ... then through them, in one block
         deriv[..., sg] = A.grad_from_output(xp, g)
-        d[..., si] *= deriv[..., si]
-        d[..., sf] *= deriv[..., sf]
-        d[..., sg] *= deriv[..., sg]
+        if op.peepholes:
+            deriv[..., so] = 1
+        d *= deriv
         dc *= f
         if not op.peepholes:
             return ()
