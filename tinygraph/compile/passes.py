@@ -240,16 +240,15 @@ def regrad(roots, run):
     (whose ys depend on another recorded gradient) and gradients with respect to
     intermediate tensors keep their original graph."""
     from tinygraph.autodiff import gradients
-    from tinygraph.ir.graph import apply, get_default_graph
+    from tinygraph.ir.graph import apply
     from tinygraph.ops.sources import Placeholder, zeros_like
-    records = get_default_graph().grad_records
-    hits = [((o.node.id, o.index), o) + records[(o.node.id, o.index)]
-            for n in topo_nodes(roots) for o in n.outputs if (o.node.id, o.index) in records]
+    hits = [((o.node.id, o.index), o) + o.grad_record
+            for n in topo_nodes(roots) for o in n.outputs if o.grad_record is not None]
     usable = {}
     for key, old, rec, i in hits:
         if id(rec) not in usable:
             forward = rec.ys + rec.xs + [g for g in rec.grad_ys if g is not None]
-            if any((o.node.id, o.index) in records for n in topo_nodes(forward) for o in n.outputs):
+            if any(o.grad_record is not None for n in topo_nodes(forward) for o in n.outputs):
                 continue
             # d/dx for an intermediate x: a fused op could take x in as its own output
             # and lose the paths from x inside the op (c_t -> h_t of one LSTM step)

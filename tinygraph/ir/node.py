@@ -37,6 +37,10 @@ class Tensor:
 
     ``==`` keeps its identity meaning (tensors are dict keys in feeds); use
     ``tg.equal`` for an elementwise comparison.
+
+    ``grad_record`` is ``(GradRecord, i)`` when this tensor is result ``i`` of a
+    ``tg.gradients`` call (the backward-fusion stage re-derives it from the optimized
+    forward graph); the record lives and dies with the tensor.
     """
 
     __array_priority__ = 100   # numpy defers to our operators: np_array + tensor works
@@ -46,6 +50,7 @@ class Tensor:
         self.index = index
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
+        self.grad_record = None
 
     @property
     def name(self):
