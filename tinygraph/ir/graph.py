@@ -12,7 +12,7 @@ import itertools
 import threading
 import weakref
 
-from tinygraph.ir.node import Node, Tensor
+from tinygraph.ir.node import Node, Tensor, fmt_shape
 from tinygraph.ir.op import OP_REGISTRY, Op, ShapeError, register_op  # noqa: F401
 
 
@@ -120,11 +120,6 @@ def provenance(node):
 
 def _shape_text(t):
     return f"'{t.name}' {fmt_shape(t.shape)} {t.dtype.name}"
-
-
-def fmt_shape(shape):
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def apply(op, inputs, name=None, control_inputs=(), unique=False, *, exact_name=None,
