@@ -25,7 +25,7 @@ def test_the_pipeline_is_one_list_in_order():
 def test_capabilities_have_defaults_on_the_op_base():
     base = Op()
     assert (base.fused, base.needs_output_mask, base.body, base.assigns) == (False, False, None, None)
-    assert not base.is_placeholder and not base.is_constant
+    assert not base.is_placeholder and not base.is_constant and base.decompose([]) is None
     x = tg.placeholder((4, 2), "float64")
     _, ys = tg.scan(lambda c, x_t: (c + x_t, c), x, tg.zeros((2,), "float64"))
     loop = ys.node.op

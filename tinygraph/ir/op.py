@@ -62,7 +62,7 @@ class Op:
     # their defaults; an op that has one overrides it).
     is_placeholder = False     # a value fed at run time (a run without it fails)
     is_constant = False        # a value fixed in the graph: the array ``op.value``
-    fused = False              # a fused kernel standing for a primitive-op subgraph
+    fused = False              # a fused kernel standing for a primitive-op subgraph (decompose)
     needs_output_mask = False  # compute(..., needed=) is told which outputs are used
     body = None                # a loop's step: the Function compute runs at every step
     assigns = None             # the Variable this op writes when run; new_value is its kernel
@@ -90,6 +90,11 @@ class Op:
 
     def vjp(self, node, *grads):
         raise NotImplementedError(f"op {self.name} has no gradient")
+
+    def decompose(self, inputs):
+        """Fused ops: their outputs rebuilt from primitive ops on ``inputs`` (a list of
+        Tensors); None for every other op."""
+        return None
 
     def new_value(self, be, *arrays):
         """Ops that assign a Variable (``assigns``): the array to store. A run commits
