@@ -69,13 +69,17 @@ class Backend:
         return np.random.default_rng(seed)
 
     # compiled subgraphs ---------------------------------------------------
+    # what compiles a Function here: the runtime's Plan, which tinygraph.runtime.plan
+    # sets (backends sit below the runtime and do not import it)
+    plan_class = None
+
     def plan_for(self, function):
         """The Plan of a Function (a loop body) on this backend, compiled once."""
-        from tinygraph.runtime.session import Plan
         plans = self.__dict__.setdefault("_function_plans", {})
         hit = plans.get(id(function))
         if hit is None:
-            hit = plans[id(function)] = (function, Plan(function.outputs, function.inputs, self))
+            plan = self.plan_class(function.outputs, function.inputs, self)
+            hit = plans[id(function)] = (function, plan)
         return hit[1]
 
     # kernels -------------------------------------------------------------

@@ -26,3 +26,8 @@ from .slicing import slice  # noqa: A004
 
 __all__ = [n for n, v in dict(globals()).items()
            if not n.startswith("_") and not isinstance(v, _types.ModuleType)]
+
+# Tensor's operators are ops: set on Tensor here, once every op exists
+from .operators import install_tensor_operators  # noqa: E402
+
+install_tensor_operators()

@@ -2,21 +2,11 @@
 import numpy as np
 
 from tinygraph.ir.graph import Op, Tensor, apply1, get_default_graph, register_op
+from tinygraph.ir.placeholder import Placeholder
 from tinygraph.ir.spec import Spec
 
-from ._util import as_dtype, default_dtype, to_array
-
-
-@register_op
-class Placeholder(Op):
-    name = "placeholder"
-    stateful = True       # every placeholder is its own value
-
-    def infer(self):
-        return self.shape, self.dtype
-
-    def compute(self, be):
-        raise ValueError(f"placeholder {self.ph_name!r} was not fed")
+from ._util import as_dtype, as_tensor, default_dtype, to_array
+from .math import cast
 
 
 def placeholder(shape, dtype="float32", name=None):
@@ -37,6 +27,7 @@ def placeholder(shape, dtype="float32", name=None):
 @register_op
 class Constant(Op):
     name = "constant"
+    is_constant = True
 
     def infer(self):
         return self.value.shape, self.value.dtype
@@ -110,8 +101,8 @@ def shape_tensor(dims):
         if any(d < 0 for d in static):
             raise ValueError(f"negative dimension in shape {static}")
         return static, None
+    # late: ops.array imports zeros_like from here, a module-level import is a cycle
     from tinygraph.ops.array import stack
-    from tinygraph.ops.math import cast
     parts, static = [], []
     for d in dims:
         if isinstance(d, Tensor):
@@ -181,13 +172,9 @@ class FillLike(Op):
 
 
 def zeros_like(x):
-    from ._util import as_tensor
-    x = as_tensor(x)
-    return apply1(FillLike(value=0), [x])
+    return apply1(FillLike(value=0), [as_tensor(x)])
 
 
 def ones_like(x):
-    from ._util import as_tensor
-    x = as_tensor(x)
-    return apply1(FillLike(value=1), [x])
+    return apply1(FillLike(value=1), [as_tensor(x)])
 

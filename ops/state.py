@@ -4,7 +4,7 @@ A run reads every Variable as it was when the run started; the updates a run mak
 are committed together when it ends, so a failing run changes nothing."""
 import numpy as np
 
-from tinygraph.ir.graph import Op, ShapeError, apply, register_op
+from tinygraph.ir.graph import Op, ShapeError, apply, as_node, register_op
 
 
 @register_op
@@ -28,9 +28,14 @@ class ReadVariable(Op):
 
 
 class Update(Op):
-    """Base of ops that write a Variable: ``new_value`` computes what to store."""
+    """Base of ops that write a Variable (attribute ``var``): ``new_value`` computes
+    what to store."""
     stateful = True
     differentiable = False
+
+    @property
+    def assigns(self):
+        return self.var
 
     def infer(self, value):
         var = self.var
@@ -79,7 +84,7 @@ def group(*ops, name=None):
     nodes = []
     for o in ops:
         if isinstance(o, (list, tuple)):
-            nodes.extend(getattr(x, "node", x) for x in o)
+            nodes.extend(as_node(x) for x in o)
         else:
-            nodes.append(getattr(o, "node", o))
+            nodes.append(as_node(o))
     return apply(NoOp(), [], name=name or "group", control_inputs=nodes)

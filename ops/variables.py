@@ -1,7 +1,12 @@
 """Variables: tensors whose value persists between runs."""
 import numpy as np
 
-from tinygraph.ir.graph import Tensor, apply
+from tinygraph.ir.graph import Tensor, apply, topo_nodes
+from tinygraph.ir.nest import flatten
+
+from ._util import as_tensor
+from .state import Assign, AssignAdd, ReadVariable
+
 
 class Variable(Tensor):
     """A tensor whose value persists between runs.
@@ -14,7 +19,6 @@ class Variable(Tensor):
     """
 
     def __init__(self, initial_value, name=None, trainable=True, dtype=None):
-        from tinygraph.ops.state import ReadVariable
         if isinstance(initial_value, Tensor):
             raise TypeError("Variable: initial_value must be a NumPy array or scalar, not a "
                             f"Tensor ({initial_value.name!r}); evaluate it first")
@@ -62,13 +66,9 @@ class Variable(Tensor):
         self._version += 1
 
     def assign(self, value, name=None):
-        from tinygraph.ops._util import as_tensor
-        from tinygraph.ops.state import Assign
         return apply(Assign(var=self), [as_tensor(value, self.dtype)], name=name or "assign")
 
     def assign_add(self, delta, name=None):
-        from tinygraph.ops._util import as_tensor
-        from tinygraph.ops.state import AssignAdd
         return apply(AssignAdd(var=self), [as_tensor(delta, self.dtype)], name=name or "assign_add")
 
     def __repr__(self):
@@ -80,10 +80,8 @@ class Variable(Tensor):
 
 def trainable_variables(fetches):
     """The trainable Variables that ``fetches`` read, in graph order."""
-    from tinygraph.ir.graph import topo_nodes
-    from tinygraph.ir.nest import flatten
     out = []
     for node in topo_nodes(flatten(fetches)):
-        if node.op.name == "variable" and node.op.var.trainable:
+        if isinstance(node.op, ReadVariable) and node.op.var.trainable:
             out.append(node.op.var)
     return out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.compile import passes
+from tinygraph.compile import pipeline as passes
 from tinygraph.ir.graph import apply, topo_nodes
 from tinygraph.ops.math import SumLike
 

@@ -16,9 +16,9 @@ from tinygraph.ops.variables import Variable
 from tinygraph.ops import *  # noqa: F401,F403 -- every op is tg.<name>
 from tinygraph.ops import __all__ as _op_names
 from tinygraph.autodiff import gradients
-from tinygraph.compile.passes import optimize
-from tinygraph.compile import lstm_fusion  # noqa: F401 -- registers the LSTM fusion passes
-from tinygraph.runtime.session import NumericsError, Plan, Session, evaluate
+from tinygraph.compile.pipeline import optimize
+from tinygraph.runtime.plan import NumericsError, Plan
+from tinygraph.runtime.session import Session, evaluate
 from tinygraph import backends
 from tinygraph.train import initializers, losses, optimizers
 from tinygraph.train.saving import load_weights, save_weights

@@ -6,8 +6,10 @@ check. One parametrized test (tests/test_op_gradients.py) walks the registry.
 """
 import numpy as np
 
-
+from tinygraph.autodiff import gradients
 from tinygraph.ir.spec import Spec  # noqa: F401 -- the specs ops carry
+from tinygraph.ops import add_n, placeholder, reduce_sum
+from tinygraph.runtime.session import Session
 
 
 def _flat(outs):
@@ -20,26 +22,24 @@ def check_grads(build, args, order=2, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0, se
 
     ``build`` maps placeholders to a Tensor or a list of Tensors. float64 only.
     """
-    import tinygraph as tg
     rng = np.random.default_rng(seed)
-    sess = session or tg.Session(optimize=False)
+    sess = session or Session(optimize=False)
     args = [np.asarray(a, dtype=np.float64) for a in args]
-    xs = [tg.placeholder(a.shape, dtype="float64") for a in args]
+    xs = [placeholder(a.shape, dtype="float64") for a in args]
     outs = [o for o in _flat(build(*xs)) if o.dtype.kind == "f"]
     # Scalar objective: a random projection of every float output.
     proj = [rng.standard_normal(sess.run(o, dict(zip(xs, args))).shape) for o in outs]
-    scalar = tg.add_n([tg.reduce_sum(o * p) for o, p in zip(outs, proj)])
+    scalar = add_n([reduce_sum(o * p) for o, p in zip(outs, proj)])
     _check_first(sess, scalar, xs, args, rng, eps, rtol, atol)
     if order >= 2:
-        grads = tg.gradients(scalar, xs, unconnected_gradients="zero")
+        grads = gradients(scalar, xs, unconnected_gradients="zero")
         dirs = [rng.standard_normal(a.shape) for a in args]
-        second = tg.add_n([tg.reduce_sum(g * d) for g, d in zip(grads, dirs)])
+        second = add_n([reduce_sum(g * d) for g, d in zip(grads, dirs)])
         _check_first(sess, second, xs, args, rng, eps, rtol, atol)
 
 
 def _check_first(sess, scalar, xs, args, rng, eps, rtol, atol):
-    import tinygraph as tg
-    grads = tg.gradients(scalar, xs, unconnected_gradients="zero")
+    grads = gradients(scalar, xs, unconnected_gradients="zero")
     feed = dict(zip(xs, args))
     g_vals = sess.run(grads, feed)
     u = [rng.standard_normal(a.shape) for a in args]

@@ -429,12 +429,3 @@ SEQUENCE_RULES = [
          name="stack_of_slices"),
 ]
 
-
-def _register():
-    from tinygraph.compile.passes import Pass, register_pass
-    register_pass(Pass("lstm_cell_fusion", "LSTM gate math -> lstm_cell", CELL_RULES))
-    register_pass(Pass("lstm_sequence_fusion", "loops of one LSTM cell -> lstm_sequence",
-                       SEQUENCE_RULES))
-
-
-_register()

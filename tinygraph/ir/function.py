@@ -5,7 +5,8 @@ over whatever outer tensors it read (weights, masks): those become extra inputs
 ("captures"). Nodes of ``fn`` that do not depend on the per-call placeholders are
 left outside, so a loop computes them once instead of at every step.
 """
-from tinygraph.ir.graph import Tensor, apply, topo_nodes
+from tinygraph.ir.graph import Tensor, topo_nodes
+from tinygraph.ir.placeholder import new_placeholder
 from tinygraph.ir.rebuild import substitute
 
 
@@ -26,11 +27,6 @@ class Function:
         return substitute(self.outputs, mapping)
 
 
-def _body_placeholder(shape, dtype, name):
-    from tinygraph.ops.sources import Placeholder
-    return apply(Placeholder(shape=tuple(shape), dtype=dtype, ph_name=name), [], name=name).outputs[0]
-
-
 def trace(fn, arg_specs, name="body"):
     """Trace ``fn(*placeholders)`` into a Function.
 
@@ -38,7 +34,7 @@ def trace(fn, arg_specs, name="body"):
     list of Tensors. Returns (Function, captures): the Function's inputs are the
     placeholders followed by one placeholder per captured outer tensor, in the order
     of ``captures``."""
-    params = [_body_placeholder(s, d, n) for s, d, n in arg_specs]
+    params = [new_placeholder(s, d, n) for s, d, n in arg_specs]
     outs = fn(*params)
     for o in outs:
         if not isinstance(o, Tensor):
@@ -53,7 +49,7 @@ def trace(fn, arg_specs, name="body"):
 
     def capture(t):
         key = (t.node.id, t.index)
-        if key not in seen and t.node.op.name != "constant":
+        if key not in seen and not t.node.op.is_constant:
             seen.add(key)
             captures.append(t)
 
@@ -65,13 +61,13 @@ def trace(fn, arg_specs, name="body"):
             if n.control_inputs:
                 raise ValueError(f"{name}: control dependencies are not allowed inside a loop body "
                                  f"({n.name!r})")
-            if hasattr(n.op, "new_value"):
+            if n.op.assigns is not None:
                 raise ValueError(f"{name}: Variable updates are not allowed inside a loop body "
                                  f"({n.name!r})")
     for o in outs:                       # an output that does not depend on the step
         if o.node.id not in inner:
             capture(o)
-    cap_params = [_body_placeholder(t.shape, t.dtype, f"{name}_capture") for t in captures]
+    cap_params = [new_placeholder(t.shape, t.dtype, f"{name}_capture") for t in captures]
     mapping = {(t.node.id, t.index): p for t, p in zip(captures, cap_params)}
     closed = substitute(outs, mapping)
     return Function(params + cap_params, closed, name), captures

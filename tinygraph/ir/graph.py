@@ -12,7 +12,7 @@ import itertools
 import threading
 import weakref
 
-from tinygraph.ir.node import Node, Tensor
+from tinygraph.ir.node import Node, Tensor, fmt_shape
 from tinygraph.ir.op import OP_REGISTRY, Op, ShapeError, register_op  # noqa: F401
 
 
@@ -21,7 +21,8 @@ from tinygraph.ir.op import OP_REGISTRY, Op, ShapeError, register_op  # noqa: F4
 class Graph:
     """Holds what is shared while building: names, scopes, the variable store, the
     hash-consing table and gradient provenance. Nodes do not need to be registered:
-    the graph a Session runs is whatever the fetches reach."""
+    the graph a Session runs is whatever the fetches reach, and nodes nothing refers
+    to any more are freed (the hash-consing table holds them weakly)."""
 
     def __init__(self):
         self._name_counts = {}
@@ -34,7 +35,6 @@ class Graph:
         self.random_seed = None           # tg.set_random_seed: TF's graph-level seed
         self.random_ops = itertools.count()   # seeds derived for unseeded random ops
         self.initializer_rng = None       # what unseeded initializers draw from, if seeded
-        self.grad_records = {}            # gradient tensor key -> (GradRecord, index)
 
     def unique_name(self, base):
         base = "/".join(self._scope + [base]) if self._scope else base
@@ -120,11 +120,6 @@ def provenance(node):
 
 def _shape_text(t):
     return f"'{t.name}' {fmt_shape(t.shape)} {t.dtype.name}"
-
-
-def fmt_shape(shape):
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def apply(op, inputs, name=None, control_inputs=(), unique=False, *, exact_name=None,

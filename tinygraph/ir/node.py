@@ -6,6 +6,13 @@ import numpy as np
 _ids = itertools.count(1)
 
 
+def fmt_shape(shape, unknown="None"):
+    """A static shape as text, ``(None, 3)`` or ``(4,)``; ``unknown`` stands for a
+    dimension only known at run time."""
+    inner = ", ".join(unknown if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
 class Node:
     """One application of an op. ``outputs`` are Tensors; a node may have none."""
 
@@ -36,7 +43,13 @@ class Tensor:
     """A symbolic value: output ``index`` of ``node``, with a static shape and dtype.
 
     ``==`` keeps its identity meaning (tensors are dict keys in feeds); use
-    ``tg.equal`` for an elementwise comparison.
+    ``tg.equal`` for an elementwise comparison. The operators (``+``, ``@``,
+    ``x[i]``, ``x.T``, ...) are ops: tinygraph.ops sets them on Tensor when it is
+    imported, and tinygraph.runtime sets ``eval`` (both build on this module).
+
+    ``grad_record`` is ``(GradRecord, i)`` when this tensor is result ``i`` of a
+    ``tg.gradients`` call (the backward-fusion stage re-derives it from the optimized
+    forward graph); the record lives and dies with the tensor.
     """
 
     __array_priority__ = 100   # numpy defers to our operators: np_array + tensor works
@@ -46,6 +59,7 @@ class Tensor:
         self.index = index
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
+        self.grad_record = None
 
     @property
     def name(self):
@@ -62,9 +76,7 @@ class Tensor:
         return len(self.shape)
 
     def __repr__(self):
-        shape = "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + \
-            ("," if len(self.shape) == 1 else "") + ")"
-        return f"<Tensor {self.name!r} shape={shape} dtype={self.dtype.name}>"
+        return f"<Tensor {self.name!r} shape={fmt_shape(self.shape, '?')} dtype={self.dtype.name}>"
 
     def __hash__(self):
         return hash((self.node.id, self.index))
@@ -84,39 +96,3 @@ class Tensor:
 
     def __iter__(self):
         raise TypeError(f"tensor {self.name!r} is not iterable; use tg.unstack")
-
-    def eval(self, feed_dict=None, session=None):
-        from tinygraph.runtime.session import evaluate
-        return evaluate(self, feed_dict=feed_dict, session=session)
-
-    # Operators are thin calls into tinygraph.ops (imported late: ops import us).
-    def __add__(self, o): return _ops().add(self, o)
-    def __radd__(self, o): return _ops().add(o, self)
-    def __sub__(self, o): return _ops().subtract(self, o)
-    def __rsub__(self, o): return _ops().subtract(o, self)
-    def __mul__(self, o): return _ops().multiply(self, o)
-    def __rmul__(self, o): return _ops().multiply(o, self)
-    def __truediv__(self, o): return _ops().divide(self, o)
-    def __rtruediv__(self, o): return _ops().divide(o, self)
-    def __matmul__(self, o): return _ops().matmul(self, o)
-    def __rmatmul__(self, o): return _ops().matmul(o, self)
-    def __pow__(self, o): return _ops().power(self, o)
-    def __rpow__(self, o): return _ops().power(o, self)
-    def __neg__(self): return _ops().negative(self)
-    def __abs__(self): return _ops().abs(self)
-    def __lt__(self, o): return _ops().less(self, o)
-    def __le__(self, o): return _ops().less_equal(self, o)
-    def __gt__(self, o): return _ops().greater(self, o)
-    def __ge__(self, o): return _ops().greater_equal(self, o)
-    def __getitem__(self, index): return _ops().getitem(self, index)
-
-    @property
-    def T(self):
-        return _ops().transpose(self)
-
-
-def _ops():
-    from tinygraph import ops
-    return ops
-
-

@@ -47,15 +47,25 @@ class Op:
     """An operation: a shape/dtype rule, a kernel against ``be.xp``, and a VJP.
 
     Subclasses set ``name`` and implement ``infer`` (returns one ``(shape, dtype)``
-    tuple, or a list of them for several outputs), ``compute(be, *arrays)`` and ``vjp(node, *output_grads)`` (returns
-    one gradient Tensor or None per input, built from tinygraph ops). Attributes are
-    the keyword arguments of the constructor; they are part of the op's identity.
+    tuple, or a list of them for several outputs), ``compute(be, *arrays)`` and
+    ``vjp(node, *output_grads)`` (returns one gradient Tensor or None per input,
+    built from tinygraph ops). Attributes are the keyword arguments of the
+    constructor; they are part of the op's identity.
     """
 
     name = None
     differentiable = True   # False: no gradient flows through any input
     stateful = False        # True: never folded, never shared (random, reads of state)
     specs = ()              # test specs (tinygraph.testing.Spec); a meta-test requires them
+
+    # Capabilities the passes, the runtime and the tools read (declared here with
+    # their defaults; an op that has one overrides it).
+    is_placeholder = False     # a value fed at run time (a run without it fails)
+    is_constant = False        # a value fixed in the graph: the array ``op.value``
+    fused = False              # a fused kernel standing for a primitive-op subgraph (decompose)
+    needs_output_mask = False  # compute(..., needed=) is told which outputs are used
+    body = None                # a loop's step: the Function compute runs at every step
+    assigns = None             # the Variable this op writes when run; new_value is its kernel
 
     def __init__(self, **attrs):
         self.attrs = attrs
@@ -80,6 +90,16 @@ class Op:
 
     def vjp(self, node, *grads):
         raise NotImplementedError(f"op {self.name} has no gradient")
+
+    def decompose(self, inputs):
+        """Fused ops: their outputs rebuilt from primitive ops on ``inputs`` (a list of
+        Tensors); None for every other op."""
+        return None
+
+    def new_value(self, be, *arrays):
+        """Ops that assign a Variable (``assigns``): the array to store. A run commits
+        every update together when it ends, so a failing run changes nothing."""
+        raise NotImplementedError(f"op {self.name} assigns no Variable")
 
     def label(self):
         """Short text for pictures."""

@@ -2,8 +2,12 @@
 from tinygraph.ir.graph import Tensor, apply, topo_nodes
 
 
-def _key(t):
+def tensor_key(t):
+    """(node id, output index): how mappings and plans name a tensor."""
     return (t.node.id, t.index)
+
+
+_key = tensor_key      # the name tinygraph.compile.rewrite imports
 
 
 def substitute(roots, mapping, force=False):
@@ -14,8 +18,8 @@ def substitute(roots, mapping, force=False):
     every node, which merges identical ones (CSE)."""
     def target(t):
         hops = 0
-        while _key(t) in mapping:
-            t = mapping[_key(t)]
+        while tensor_key(t) in mapping:
+            t = mapping[tensor_key(t)]
             hops += 1
             if hops > len(mapping):
                 raise RuntimeError("substitute: the replacements form a cycle")

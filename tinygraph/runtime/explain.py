@@ -1,5 +1,5 @@
 """``Session.explain``: a readable account of a compiled plan."""
-from tinygraph.ir.graph import fmt_shape
+from tinygraph.ir.graph import fmt_shape, topo_nodes
 
 
 class Explanation:
@@ -12,15 +12,19 @@ class Explanation:
                          [o.shape for o in s.node.outputs]) for s in plan.steps]
         # fused kernels at the top level and inside loop bodies (run at every step)
         self.fused = [(n.op.name, n.name) for n in _with_bodies([s.node for s in plan.steps])
-                      if getattr(n.op, "fused", False)]
-        report = getattr(plan, "report", None)
+                      if n.op.fused]
+        report = plan.report
         self.passes = str(report) if report else "optimize=False: no passes ran"
         # A decline matters only if its node survived: the nodes of a match that fired
-        # later (or of a bigger match around it) are gone from the plan.
+        # later (or of a bigger match around it) are gone from the plan. A node declined
+        # more than once (the pipeline runs again after backward fusion, on a graph the
+        # first run changed) shows the last reason: the one about the graph as planned.
         alive = _node_names([s.node for s in plan.steps])
-        self.declined = [(e.rule, e.node, e.reason) for e in (report.events if report else [])
-                         if not e.fired and e.node in alive]
-        self.declined = list(dict.fromkeys(self.declined))
+        last = {}
+        for e in report.events if report else []:
+            if not e.fired and e.node in alive:
+                last[(e.rule, e.node)] = e.reason
+        self.declined = [(rule, node, reason) for (rule, node), reason in last.items()]
         self.unfused = [d for d in self.declined if d[0].startswith("lstm")]
 
     def __str__(self):
@@ -43,13 +47,11 @@ class Explanation:
 
 def _with_bodies(nodes):
     """``nodes`` and, after each loop, the nodes of its body (recursively)."""
-    from tinygraph.ir.graph import topo_nodes
     out = []
     for n in nodes:
         out.append(n)
-        body = getattr(n.op, "body", None)
-        if body is not None and n.op.name == "scan":
-            out += _with_bodies(topo_nodes(body.outputs))
+        if n.op.body is not None:
+            out += _with_bodies(topo_nodes(n.op.body.outputs))
     return out
 
 
