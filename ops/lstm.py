@@ -278,7 +278,7 @@ def unfuse(outputs):
     while True:
         # consumers first: a backward op's decomposition no longer reads the saved
         # gates of its forward op, whose decomposition does not produce them
-        fused = next((n for n in reversed(topo_nodes(outputs)) if hasattr(n.op, "decompose")), None)
+        fused = next((n for n in reversed(topo_nodes(outputs)) if n.op.fused), None)
         if fused is None:
             return outputs
         parts = fused.op.decompose(list(fused.inputs))

@@ -116,7 +116,7 @@ def _body(node):
     body = getattr(node.op, "body", None)
     if hasattr(body, "inputs") and hasattr(body, "outputs"):
         return body
-    if not hasattr(node.op, "decompose"):
+    if not node.op.fused:
         return None
     if node.id not in _decompositions:
         from tinygraph.ir.function import trace
