@@ -62,14 +62,14 @@ class Variable(Tensor):
         self._version += 1
 
     def assign(self, value, name=None):
-        from tinygraph.ops._util import as_tensor
+        from tinygraph.ops.constant import convert_to_tensor
         from tinygraph.ops.state import Assign
-        return apply(Assign(var=self), [as_tensor(value, self.dtype)], name=name or "assign")
+        return apply(Assign(var=self), [convert_to_tensor(value, self.dtype)], name=name or "assign")
 
     def assign_add(self, delta, name=None):
-        from tinygraph.ops._util import as_tensor
+        from tinygraph.ops.constant import convert_to_tensor
         from tinygraph.ops.state import AssignAdd
-        return apply(AssignAdd(var=self), [as_tensor(delta, self.dtype)], name=name or "assign_add")
+        return apply(AssignAdd(var=self), [convert_to_tensor(delta, self.dtype)], name=name or "assign_add")
 
     def __repr__(self):
         return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype.name}>"

@@ -21,7 +21,7 @@ def gradients(ys, xs, grad_ys=None, unconnected_gradients="none"):
     Returns a list of Tensors (or None), one per x.
     """
     from tinygraph.ops import add_n, ones_like, zeros_like
-    from tinygraph.ops._util import as_tensor
+    from tinygraph.ops.constant import convert_to_tensor
     if unconnected_gradients not in ("none", "zero"):
         raise ValueError("gradients: unconnected_gradients must be 'none' or 'zero', "
                          f"got {unconnected_gradients!r}")
@@ -58,7 +58,7 @@ def gradients(ys, xs, grad_ys=None, unconnected_gradients="none"):
                 gy = ones_like(y)
         else:
             with provenance(y.node):
-                gy = as_tensor(gy, y.dtype)
+                gy = convert_to_tensor(gy, y.dtype)
             if gy.ndim != y.ndim or any(a is not None and b is not None and a != b
                                         for a, b in zip(gy.shape, y.shape)):
                 raise ValueError(f"gradients: grad_ys for {y.name!r} has shape {gy.shape}, "
