@@ -267,7 +267,11 @@ def deserialize(spec):
     if "class_name" not in spec or "config" not in spec:
         raise ValueError(f"cannot deserialize {spec!r}: expected a dict with 'class_name' and "
                          "'config'")
-    module = importlib.import_module(spec.get("module") or "tinygraph.layers")
+    module_name = spec.get("module") or "tinygraph.layers"
+    if module_name.startswith("tinygraph.layers."):
+        # our classes by their public names, so that specs outlive the file layout
+        module_name = "tinygraph.layers"
+    module = importlib.import_module(module_name)
     cls = getattr(module, spec["class_name"], None)
     if cls is None:
         raise ValueError(f"unknown layer class {spec['class_name']!r} in {module.__name__}")

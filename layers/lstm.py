@@ -1,10 +1,100 @@
-"""``LSTM``: ``RNN(LSTMCell(...))`` as one layer, the cell's arguments on the layer."""
+"""Keras' LSTM: ``LSTMCell``, one step (gate order i, f, c, o; implementation 1, a
+matmul per gate, or 2, one fused ``x@W + h@R + b`` split in four), and ``LSTM``,
+``RNN(LSTMCell(...))`` as one layer with the cell's arguments on the layer. The
+step's math is ops/lstm_step.py, shared with the TF1 cell and the fused ops."""
 import inspect
 
-from . import regularizers
+import numpy as np
+
+import tinygraph as tg
+from tinygraph.ops.lstm_step import LSTMMath, lstm_step
+
+from . import activations, regularizers
 from .base import Layer
+from .cell_base import CellBase
 from .rnn import RNN
-from .rnn_cells import LSTMCell
+
+
+class LSTMCell(CellBase):
+    """One LSTM step, Keras semantics. ``cell(x, [h, c], training=None)`` returns
+    ``(h_new, [h_new, c_new])``.
+
+    ``i = σ(z_i)  f = σ(z_f)  c' = f*c + i*φ(z_c)  o = σ(z_o)  h' = o*φ(c')`` with
+    σ = recurrent_activation, φ = activation and ``z = x@kernel + h@recurrent_kernel
+    + bias`` in gate order i, f, c, o.
+    """
+
+    _gates = 4
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, implementation=2, **kwargs):
+        super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer,
+                         bias_initializer, kernel_regularizer, recurrent_regularizer,
+                         bias_regularizer, kernel_constraint, recurrent_constraint,
+                         bias_constraint, dropout, recurrent_dropout, seed, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        if isinstance(implementation, bool) or implementation not in (1, 2):
+            raise ValueError(f"LSTMCell: implementation must be 1 or 2, got {implementation!r}")
+        # Recurrent dropout needs a mask per gate, which only implementation 1 has (as Keras).
+        self.implementation = 1 if self.recurrent_dropout > 0 else int(implementation)
+
+    @property
+    def state_size(self):
+        return [self.units, self.units]
+
+    @property
+    def _input_mask_count(self):
+        return 4 if self.implementation == 1 else 1
+
+    _recurrent_mask_count = 4
+
+    def _bias_initializer(self):
+        """With unit_forget_bias: ``[init(U), ones(U), init(2U)]`` (bias_initializer still
+        fills the other blocks, as in Keras)."""
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        init, units = self.bias_initializer, self.units
+
+        def bias_init(shape, dtype="float32"):
+            return np.concatenate([np.asarray(init((units,), dtype)), np.ones(units, dtype),
+                                   np.asarray(init((2 * units,), dtype))]).astype(dtype)
+        return bias_init
+
+    def call(self, inputs, states, training=None):
+        h_tm1, c_tm1 = self._check_step(inputs, states, 2)
+        dp = self.get_dropout_mask_for_cell(inputs, training, self._input_mask_count)
+        act, rec_act, U = self.activation, self.recurrent_activation, self.units
+        if self.implementation == 1:
+            rec_dp = self.get_recurrent_dropout_mask_for_cell(h_tm1, training, 4)
+            xs = [inputs * m for m in dp] if dp is not None else [inputs] * 4
+            hs = [h_tm1 * m for m in rec_dp] if rec_dp is not None else [h_tm1] * 4
+            z = []
+            for k in range(4):
+                block = slice(k * U, (k + 1) * U)
+                x_k = tg.matmul(xs[k], self.kernel[:, block])
+                if self.use_bias:
+                    x_k = x_k + self.bias[block]
+                z.append(x_k + tg.matmul(hs[k], self.recurrent_kernel[:, block]))
+        else:
+            x = inputs * dp if dp is not None else inputs
+            zz = tg.matmul(x, self.kernel) + tg.matmul(h_tm1, self.recurrent_kernel)
+            if self.use_bias:
+                zz = zz + self.bias
+            z = zz
+        step = lstm_step(z, c_tm1, LSTMMath(act, rec_act))
+        return step.h, [step.h, step.c]
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(recurrent_activation=activations.serialize(self.recurrent_activation),
+                   unit_forget_bias=self.unit_forget_bias, implementation=self.implementation)
+        return cfg
+
 
 _CELL_ARGS = ("units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
               "recurrent_initializer", "bias_initializer", "unit_forget_bias",

@@ -18,8 +18,8 @@ from tinygraph.ir import nest
 from tinygraph.ir.graph import in_scope
 
 from .base import Layer, deserialize, serialize
-from .rnn_cells import (StackedRNNCells, call_cell, initial_state_of, output_size_of,
-                        state_sizes)
+from .cell_contract import call_cell, initial_state_of, output_size_of, state_sizes
+from .stacked_rnn_cells import StackedRNNCells
 
 
 def _dim(t, axis):
@@ -133,7 +133,7 @@ class RNN(Layer):
                              f"inputs of shape {x.shape}")
         if mask is None:
             return None
-        mask = tg.ops._util.as_tensor(mask)
+        mask = tg.convert_to_tensor(mask)
         want = x.shape[:2]
         if mask.ndim != 2 or any(a is not None and b is not None and a != b
                                  for a, b in zip(mask.shape, want)):
@@ -245,7 +245,7 @@ class _Loop:
         """(new flat states, output to carry, output to emit) for one time step."""
         out, new = call_cell(self.cell, x_t, nest.pack_as(self.cell.state_size, states),
                              self.training)
-        new = [tg.ops._util.as_tensor(s) for s in nest.flatten(new)]
+        new = [tg.convert_to_tensor(s) for s in nest.flatten(new)]
         if len(new) != len(states):
             raise ValueError(f"{self.rnn.name}: the cell returned {len(new)} states, its "
                              f"state_size has {len(states)}")

@@ -81,10 +81,6 @@ def _float_dtype(dtype, who):
     return dt
 
 
-def _as_tensor(value, dtype=None):
-    return value if isinstance(value, Tensor) else ops.constant(value, dtype)
-
-
 def _check_batch_size(batch_size, who):
     if isinstance(batch_size, Tensor):
         if batch_size.ndim != 0 or batch_size.dtype.kind not in "iu":
@@ -228,7 +224,7 @@ class LSTMCell:
             if not isinstance(state, (list, tuple)) or len(state) != 2:
                 raise ValueError(f"LSTMCell {self.name!r}: state must be an "
                                  f"LSTMStateTuple(c, h) (state_is_tuple=True), got {state!r}")
-            c, h = (_as_tensor(s, self.dtype) for s in state)
+            c, h = (ops.convert_to_tensor(s, self.dtype) for s in state)
             for t, size, what in ((c, U, "c"), (h, H, "h")):
                 if t.ndim != 2 or t.shape[1] not in (None, size):
                     raise ValueError(f"LSTMCell {self.name!r}: state.{what} must have shape "
@@ -239,7 +235,7 @@ class LSTMCell:
             raise ValueError(f"LSTMCell {self.name!r}: with state_is_tuple=False the state is "
                              f"one tensor concat([c, h], 1) of width {U + H}, got a "
                              f"{type(state).__name__}")
-        state = _as_tensor(state, self.dtype)
+        state = ops.convert_to_tensor(state, self.dtype)
         if state.ndim != 2 or state.shape[1] not in (None, U + H):
             raise ValueError(f"LSTMCell {self.name!r}: state must have shape (batch, {U + H}) "
                              f"= concat([c, h], 1), got {state.shape} ({state.name!r})")
@@ -255,7 +251,7 @@ class LSTMCell:
         """One step: returns ``(m, new_state)``. ``training`` is accepted for the Keras
         ``RNN`` wrapper and ignored (the cell has no dropout)."""
         del training
-        x = _as_tensor(inputs, self.dtype)
+        x = ops.convert_to_tensor(inputs, self.dtype)
         if x.ndim != 2:
             raise ValueError(f"LSTMCell {self.name!r}: inputs must be 2-D (batch, depth), got "
                              f"shape {x.shape} ({x.name!r})")
@@ -314,7 +310,7 @@ class LSTMCell:
                                                        and inputs.ndim == 0)):
             inputs, batch_size = None, inputs if batch_size is None else batch_size
         if inputs is not None:
-            inputs = inputs if isinstance(inputs, Tensor) else ops.constant(inputs)
+            inputs = ops.convert_to_tensor(inputs)
             if inputs.ndim < 1:
                 raise ValueError(f"{who}: inputs need a batch dimension, got shape {inputs.shape}")
             static = inputs.shape[0]
@@ -351,8 +347,7 @@ def _initial_state(cell, initial_state, dtype, batch, who):
         if len(leaves) != len(want):
             raise ValueError(f"{who}: initial_state has {len(leaves)} tensors, the cell's "
                              f"state_size {size!r} needs {len(want)}")
-        return nest.pack_as(size, [t if isinstance(t, Tensor) else ops.constant(t)
-                                   for t in leaves])
+        return nest.pack_as(size, [ops.convert_to_tensor(t) for t in leaves])
     return initial_state
 
 
@@ -440,7 +435,7 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
                         f"step (tg.unstack(x, axis=0) makes one), got {type(inputs).__name__}")
     if not inputs:
         raise ValueError(f"{who}: inputs is empty; a sequence needs at least one step")
-    xs = [x if isinstance(x, Tensor) else ops.constant(x) for x in inputs]
+    xs = [ops.convert_to_tensor(x) for x in inputs]
     for k, x in enumerate(xs):
         if x.ndim != 2:
             raise ValueError(f"{who}: inputs[{k}] must be 2-D (batch, depth), got shape "

@@ -3,26 +3,40 @@
 Each op is one class in one module: its shape/dtype rule, its kernel against
 ``be.xp``, its VJP in tinygraph ops, and its test specs. Composites (softmax,
 hard_sigmoid, clip_by_value, square, reduce_mean, ...) are plain functions.
+
+The modules from the bottom up (a module imports only modules above it here):
+dtypes, shape_rules    dtype defaults; static shape rules (broadcasting, axes)
+activation_kernels     the activations' array kernels (no graph)
+constant               constants; ``convert_to_tensor`` turns any value into a tensor
+elementwise            the Unary/Binary shape rules and the function of each op
+cast, compare          dtype changes: cast; comparisons and logical_not
+sources, array         placeholders, fills, shapes; shape ops (reshape, concat, ...)
+indexing               x[index], slice, gather
+reduce                 reductions, and broadcasting, the gradient of a sum (unbroadcast)
+math, linalg, nn       elementwise math; matmul; the softmax family
+activations, random, scan, state, lstm_step, lstm_kernels, lstm, variables
 """
 import types as _types
 
-from .array import (concat, expand_dims, gather, getitem, one_hot, reshape, reshape_like,
-                    reverse, split, squeeze, stack, transpose, unstack)
+from .array import (concat, expand_dims, one_hot, reshape, reshape_like, reverse, split,
+                    squeeze, stack, transpose, unstack)
+from .cast import cast
+from .compare import (equal, greater, greater_equal, less, less_equal, logical_not,
+                      not_equal)
+from .constant import constant, convert_to_tensor
+from .indexing import gather, getitem, slice  # noqa: A004 -- tg.slice, as in TF
+from .linalg import matmul
 from .lstm import lstm_cell, lstm_sequence
-from .math import (abs, add, add_n, cast, clip_by_value, divide, equal, exp, greater,
-                   greater_equal, hard_sigmoid, hard_sigmoid_v1, identity, less, less_equal,
-                   log, logical_not, maximum, minimum, multiply, negative, not_equal, power,
-                   relu, sigmoid, sign, sqrt, square, stop_gradient, subtract, tanh,
-                   unbroadcast, where)
+from .math import (abs, add, add_n, clip_by_value, divide, exp, hard_sigmoid, hard_sigmoid_v1,
+                   identity, log, maximum, minimum, multiply, negative, power, relu, sigmoid,
+                   sign, sqrt, square, stop_gradient, subtract, tanh, where)
+from .nn import log_softmax, logsumexp, softmax
 from .random import (dropout_mask, random_bernoulli, random_normal, random_uniform,
                      set_random_seed)
-from .reduce import (log_softmax, logsumexp, matmul, reduce_max, reduce_mean, reduce_sum,
-                     softmax)
-from .sources import (constant, fill, ones, ones_like, placeholder, shape, zeros,
-                      zeros_like)
+from .reduce import reduce_max, reduce_mean, reduce_sum, unbroadcast
+from .sources import fill, ones, ones_like, placeholder, shape, zeros, zeros_like
 from .scan import scan
 from .state import group
-from .slicing import slice  # noqa: A004
 
 __all__ = [n for n, v in dict(globals()).items()
            if not n.startswith("_") and not isinstance(v, _types.ModuleType)]

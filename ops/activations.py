@@ -25,7 +25,7 @@ from tinygraph.ir.pattern import Alt, Pat
 
 from . import activation_kernels as k
 from . import math as m
-from .reduce import softmax as _softmax
+from .nn import softmax as _softmax
 
 
 @dataclass(frozen=True)

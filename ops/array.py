@@ -1,11 +1,12 @@
-"""Shape and indexing ops: reshape, transpose, concat/split, stack/unstack, gather,
-slicing, one_hot."""
+"""Shape ops: reshape, transpose, expand_dims/squeeze, concat/split, stack/unstack,
+reverse, and one_hot. Indexing (getitem, gather, slice) is in ops/indexing.py."""
 import numpy as np
 
-from tinygraph.ir.graph import Op, ShapeError, Tensor, apply, apply1, register_op
+from tinygraph.ir.graph import Op, ShapeError, apply, apply1, register_op
 from tinygraph.ir.spec import Spec
 
-from ._util import as_tensor, norm_axis, norm_axes
+from .constant import convert_to_tensor
+from .shape_rules import norm_axis, norm_axes
 from .sources import zeros_like
 
 
@@ -67,7 +68,7 @@ class ReshapeLike(Op):
 
 def reshape(x, shape, name=None):
     """Reshape to ``shape`` (ints, at most one -1; None, as in a static shape, means -1)."""
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     shape = tuple(-1 if d is None else int(d) for d in shape)
     return apply1(Reshape(shape=shape), [x], name=name)
 
@@ -101,7 +102,7 @@ class Transpose(Op):
 
 
 def transpose(x, perm=None, name=None):
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     perm = tuple(reversed(range(x.ndim))) if perm is None else tuple(int(p) % max(x.ndim, 1) for p in perm)
     if perm == tuple(range(x.ndim)):
         return x
@@ -126,7 +127,7 @@ class ExpandDims(Op):
 
 
 def expand_dims(x, axis, name=None):
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     axis = norm_axis(axis, x.ndim + 1)
     return apply1(ExpandDims(axis=axis), [x], name=name)
 
@@ -156,7 +157,7 @@ class Squeeze(Op):
 
 def squeeze(x, axis=None, name=None):
     """Remove size-1 axes (all known ones when ``axis`` is None)."""
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     axes = tuple(i for i, d in enumerate(x.shape) if d == 1) if axis is None else norm_axes(axis, x.ndim)
     if not axes:
         return x
@@ -226,7 +227,7 @@ class SliceLike(Op):
 
 
 def concat(values, axis, name=None):
-    values = [as_tensor(v) for v in values]
+    values = [convert_to_tensor(v) for v in values]
     if not values:
         raise ValueError("concat: needs at least one tensor")
     if len(values) == 1:
@@ -261,7 +262,7 @@ class Split(Op):
 
 def split(x, num_or_size_splits, axis=0, name=None):
     """Split into equal parts (an int) or parts of the given sizes; returns a list."""
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     axis = norm_axis(axis, x.ndim)
     dim = x.shape[axis]
     if isinstance(num_or_size_splits, (int, np.integer)):
@@ -301,7 +302,7 @@ class Stack(Op):
 
 
 def stack(values, axis=0, name=None):
-    values = [as_tensor(v) for v in values]
+    values = [convert_to_tensor(v) for v in values]
     if not values:
         raise ValueError("stack: needs at least one tensor")
     axis = norm_axis(axis, values[0].ndim + 1)
@@ -325,14 +326,14 @@ class Unstack(Op):
 
 
 def unstack(x, axis=0, name=None):
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     axis = norm_axis(axis, x.ndim)
     if x.shape[axis] is None:
         raise ShapeError(f"unstack: dimension {axis} of {x.name!r} {x.shape} must be known")
     return list(apply(Unstack(axis=axis), [x], name=name).outputs)
 
 
-# ----------------------------------------------------------------------- reverse / gather
+# ----------------------------------------------------------------------- reverse
 
 @register_op
 class Reverse(Op):
@@ -351,167 +352,8 @@ class Reverse(Op):
 
 def reverse(x, axis, name=None):
     """Reverse the order of elements along ``axis`` (int or tuple)."""
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     return apply1(Reverse(axis=norm_axes(axis, x.ndim)), [x], name=name)
-
-
-@register_op
-class Gather(Op):
-    """params indexed by integer ``indices`` along ``axis``."""
-    name = "gather"
-    specs = [Spec(lambda p: gather(p, np.array([2, 0, 2], "int32")), [(3, 4)],
-                  ref=lambda p: p[[2, 0, 2]]),
-             Spec(lambda p: gather(p, np.array([[1], [0]], "int32"), axis=1), [(2, 3)],
-                  ref=lambda p: np.take(p, [[1], [0]], axis=1))]
-
-    def infer(self, params, indices):
-        if indices.dtype.kind not in "iu":
-            raise ShapeError(f"indices {indices.name!r} must be integers, got {indices.dtype.name}")
-        a = self.axis
-        return params.shape[:a] + indices.shape + params.shape[a + 1:], params.dtype
-
-    def compute(self, be, params, indices):
-        # checked here, not left to xp.take: CuPy wraps out-of-range indices silently
-        n = params.shape[self.axis]
-        if indices.size:
-            lo, hi = int(indices.min()), int(indices.max())
-            if lo < -n or hi >= n:
-                raise IndexError(f"gather: index {hi if hi >= n else lo} is out of range for "
-                                 f"axis {self.axis} of size {n}")
-        return be.xp.take(params, indices, axis=self.axis)
-
-    def vjp(self, node, g):
-        params, indices = node.inputs
-        return [apply1(GatherGrad(axis=self.axis), [g, indices, params]), None]
-
-
-@register_op
-class GatherGrad(Op):
-    """Scatter-add ``g`` into zeros shaped like ``params`` (gather's gradient)."""
-    name = "gather_grad"
-    specs = [Spec(lambda g, p: apply1(GatherGrad(axis=0), [g, as_tensor(np.array([1, 1], "int32")), p]),
-                  [(2, 3), (4, 3)], ref=lambda g, p: np.array([0 * g[0], g[0] + g[1], 0 * g[0], 0 * g[0]]))]
-
-    def infer(self, g, indices, params):
-        return params.shape, g.dtype
-
-    def compute(self, be, g, indices, params):
-        xp = be.xp
-        out = xp.zeros(params.shape, g.dtype)
-        moved = xp.moveaxis(out, self.axis, 0)
-        gm = xp.moveaxis(g.reshape(params.shape[:self.axis] + (-1,) + params.shape[self.axis + 1:]),
-                         self.axis, 0)
-        be.scatter_add(moved, indices.reshape(-1), gm)
-        return out
-
-    def vjp(self, node, gg):
-        _, indices, _ = node.inputs
-        return [gather(gg, indices, axis=self.axis), None, None]
-
-
-def gather(params, indices, axis=0, name=None):
-    params = as_tensor(params)
-    indices = as_tensor(indices, "int32" if not isinstance(indices, Tensor) else None)
-    axis = norm_axis(axis, params.ndim)
-    return apply1(Gather(axis=axis), [params, indices], name=name)
-
-
-# ----------------------------------------------------------------------- slicing
-
-def _norm_index(index, shape):
-    """Check a basic index (ints, slices, None, Ellipsis) against a static shape and
-    give back an explicit tuple plus the result's static shape."""
-    if not isinstance(index, tuple):
-        index = (index,)
-    for item in index:
-        if isinstance(item, Tensor) or (not isinstance(item, (int, np.integer, slice))
-                                        and item is not None and item is not Ellipsis):
-            raise TypeError(f"index {item!r}: only ints, slices, None and ... are supported; "
-                            "use tg.gather for tensor indices")
-    n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
-    if sum(1 for i in index if i is Ellipsis) > 1:
-        raise IndexError("an index can only have a single ellipsis")
-    if n_real > len(shape):
-        raise IndexError(f"too many indices ({n_real}) for rank {len(shape)}")
-    if Ellipsis in index:
-        k = index.index(Ellipsis)
-        index = index[:k] + (slice(None),) * (len(shape) - n_real) + index[k + 1:]
-    else:
-        index = index + (slice(None),) * (len(shape) - n_real)
-    out, dim = [], 0
-    norm = []
-    for item in index:
-        if item is None:
-            out.append(1)
-            norm.append(None)
-            continue
-        d = shape[dim]
-        if isinstance(item, slice):
-            if d is None:
-                out.append(None)
-            else:
-                out.append(len(range(*item.indices(d))))
-            norm.append(slice(item.start, item.stop, item.step))
-        else:
-            if d is not None and not -d <= item < d:
-                raise IndexError(f"index {item} is out of bounds for axis {dim} with size {d}")
-            norm.append(int(item))
-        dim += 1
-    return tuple(norm), tuple(out)
-
-
-@register_op
-class GetItem(Op):
-    name = "getitem"
-    specs = [Spec(lambda x: x[1:, ::2], [(3, 4)], ref=lambda x: x[1:, ::2]),
-             Spec(lambda x: x[..., 1, None], [(2, 3, 4)], ref=lambda x: x[..., 1, None]),
-             Spec(lambda x: x[-1], [(3, 2)], ref=lambda x: x[-1])]
-
-    def infer(self, x):
-        return _norm_index(self.index, x.shape)[1], x.dtype
-
-    def compute(self, be, x):
-        return x[self.index]
-
-    def vjp(self, node, g):
-        return [apply1(GetItemGrad(index=self.index), [g, node.inputs[0]])]
-
-    def label(self):
-        parts = []
-        for i in self.index:
-            if isinstance(i, slice):
-                parts.append(":".join("" if v is None else str(v) for v in (i.start, i.stop))
-                             + ("" if i.step is None else f":{i.step}"))
-            else:
-                parts.append("None" if i is None else str(i))
-        return f"[{', '.join(parts)}]"
-
-
-@register_op
-class GetItemGrad(Op):
-    """Zeros shaped like ``like`` with ``g`` written at ``index`` (getitem's gradient)."""
-    name = "getitem_grad"
-    specs = [Spec(lambda g, x: apply1(GetItemGrad(index=(slice(1, None),)), [g, x]),
-                  [(2, 4), (3, 4)], ref=lambda g, x: np.concatenate([0 * x[:1], g]))]
-
-    def infer(self, g, like):
-        return like.shape, g.dtype
-
-    def compute(self, be, g, like):
-        out = be.xp.zeros(like.shape, g.dtype)
-        out[self.index] = g
-        return out
-
-    def vjp(self, node, gg):
-        return [gg[self.index], None]
-
-
-def getitem(x, index):
-    x = as_tensor(x)
-    norm, _ = _norm_index(index, x.shape)
-    if all(isinstance(i, slice) and i == slice(None) for i in norm):
-        return x
-    return apply1(GetItem(index=norm), [x])
 
 
 # ----------------------------------------------------------------------- one_hot
@@ -520,7 +362,7 @@ def getitem(x, index):
 class OneHot(Op):
     name = "one_hot"
     differentiable = False
-    specs = [Spec(lambda x: one_hot(as_tensor(np.array([0, 2, 1], "int32")), 3, dtype="float64") * x,
+    specs = [Spec(lambda x: one_hot(convert_to_tensor(np.array([0, 2, 1], "int32")), 3, dtype="float64") * x,
                   [(3, 3)], ref=lambda x: np.eye(3)[[0, 2, 1]] * x)]
 
     def infer(self, indices):
@@ -536,4 +378,4 @@ class OneHot(Op):
 def one_hot(indices, depth, dtype="float32"):
     if int(depth) <= 0:
         raise ValueError(f"one_hot: depth must be positive, got {depth}")
-    return apply1(OneHot(depth=int(depth), dtype=np.dtype(dtype)), [as_tensor(indices)])
+    return apply1(OneHot(depth=int(depth), dtype=np.dtype(dtype)), [convert_to_tensor(indices)])

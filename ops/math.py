@@ -1,39 +1,26 @@
-"""Elementwise math: unary and broadcasting binary ops, comparisons, where, cast.
+"""Elementwise math: unary ops, broadcasting arithmetic, where, add_n, and composites.
 
-Each op is one block: shape/dtype rule (shared by the Unary/Binary bases), kernel
-against ``be.xp``, VJP in tinygraph ops, and its test spec.
+Each op is one block: shape/dtype rule (shared by the Unary/Binary bases of
+ops/elementwise.py), kernel against ``be.xp``, VJP in tinygraph ops, and its test spec.
+Comparisons and cast are in ops/compare.py and ops/cast.py; broadcasting is undone
+by ``unbroadcast`` (ops/reduce.py).
 """
 import numpy as np
 
-from tinygraph.ir.graph import Op, ShapeError, apply1, register_op
+from tinygraph.ir.graph import Op, ShapeError, Tensor, apply1, register_op
 from tinygraph.ir.spec import Spec
 
 from . import activation_kernels
-from ._util import as_dtype, as_tensor, broadcast_shapes, convert_pair, require_float
+from .compare import greater, greater_equal, less_equal
+from .constant import convert_pair, convert_to_tensor
+from .elementwise import BCAST, Binary, Unary, binary_function, unary_function
+from .reduce import unbroadcast
+from .shape_rules import broadcast_shapes
 
 POS = (0.5, 2.0)     # domain for ops defined on positive reals
 
 
 # ----------------------------------------------------------------------- unary
-
-class Unary(Op):
-    """Float in, same shape and dtype out."""
-
-    def infer(self, x):
-        require_float(self.name, x)
-        return x.shape, x.dtype
-
-
-def _unary(cls):
-    """Register ``cls`` and return the public function applying it."""
-    register_op(cls)
-
-    def fn(x, name=None):
-        return apply1(cls(), [as_tensor(x)], name=name)
-    fn.__name__ = cls.name
-    fn.__doc__ = cls.__doc__
-    return fn
-
 
 class Negative(Unary):
     """-x"""
@@ -133,20 +120,20 @@ class Identity(Op):
     def vjp(self, node, g): return [g]
 
 
-negative = _unary(Negative)
-exp = _unary(Exp)
-log = _unary(Log)
-tanh = _unary(Tanh)
-sigmoid = _unary(Sigmoid)
-relu = _unary(Relu)
-abs = _unary(Abs)        # noqa: A001 -- tg.abs, as in TF
-sign = _unary(Sign)
-sqrt = _unary(Sqrt)
-stop_gradient = _unary(StopGradient)
+negative = unary_function(Negative)
+exp = unary_function(Exp)
+log = unary_function(Log)
+tanh = unary_function(Tanh)
+sigmoid = unary_function(Sigmoid)
+relu = unary_function(Relu)
+abs = unary_function(Abs)        # noqa: A001 -- tg.abs, as in TF
+sign = unary_function(Sign)
+sqrt = unary_function(Sqrt)
+stop_gradient = unary_function(StopGradient)
 
 
 def identity(x, name=None, control_inputs=()):
-    return apply1(Identity(), [as_tensor(x)], name=name, control_inputs=control_inputs)
+    return apply1(Identity(), [convert_to_tensor(x)], name=name, control_inputs=control_inputs)
 
 
 register_op(Identity)
@@ -154,146 +141,11 @@ register_op(Identity)
 
 def square(x):
     """x * x (a composite: no gradient code of its own)."""
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     return x * x
 
 
-# ----------------------------------------------------------------------- cast
-
-@register_op
-class Cast(Op):
-    """Convert to another dtype; gradients flow between float dtypes only."""
-    name = "cast"
-    # float32 rounding defeats finite differences: the value is checked here and the
-    # gradient's dtype and value in tests/test_autodiff.py.
-    specs = [Spec(lambda x: cast(cast(x, "float32"), "float64"), [(3,)], order=0,
-                  ref=lambda x: x.astype("float32").astype("float64")),
-             Spec(lambda x: cast(x, "int32"), [(3,)], order=0,
-                  ref=lambda x: x.astype("int32"))]
-
-    def infer(self, x):
-        return x.shape, self.dtype
-
-    def compute(self, be, x):
-        return x.astype(self.dtype)
-
-    def vjp(self, node, g):
-        x = node.inputs[0]
-        ok = x.dtype.kind == "f" and self.dtype.kind == "f"
-        return [cast(g, x.dtype) if ok else None]
-
-    def label(self):
-        return f"cast {self.dtype.name}"
-
-
-def cast(x, dtype, name=None):
-    x = as_tensor(x)
-    dtype = as_dtype(dtype)
-    if x.dtype == dtype:
-        return x
-    return apply1(Cast(dtype=dtype), [x], name=name)
-
-
-# ----------------------------------------------------------------------- broadcasting
-
-@register_op
-class SumLike(Op):
-    """Sum ``x`` down to the run-time shape of ``like`` (undoes a broadcast)."""
-    name = "sum_like"
-    specs = [Spec(lambda x, y: SumLike.make(x, y), [(4, 3), (1, 3)], order=2,
-                  ref=lambda x, y: x.sum(0, keepdims=True))]
-
-    @staticmethod
-    def make(x, like):
-        return apply1(SumLike(), [x, like])
-
-    def infer(self, x, like):
-        broadcast_shapes(x.shape, like.shape)
-        return like.shape, x.dtype
-
-    def compute(self, be, x, like):
-        return _sum_to(be.xp, x, like.shape)
-
-    def vjp(self, node, g):
-        return [BroadcastLike.make(g, node.inputs[0]), None]
-
-
-@register_op
-class BroadcastLike(Op):
-    """Broadcast ``x`` to the run-time shape of ``like``."""
-    name = "broadcast_like"
-    specs = [Spec(lambda x, y: BroadcastLike.make(x, y), [(1, 3), (4, 3)], order=2,
-                  ref=lambda x, y: np.broadcast_to(x, y.shape))]
-
-    @staticmethod
-    def make(x, like):
-        return apply1(BroadcastLike(), [x, like])
-
-    def infer(self, x, like):
-        return broadcast_shapes(x.shape, like.shape), x.dtype
-
-    def compute(self, be, x, like):
-        return be.xp.broadcast_to(x, be.xp.broadcast_shapes(x.shape, like.shape))
-
-    def vjp(self, node, g):
-        return [SumLike.make(g, node.inputs[0]), None]
-
-
-def _sum_to(xp, x, shape):
-    if x.shape == tuple(shape):
-        return x
-    lead = x.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
-                                      if d == 1 and x.shape[lead + i] != 1)
-    return xp.sum(x, axis=axes, keepdims=True).reshape(shape)
-
-
-def unbroadcast(g, x):
-    """The gradient ``g`` of a broadcast result, summed back to the shape of ``x``.
-
-    This is the one place where broadcasting is undone. Static shapes decide the
-    axes when they can; where ``x`` has an unknown dimension that might have been
-    broadcast (it could be 1 at run time), a ``sum_like`` node decides at run time."""
-    from tinygraph.ops.reduce import reduce_sum
-    if g.shape == x.shape and None not in x.shape:
-        return g
-    lead = g.ndim - x.ndim
-    tail = list(zip(g.shape[lead:], x.shape))
-    if any(xd is None and gd != 1 for gd, xd in tail):
-        return SumLike.make(g, x)
-    summed = [lead + i for i, (gd, xd) in enumerate(tail) if xd == 1 and gd != 1]
-    if summed:
-        g = reduce_sum(g, axis=summed, keepdims=True)
-    if lead:
-        g = reduce_sum(g, axis=list(range(lead)))
-    return g
-
-
 # ----------------------------------------------------------------------- binary
-
-class Binary(Op):
-    """Two same-dtype operands, NumPy broadcasting."""
-
-    out_bool = False
-
-    def infer(self, x, y):
-        shape = broadcast_shapes(x.shape, y.shape)
-        return shape, (np.dtype(bool) if self.out_bool else x.dtype)
-
-
-def _binary(cls):
-    register_op(cls)
-
-    def fn(x, y, name=None):
-        x, y = convert_pair(x, y, cls.name)
-        return apply1(cls(), [x, y], name=name)
-    fn.__name__ = cls.name
-    fn.__doc__ = cls.__doc__
-    return fn
-
-
-BCAST = [(3, 4), (4,)]       # a broadcasting case for every binary op
-
 
 class Add(Binary):
     """x + y"""
@@ -385,51 +237,13 @@ class Minimum(Binary):
         return _route(node, g, less_equal)
 
 
-add = _binary(Add)
-subtract = _binary(Subtract)
-multiply = _binary(Multiply)
-divide = _binary(Divide)
-power = _binary(Power)
-maximum = _binary(Maximum)
-minimum = _binary(Minimum)
-
-
-class Compare(Binary):
-    out_bool = True
-    differentiable = False
-
-
-def _compare(name, fn_name):
-    ref = getattr(np, fn_name)
-    cls = type(name.title().replace("_", ""), (Compare,), {
-        "name": name, "__doc__": f"Elementwise {name} (bool result).",
-        "compute": lambda self, be, x, y: getattr(be.xp, fn_name)(x, y),
-        "specs": [Spec(lambda x, y: _fns[name](x, y), BCAST, ref=ref, order=0)]})
-    return _binary(cls)
-
-
-_fns = {}
-for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
-    _fns[_name] = _compare(_name, _name)
-equal, not_equal, less = _fns["equal"], _fns["not_equal"], _fns["less"]
-less_equal, greater, greater_equal = _fns["less_equal"], _fns["greater"], _fns["greater_equal"]
-
-
-@register_op
-class LogicalNot(Op):
-    name = "logical_not"
-    differentiable = False
-    specs = [Spec(lambda x: logical_not(greater(x, 0.0)), [(4,)], order=0,
-                  ref=lambda x: ~(x > 0))]
-    def infer(self, x):
-        if x.dtype != bool:
-            raise ShapeError(f"expected a bool tensor, {x.name!r} is {x.dtype.name}")
-        return x.shape, x.dtype
-    def compute(self, be, x): return be.xp.logical_not(x)
-
-
-def logical_not(x):
-    return apply1(LogicalNot(), [as_tensor(x)])
+add = binary_function(Add)
+subtract = binary_function(Subtract)
+multiply = binary_function(Multiply)
+divide = binary_function(Divide)
+power = binary_function(Power)
+maximum = binary_function(Maximum)
+minimum = binary_function(Minimum)
 
 
 # ----------------------------------------------------------------------- where / add_n
@@ -458,10 +272,10 @@ class Where(Op):
 
 def where(condition, x, y, name=None):
     """Elements of ``x`` where ``condition`` holds, else of ``y`` (broadcasting)."""
-    if not hasattr(x, "node") and hasattr(y, "node"):
-        x = as_tensor(x, y.dtype)
+    if not isinstance(x, Tensor) and isinstance(y, Tensor):
+        x = convert_to_tensor(x, y.dtype)
     x, y = convert_pair(x, y, "where")
-    return apply1(Where(), [as_tensor(condition), x, y], name=name)
+    return apply1(Where(), [convert_to_tensor(condition), x, y], name=name)
 
 
 @register_op
@@ -491,7 +305,7 @@ class AddN(Op):
 
 def add_n(inputs, name=None):
     """Sum a list of same-shape tensors in one op."""
-    inputs = [as_tensor(x) for x in inputs]
+    inputs = [convert_to_tensor(x) for x in inputs]
     if not inputs:
         raise ValueError("add_n: needs at least one tensor")
     if len(inputs) == 1:

@@ -5,10 +5,11 @@ The IR cannot import the ops (they are built on it), so the ops set these on
 Tensor when tinygraph.ops is imported, as DeZero does."""
 from tinygraph.ir.node import Tensor
 
-from .array import getitem, transpose
-from .math import (abs, add, divide, greater, greater_equal, less, less_equal,  # noqa: A004
-                   multiply, negative, power, subtract)
-from .reduce import matmul
+from .array import transpose
+from .compare import greater, greater_equal, less, less_equal
+from .indexing import getitem
+from .linalg import matmul
+from .math import abs, add, divide, multiply, negative, power, subtract  # noqa: A004
 
 
 def _reflected(op):

@@ -6,21 +6,23 @@ import itertools
 
 import numpy as np
 
-from tinygraph.ir.graph import Op, get_default_graph, register_op
+from tinygraph.ir.graph import Op, apply1, get_default_graph, register_op
 from tinygraph.ir.spec import Spec
 
-from ._util import as_dtype
+from .cast import cast
+from .compare import less
+from .dtypes import as_dtype
 from .sources import shape_tensor
+
 
 def set_random_seed(seed):
     """Seed of the default graph (as TF's graph-level seed; a new graph has none): random
     ops built afterwards without a seed get one derived from it; weight initializers
     without a seed draw from a generator seeded with it."""
-    from tinygraph.train import initializers
     g = get_default_graph()
     g.random_seed = None if seed is None else int(seed)
     g.random_ops = itertools.count()
-    initializers.reseed(seed)
+    g.initializer_rng = None if seed is None else np.random.default_rng(seed)
 
 
 def _op_seed(seed):
@@ -58,7 +60,6 @@ class Random(Op):
 
 
 def _make(cls, shape, dtype, seed, **attrs):
-    from tinygraph.ir.graph import apply1
     static, dyn = shape_tensor(shape)
     op = cls(shape=static, dtype=as_dtype(dtype), seed=_op_seed(seed), **attrs)
     return apply1(op, [] if dyn is None else [dyn])
@@ -116,5 +117,4 @@ def dropout_mask(shape, rate, dtype="float32", seed=None):
 
 def random_bernoulli(shape, p=0.5, dtype="float32", seed=None):
     """1 with probability ``p``, else 0 (a composite of random_uniform)."""
-    from .math import cast, less
     return cast(less(random_uniform(shape, dtype="float64", seed=seed), float(p)), dtype)

@@ -1,12 +1,94 @@
-"""Reductions, matmul, and the softmax family."""
+"""Reductions (reduce_sum, reduce_max, reduce_mean) and broadcasting, which is the
+gradient of a sum: ``broadcast_like``, ``sum_like`` and ``unbroadcast``, the one
+place where broadcasting is undone."""
 import numpy as np
 
 from tinygraph.ir.graph import Op, ShapeError, apply1, register_op
 from tinygraph.ir.spec import Spec
 
-from ._util import as_tensor, convert_pair, norm_axes, require_float
-from .math import BroadcastLike, cast, equal, exp, log, stop_gradient
+from .array import expand_dims
+from .cast import cast
+from .compare import equal
+from .constant import convert_to_tensor
+from .dtypes import require_float
+from .shape_rules import broadcast_shapes, norm_axes
 
+
+# ----------------------------------------------------------------------- broadcasting
+
+@register_op
+class SumLike(Op):
+    """Sum ``x`` down to the run-time shape of ``like`` (undoes a broadcast)."""
+    name = "sum_like"
+    specs = [Spec(lambda x, y: SumLike.make(x, y), [(4, 3), (1, 3)], order=2,
+                  ref=lambda x, y: x.sum(0, keepdims=True))]
+
+    @staticmethod
+    def make(x, like):
+        return apply1(SumLike(), [x, like])
+
+    def infer(self, x, like):
+        broadcast_shapes(x.shape, like.shape)
+        return like.shape, x.dtype
+
+    def compute(self, be, x, like):
+        return _sum_to(be.xp, x, like.shape)
+
+    def vjp(self, node, g):
+        return [BroadcastLike.make(g, node.inputs[0]), None]
+
+
+@register_op
+class BroadcastLike(Op):
+    """Broadcast ``x`` to the run-time shape of ``like``."""
+    name = "broadcast_like"
+    specs = [Spec(lambda x, y: BroadcastLike.make(x, y), [(1, 3), (4, 3)], order=2,
+                  ref=lambda x, y: np.broadcast_to(x, y.shape))]
+
+    @staticmethod
+    def make(x, like):
+        return apply1(BroadcastLike(), [x, like])
+
+    def infer(self, x, like):
+        return broadcast_shapes(x.shape, like.shape), x.dtype
+
+    def compute(self, be, x, like):
+        return be.xp.broadcast_to(x, be.xp.broadcast_shapes(x.shape, like.shape))
+
+    def vjp(self, node, g):
+        return [SumLike.make(g, node.inputs[0]), None]
+
+
+def _sum_to(xp, x, shape):
+    if x.shape == tuple(shape):
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and x.shape[lead + i] != 1)
+    return xp.sum(x, axis=axes, keepdims=True).reshape(shape)
+
+
+def unbroadcast(g, x):
+    """The gradient ``g`` of a broadcast result, summed back to the shape of ``x``.
+
+    This is the one place where broadcasting is undone. Static shapes decide the
+    axes when they can; where ``x`` has an unknown dimension that might have been
+    broadcast (it could be 1 at run time), a ``sum_like`` node decides at run time."""
+    if g.shape == x.shape and None not in x.shape:
+        return g
+    lead = g.ndim - x.ndim
+    tail = list(zip(g.shape[lead:], x.shape))
+    if any(xd is None and gd != 1 for gd, xd in tail):
+        return SumLike.make(g, x)
+    summed = [lead + i for i, (gd, xd) in enumerate(tail) if xd == 1 and gd != 1]
+    if summed:
+        g = reduce_sum(g, axis=summed, keepdims=True)
+    if lead:
+        g = reduce_sum(g, axis=list(range(lead)))
+    return g
+
+
+# ----------------------------------------------------------------------- reductions
 
 def _reduced_shape(shape, axes, keepdims):
     if keepdims:
@@ -16,7 +98,6 @@ def _reduced_shape(shape, axes, keepdims):
 
 def _restore_dims(g, axes, keepdims):
     """Give a reduced gradient back the reduced axes (as size 1)."""
-    from tinygraph.ops.array import expand_dims
     if not keepdims:
         for a in axes:
             g = expand_dims(g, a)
@@ -66,7 +147,7 @@ class ReduceMax(Reduce):
 
 
 def _reduce(cls, x, axis, keepdims, name):
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     if axis is not None and not isinstance(axis, (int, np.integer)):
         axis = tuple(int(a) for a in axis)
     try:
@@ -104,98 +185,10 @@ class Count(Op):
 
 def reduce_mean(x, axis=None, keepdims=False, name=None):
     """Mean over axes: a sum divided by the element count (a composite)."""
-    x = as_tensor(x)
+    x = convert_to_tensor(x)
     require_float("reduce_mean", x)
     total = reduce_sum(x, axis, keepdims)
     axes = norm_axes(axis if axis is None or isinstance(axis, (int, np.integer)) else tuple(axis), x.ndim)
     dims = [x.shape[a] for a in axes]
     n = float(np.prod(dims)) if None not in dims else Count.make(x, axes)
     return total / n
-
-
-# ----------------------------------------------------------------------- matmul
-
-def _mT(xp, a):
-    return xp.swapaxes(a, -1, -2)
-
-
-@register_op
-class MatMul(Op):
-    """Batched matrix product with NumPy batch broadcasting; optional transposes of
-    the last two axes of either operand (so gradients need no transpose nodes)."""
-    name = "matmul"
-    specs = [Spec(lambda a, b: matmul(a, b), [(3, 4), (4, 2)], ref=np.matmul),
-             Spec(lambda a, b: matmul(a, b), [(2, 3, 4), (4, 5)], ref=np.matmul),
-             Spec(lambda a, b: matmul(a, b, transpose_a=True), [(4, 3), (4, 2)],
-                  ref=lambda a, b: a.T @ b),
-             Spec(lambda a, b: matmul(a, b, transpose_b=True), [(3, 4), (2, 4)],
-                  ref=lambda a, b: a @ b.T),
-             Spec(lambda a, b: matmul(a, b, transpose_a=True, transpose_b=True),
-                  [(2, 4, 3), (2, 5, 4)], ref=lambda a, b: _mT(np, a) @ _mT(np, b))]
-
-    def infer(self, a, b):
-        from ._util import broadcast_shapes
-        if a.ndim < 2 or b.ndim < 2:
-            raise ShapeError("both operands need rank >= 2")
-        m, k = (a.shape[-1], a.shape[-2]) if self.transpose_a else a.shape[-2:]
-        k2, n = (b.shape[-1], b.shape[-2]) if self.transpose_b else b.shape[-2:]
-        if k is not None and k2 is not None and k != k2:
-            raise ShapeError(f"inner dimensions differ: {k} vs {k2}")
-        if a.dtype != b.dtype:
-            raise ShapeError(f"dtypes differ: {a.dtype.name} vs {b.dtype.name}")
-        return broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (m, n), a.dtype
-
-    def compute(self, be, a, b):
-        xp = be.xp
-        return xp.matmul(_mT(xp, a) if self.transpose_a else a,
-                         _mT(xp, b) if self.transpose_b else b)
-
-    def vjp(self, node, g):
-        from .math import unbroadcast
-        a, b = node.inputs
-        ta, tb = self.transpose_a, self.transpose_b
-        if not ta and not tb:
-            ga, gb = matmul(g, b, transpose_b=True), matmul(a, g, transpose_a=True)
-        elif not ta and tb:
-            ga, gb = matmul(g, b), matmul(g, a, transpose_a=True)
-        elif ta and not tb:
-            ga, gb = matmul(b, g, transpose_b=True), matmul(a, g)
-        else:
-            ga, gb = matmul(b, g, True, True), matmul(g, a, True, True)
-        return [unbroadcast(ga, a), unbroadcast(gb, b)]
-
-    def label(self):
-        t = ("ᵀ" if self.transpose_a else "", "ᵀ" if self.transpose_b else "")
-        return "matmul" if not any(t) else f"matmul(a{t[0]}, b{t[1]})"
-
-
-def matmul(a, b, transpose_a=False, transpose_b=False, name=None):
-    a, b = convert_pair(a, b, "matmul")
-    return apply1(MatMul(transpose_a=bool(transpose_a), transpose_b=bool(transpose_b)),
-                  [a, b], name=name)
-
-
-# ----------------------------------------------------------------------- softmax family
-
-def log_softmax(x, axis=-1):
-    """x - logsumexp(x), stable: the max is subtracted first (a composite)."""
-    x = as_tensor(x)
-    shifted = x - stop_gradient(reduce_max(x, axis=axis, keepdims=True))
-    return shifted - log(reduce_sum(exp(shifted), axis=axis, keepdims=True))
-
-
-def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)), stable (a composite)."""
-    x = as_tensor(x)
-    e = exp(x - stop_gradient(reduce_max(x, axis=axis, keepdims=True)))
-    return e / reduce_sum(e, axis=axis, keepdims=True)
-
-
-def logsumexp(x, axis=None, keepdims=False):
-    x = as_tensor(x)
-    m = stop_gradient(reduce_max(x, axis=axis, keepdims=True))
-    out = log(reduce_sum(exp(x - m), axis=axis, keepdims=True)) + m
-    if not keepdims:
-        from tinygraph.ops.array import squeeze
-        out = squeeze(out, norm_axes(axis, x.ndim))
-    return out

@@ -18,7 +18,8 @@ from tinygraph.ir.function import trace
 from tinygraph.ir.graph import Op, ShapeError, apply, register_op
 from tinygraph.ir.spec import Spec
 
-from ._util import as_tensor, same_shape
+from .constant import convert_to_tensor
+from .shape_rules import same_shape
 from .sources import zeros_like
 
 
@@ -113,8 +114,8 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan"):
     ``reverse=True`` steps run from the last to the first and ys[t] still belongs to
     step t. ``length`` gives T when there are no sequences.
     """
-    seq_flat = [as_tensor(s) for s in nest.flatten(sequences)]
-    init_flat = [as_tensor(c) for c in nest.flatten(initializer)]
+    seq_flat = [convert_to_tensor(s) for s in nest.flatten(sequences)]
+    init_flat = [convert_to_tensor(c) for c in nest.flatten(initializer)]
     if not init_flat and not seq_flat:
         raise ValueError("scan: needs a carry or a sequence")
     for s in seq_flat:
@@ -141,14 +142,14 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan"):
         if not isinstance(result, tuple) or len(result) != 2:
             raise TypeError("scan: fn must return a pair (new_carry, y_t)")
         new_carry, y = result
-        new_flat = [as_tensor(c) for c in nest.flatten(new_carry)]
+        new_flat = [convert_to_tensor(c) for c in nest.flatten(new_carry)]
         if len(new_flat) != nc:
             raise ValueError(f"scan: fn returned {len(new_flat)} carries, the initializer has {nc}")
         for new, old in zip(new_flat, init_flat):
             if new.dtype != old.dtype or new.ndim != old.ndim or not same_shape(new.shape, old.shape):
                 raise ShapeError(f"scan: carry {old.name!r} {old.shape} {old.dtype.name} comes back "
                                  f"from fn as {new.shape} {new.dtype.name}")
-        y_flat = [] if y is None else [as_tensor(v) for v in nest.flatten(y)]
+        y_flat = [] if y is None else [convert_to_tensor(v) for v in nest.flatten(y)]
         out_structure.append(y)
         return new_flat + y_flat
 

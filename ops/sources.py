@@ -1,12 +1,12 @@
-"""Leaves and generated values: placeholders, constants, fills and shapes."""
+"""Leaves and generated values: placeholders, fills and shapes (constants: ops/constant.py)."""
 import numpy as np
 
 from tinygraph.ir.graph import Op, Tensor, apply1, get_default_graph, register_op
 from tinygraph.ir.placeholder import Placeholder
 from tinygraph.ir.spec import Spec
 
-from ._util import as_dtype, as_tensor, default_dtype, to_array
-from .math import cast
+from .constant import constant, constant_value, convert_to_tensor
+from .dtypes import as_dtype, default_dtype
 
 
 def placeholder(shape, dtype="float32", name=None):
@@ -22,38 +22,6 @@ def placeholder(shape, dtype="float32", name=None):
                name=name or "placeholder")
     g.placeholders[t.name] = t
     return t
-
-
-@register_op
-class Constant(Op):
-    name = "constant"
-    is_constant = True
-
-    def infer(self):
-        return self.value.shape, self.value.dtype
-
-    def compute(self, be):
-        return be.constant(self.value)
-
-    def label(self):
-        v = self.value
-        return f"const {v.item():.4g}" if v.size == 1 and v.dtype.kind == "f" else \
-            (f"const {v.item()}" if v.size == 1 else "const")
-
-
-def constant(value, dtype=None, name=None):
-    """A constant tensor. Python floats default to float32 and ints to int32, as in TF."""
-    if isinstance(value, Tensor):
-        raise TypeError(f"constant: {value.name!r} is already a tensor")
-    arr = to_array(value, dtype, what="constant")
-    arr = np.array(arr)           # own copy, frozen: the graph holds it
-    arr.setflags(write=False)
-    return apply1(Constant(value=arr), [], name=name)
-
-
-def constant_value(t):
-    """The NumPy value of ``t`` when it is a constant node, else None."""
-    return t.node.op.value if isinstance(t, Tensor) and isinstance(t.node.op, Constant) else None
 
 
 # ----------------------------------------------------------------------- shapes
@@ -101,8 +69,9 @@ def shape_tensor(dims):
         if any(d < 0 for d in static):
             raise ValueError(f"negative dimension in shape {static}")
         return static, None
-    # late: ops.array imports zeros_like from here, a module-level import is a cycle
     from tinygraph.ops.array import stack
+    # late: ops.array imports zeros_like from here, a module-level import is a cycle
+    from tinygraph.ops.cast import cast
     parts, static = [], []
     for d in dims:
         if isinstance(d, Tensor):
@@ -172,9 +141,11 @@ class FillLike(Op):
 
 
 def zeros_like(x):
-    return apply1(FillLike(value=0), [as_tensor(x)])
+    x = convert_to_tensor(x)
+    return apply1(FillLike(value=0), [x])
 
 
 def ones_like(x):
-    return apply1(FillLike(value=1), [as_tensor(x)])
+    x = convert_to_tensor(x)
+    return apply1(FillLike(value=1), [x])
 

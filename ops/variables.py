@@ -4,7 +4,7 @@ import numpy as np
 from tinygraph.ir.graph import Tensor, apply, topo_nodes
 from tinygraph.ir.nest import flatten
 
-from ._util import as_tensor
+from .constant import convert_to_tensor
 from .state import Assign, AssignAdd, ReadVariable
 
 
@@ -66,10 +66,10 @@ class Variable(Tensor):
         self._version += 1
 
     def assign(self, value, name=None):
-        return apply(Assign(var=self), [as_tensor(value, self.dtype)], name=name or "assign")
+        return apply(Assign(var=self), [convert_to_tensor(value, self.dtype)], name=name or "assign")
 
     def assign_add(self, delta, name=None):
-        return apply(AssignAdd(var=self), [as_tensor(delta, self.dtype)], name=name or "assign_add")
+        return apply(AssignAdd(var=self), [convert_to_tensor(delta, self.dtype)], name=name or "assign_add")
 
     def __repr__(self):
         return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype.name}>"

@@ -8,7 +8,7 @@ import pytest
 import tinygraph as tg
 from tinygraph.compile import pipeline as passes
 from tinygraph.ir.graph import apply, topo_nodes
-from tinygraph.ops.math import SumLike
+from tinygraph.ops.reduce import SumLike
 
 
 def ops_of(fetches):

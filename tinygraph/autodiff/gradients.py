@@ -9,7 +9,7 @@ the gradient again of an optimized forward graph.
 """
 from tinygraph.ir.graph import Tensor, provenance, topo_nodes
 from tinygraph.ops import add_n, ones_like, zeros_like
-from tinygraph.ops._util import as_tensor
+from tinygraph.ops.constant import convert_to_tensor
 
 
 def gradients(ys, xs, grad_ys=None, unconnected_gradients="none"):
@@ -82,7 +82,7 @@ def _seed(y, gy):
     with provenance(y.node):
         if gy is None:
             return ones_like(y)
-        gy = as_tensor(gy, y.dtype)
+        gy = convert_to_tensor(gy, y.dtype)
     if gy.ndim != y.ndim or any(a is not None and b is not None and a != b
                                 for a, b in zip(gy.shape, y.shape)):
         raise ValueError(f"gradients: grad_ys for {y.name!r} has shape {gy.shape}, "

@@ -6,7 +6,7 @@ import numpy as np
 from tinygraph.backends.numpy_backend import NumpyBackend
 from tinygraph.compile.rewrite import Pat, Rule, V
 from tinygraph.ops.array import reshape, transpose
-from tinygraph.ops.sources import constant
+from tinygraph.ops.constant import constant
 
 FOLD_LIMIT = 1 << 20      # don't fold results larger than this many elements
 

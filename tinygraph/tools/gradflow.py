@@ -397,7 +397,7 @@ def _state_names(cell, n):
     """Names of a cell's flat states: h, c for an LSTMCell; h for a one-state cell;
     c, h for a TF1 LSTMStateTuple; h0, c0, h1, ... for stacked cells."""
     from tinygraph.layers import LSTMCell, StackedRNNCells
-    from tinygraph.layers.rnn_cells import state_sizes
+    from tinygraph.layers.cell_contract import state_sizes
     if isinstance(cell, LSTMCell):
         return ["h", "c"]
     if isinstance(cell, StackedRNNCells):

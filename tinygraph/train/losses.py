@@ -5,22 +5,22 @@ from tinygraph import ops
 
 def mean_squared_error(labels, predictions):
     """mean((labels - predictions)**2) over every element."""
-    predictions = ops._util.as_tensor(predictions)
-    labels = ops._util.as_tensor(labels, predictions.dtype)
+    predictions = ops.convert_to_tensor(predictions)
+    labels = ops.convert_to_tensor(labels, predictions.dtype)
     return ops.reduce_mean(ops.square(predictions - labels))
 
 
 def softmax_cross_entropy(onehot_labels, logits):
     """mean over the batch of -sum(labels * log_softmax(logits)) on the last axis."""
-    logits = ops._util.as_tensor(logits)
-    labels = ops._util.as_tensor(onehot_labels, logits.dtype)
+    logits = ops.convert_to_tensor(logits)
+    labels = ops.convert_to_tensor(onehot_labels, logits.dtype)
     return ops.reduce_mean(-ops.reduce_sum(labels * ops.log_softmax(logits), axis=-1))
 
 
 def sparse_softmax_cross_entropy(labels, logits):
     """Like softmax_cross_entropy with integer class labels (one fewer axis)."""
-    logits = ops._util.as_tensor(logits)
-    labels = ops._util.as_tensor(labels, "int32")
+    logits = ops.convert_to_tensor(logits)
+    labels = ops.convert_to_tensor(labels, "int32")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"sparse_softmax_cross_entropy: labels {labels.name!r} must be "
                         f"integers, got {labels.dtype.name}")

@@ -1,0 +1,47 @@
+"""Comparisons (bool results, broadcasting) and logical_not. No gradient flows
+through them, so they sit below every op whose gradient uses them."""
+import numpy as np
+
+from tinygraph.ir.graph import Op, ShapeError, apply1, register_op
+from tinygraph.ir.spec import Spec
+
+from .constant import convert_to_tensor
+from .elementwise import BCAST, Binary, binary_function
+
+
+class Compare(Binary):
+    out_bool = True
+    differentiable = False
+
+
+def _compare(name, fn_name):
+    ref = getattr(np, fn_name)
+    cls = type(name.title().replace("_", ""), (Compare,), {
+        "name": name, "__doc__": f"Elementwise {name} (bool result).",
+        "compute": lambda self, be, x, y: getattr(be.xp, fn_name)(x, y),
+        "specs": [Spec(lambda x, y: _fns[name](x, y), BCAST, ref=ref, order=0)]})
+    return binary_function(cls)
+
+
+_fns = {}
+for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
+    _fns[_name] = _compare(_name, _name)
+equal, not_equal, less = _fns["equal"], _fns["not_equal"], _fns["less"]
+less_equal, greater, greater_equal = _fns["less_equal"], _fns["greater"], _fns["greater_equal"]
+
+
+@register_op
+class LogicalNot(Op):
+    name = "logical_not"
+    differentiable = False
+    specs = [Spec(lambda x: logical_not(greater(x, 0.0)), [(4,)], order=0,
+                  ref=lambda x: ~(x > 0))]
+    def infer(self, x):
+        if x.dtype != bool:
+            raise ShapeError(f"expected a bool tensor, {x.name!r} is {x.dtype.name}")
+        return x.shape, x.dtype
+    def compute(self, be, x): return be.xp.logical_not(x)
+
+
+def logical_not(x):
+    return apply1(LogicalNot(), [convert_to_tensor(x)])

@@ -1,0 +1,45 @@
+"""Static shape rules shared by the ops: broadcasting, axis arguments, shape equality.
+A static shape is a tuple of ints with None where a dimension is only known at run time."""
+import numpy as np
+
+from tinygraph.ir.graph import ShapeError, fmt_shape
+
+
+def broadcast_shapes(*shapes):
+    """NumPy broadcasting on static shapes; None (unknown) matches anything."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for i in range(ndim):
+        dims = [s[i - ndim + len(s)] for s in shapes if i - ndim + len(s) >= 0]
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise ShapeError("shapes " + ", ".join(fmt_shape(s) for s in shapes) +
+                             " cannot be broadcast together")
+        if known:
+            out.append(known.pop())
+        elif any(d is None for d in dims):
+            out.append(None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
+def norm_axis(axis, ndim, what="axis"):
+    """A non-negative axis, with a ShapeError when it is out of range."""
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < max(ndim, 1):
+        raise ShapeError(f"{what} {axis!r} is out of range for rank {ndim}")
+    return int(axis) % max(ndim, 1)
+
+
+def norm_axes(axis, ndim):
+    """None -> all axes; int or sequence -> sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(sorted({norm_axis(a, ndim) for a in axes}))
+    return axes
+
+
+def same_shape(a, b):
+    """Static shapes equal, treating None as matching anything."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
