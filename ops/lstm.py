@@ -22,12 +22,13 @@ from .activations import FUSABLE
 from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step,
                            numpy_forward_step, sequence_backward, sequence_forward)
 from .lstm_step import GATE_BLOCKS, lstm_step
+from .scan import scan
 from .sources import zeros_like
 
 
 def Spec(build, shapes, **kw):
     """Fused-op specs: values are checked against the op's own decomposition."""
-    return _Spec(build, shapes, ref_build=lambda *xs: _unfused_ref(build)(*xs), **kw)
+    return _Spec(build, shapes, ref_decomposed=True, **kw)
 
 
 class FusedLSTMOp(Op):
@@ -98,8 +99,7 @@ class LSTMCellOp(FusedLSTMOp):
         return list(grad.outputs)
 
     def decompose(self, inputs):
-        """This op's outputs rebuilt from primitive ops on ``inputs`` (for pictures)."""
-        return _decompose(self, "cell", inputs)
+        return _cell_decomposition(self, *inputs)
 
 
 @register_op
@@ -119,12 +119,8 @@ class LSTMCellGradOp(FusedLSTMOp):
     def compute(self, be, z, c_prev, *rest):
         return cell_backward(be.xp, self, z, c_prev, rest[:-2], *rest[-2:])
 
-    def vjp(self, node, *grads):
-        return _vjp_through_decomposition(node, grads, "cell_grad")
-
-    def decompose(self, inputs):
-        """This op's outputs rebuilt from primitive ops on ``inputs`` (for pictures)."""
-        return _decompose(self, "cell_grad", inputs)
+    def primal(self, inputs):
+        return LSTMCellOp(**self.attrs), inputs[:-2], inputs[-2:]
 
 
 def lstm_cell(z, c_prev, peepholes=None, **attrs):
@@ -178,8 +174,7 @@ class LSTMSequenceOp(FusedLSTMOp):
         return list(grad.outputs)
 
     def decompose(self, inputs):
-        """This op's outputs rebuilt from primitive ops on ``inputs`` (for pictures)."""
-        return _decompose(self, "sequence", inputs)
+        return _sequence_decomposition(self, *inputs)
 
 
 @register_op
@@ -200,12 +195,10 @@ class LSTMSequenceGradOp(FusedLSTMOp):
     def compute(self, be, *arrays):
         return sequence_backward(be.xp, self, numpy_backward_step, *arrays)
 
-    def vjp(self, node, *grads):
-        return _vjp_through_decomposition(node, grads, "sequence_grad")
-
-    def decompose(self, inputs):
-        """This op's outputs rebuilt from primitive ops on ``inputs`` (for pictures)."""
-        return _decompose(self, "sequence_grad", inputs)
+    def primal(self, inputs):
+        # (x, h0, c0, W, R, b, hs, gates, cs, cotangents of hs, h_T, c_T): the saved
+        # hs, gates and cs are what the kernel reads; the math needs only the inputs
+        return LSTMSequenceOp(**self.attrs), inputs[:6], inputs[9:]
 
 
 def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
@@ -222,75 +215,18 @@ def lstm_sequence(x, h0, c0, W, R, b, reverse=False, **attrs):
 
 
 # ----------------------------------------------------------------------- decompositions
+# The fused forward ops decompose into the one LSTM step (ops/lstm_step.py); the
+# backward ops declare the forward op they differentiate (``primal``), and autodiff
+# decomposes and differentiates them through it.
 
-def _build_decomposition(op, kind):
-    import tinygraph as tg
-    a = op
-    if kind in ("cell", "cell_grad"):
-        def cell(z, c, *rest):
-            peep = rest[:3] if a.peepholes else ()
-            outs = list(lstm_step(z, c, math_of(a), peep)[:2])
-            if kind == "cell":
-                return outs
-            gh, gc = rest[-2:]
-            return [g for g in tg.gradients(outs, [z, c] + list(peep), grad_ys=[gh, gc],
-                                            unconnected_gradients="zero")]
-        return cell
-    if kind in ("sequence", "sequence_grad"):
-        def seq(x, h0, c0, W, R, b, *cot):
-            def step(carry, x_t):
-                h, c = carry
-                h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(a))[:2]
-                return (h2, c2), h2
-            (hT, cT), hs = tg.scan(step, x, (h0, c0), reverse=a.reverse)
-            if kind == "sequence":
-                return [hs, hT, cT]
-            return tg.gradients([hs, hT, cT], [x, h0, c0, W, R, b], grad_ys=list(cot),
-                                unconnected_gradients="zero")
-        return seq
-    raise ValueError(kind)
+def _cell_decomposition(op, z, c, *peep):
+    return list(lstm_step(z, c, math_of(op), peep if op.peepholes else None)[:2])
 
 
-def _vjp_through_decomposition(node, grads, kind):
-    """Differentiate a fused op by rebuilding its math from primitive ops."""
-    from tinygraph.autodiff import gradients
-    inputs = list(node.inputs)
-    outs = _decompose(node.op, kind, inputs)
-    keep = [k for k, g in enumerate(grads) if g is not None and outs[k].dtype.kind == "f"]
-    if not keep:
-        return [None] * len(inputs)
-    return gradients([outs[k] for k in keep], inputs, grad_ys=[grads[k] for k in keep])
-
-
-def _decompose(op, kind, inputs):
-    fn = _build_decomposition(op, kind)
-    if kind == "sequence_grad":       # (x, h0, c0, W, R, b, hs, gates, cs, cotangents...):
-        return fn(*inputs[:6], *inputs[9:])     # the saved hs, gates, cs are not needed
-    return fn(*inputs)
-
-
-def unfuse(outputs):
-    """``outputs`` with every fused op replaced by its primitive-op decomposition
-    (recursively): the graph the fusion passes started from, up to rewriting."""
-    from tinygraph.ir.graph import topo_nodes
-    from tinygraph.compile.rewrite import substitute
-    outputs = list(outputs)
-    while True:
-        # consumers first: a backward op's decomposition no longer reads the saved
-        # gates of its forward op, whose decomposition does not produce them
-        fused = next((n for n in reversed(topo_nodes(outputs)) if n.op.fused), None)
-        if fused is None:
-            return outputs
-        parts = fused.op.decompose(list(fused.inputs))
-        mapping = {(o.node.id, o.index): p for o, p in zip(fused.outputs, parts)}
-        outputs = substitute(outputs, mapping)
-
-
-def _unfused_ref(build):
-    """A spec's reference: the same build with fused ops decomposed."""
-    def ref(*xs):
-        out = build(*xs)
-        many = isinstance(out, (list, tuple))
-        res = unfuse(list(out) if many else [out])
-        return res if many else res[0]
-    return ref
+def _sequence_decomposition(op, x, h0, c0, W, R, b):
+    def step(carry, x_t):
+        h, c = carry
+        h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(op))[:2]
+        return (h2, c2), h2
+    (hT, cT), hs = scan(step, x, (h0, c0), reverse=op.reverse)
+    return [hs, hT, cT]

@@ -1,4 +1,5 @@
 """Reverse-mode autodiff: ``gradients`` builds gradient graphs from each op's VJP."""
-from tinygraph.autodiff.gradients import GradRecord, gradients
+from tinygraph.autodiff.gradients import GradRecord, decompose, gradients
+from tinygraph.autodiff.unfuse import unfuse
 
-__all__ = ["GradRecord", "gradients"]
+__all__ = ["GradRecord", "decompose", "gradients", "unfuse"]

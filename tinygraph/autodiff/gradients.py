@@ -116,13 +116,49 @@ def _pull_back(node, cotangents, between):
     if all(g is None for g in out_grads) or not node.op.differentiable:
         return
     with provenance(node):
-        in_grads = node.op.vjp(node, *out_grads)
+        if node.op.primal(node.inputs) is not None:
+            in_grads = vjp_through_decomposition(node, out_grads)
+        elif node.op.vjp_uses_autodiff:
+            in_grads = node.op.vjp(node, *out_grads, gradients=gradients)
+        else:
+            in_grads = node.op.vjp(node, *out_grads)
     if len(in_grads) != len(node.inputs):
         raise RuntimeError(f"VJP of {node.op.name} returned {len(in_grads)} gradients "
                            f"for {len(node.inputs)} inputs")
     for t, g in zip(node.inputs, in_grads):
         if g is not None and t.node.id in between and _differentiable(t):
             cotangents.add(t, g)
+
+
+# ----------------------------------------------------------------------- fused ops
+# A forward fused op declares ``decompose(inputs)`` (its math in primitive ops); a
+# fused backward op declares ``primal(inputs)`` (the forward op whose VJP it is): its
+# decomposition is that VJP, taken here of the forward op's decomposition, so fused
+# ops are differentiable to any order without a second copy of their math.
+
+def decompose(op, inputs):
+    """``op``'s outputs rebuilt from primitive ops on ``inputs``, or None."""
+    parts = op.decompose(list(inputs))
+    if parts is not None:
+        return list(parts)
+    primal = op.primal(list(inputs))
+    if primal is None:
+        return None
+    forward, xs, cotangents = primal
+    outs = decompose(forward, xs)
+    keep = [k for k, g in enumerate(cotangents) if g is not None]
+    return gradients([outs[k] for k in keep], list(xs), grad_ys=[cotangents[k] for k in keep],
+                     unconnected_gradients="zero")
+
+
+def vjp_through_decomposition(node, grads):
+    """The VJP of a fused backward op: its decomposition, differentiated."""
+    inputs = list(node.inputs)
+    outs = decompose(node.op, inputs)
+    keep = [k for k, g in enumerate(grads) if g is not None and outs[k].dtype.kind == "f"]
+    if not keep:
+        return [None] * len(inputs)
+    return gradients([outs[k] for k in keep], inputs, grad_ys=[grads[k] for k in keep])
 
 
 class GradRecord:

@@ -66,6 +66,8 @@ class Op:
     needs_output_mask = False  # compute(..., needed=) is told which outputs are used
     body = None                # a loop's step: the Function compute runs at every step
     assigns = None             # the Variable this op writes when run; new_value is its kernel
+    vjp_uses_autodiff = False  # vjp(node, *grads, gradients=tg.gradients): a loop's VJP
+                               # differentiates its body
 
     def __init__(self, **attrs):
         self.attrs = attrs
@@ -94,6 +96,13 @@ class Op:
     def decompose(self, inputs):
         """Fused ops: their outputs rebuilt from primitive ops on ``inputs`` (a list of
         Tensors); None for every other op."""
+        return None
+
+    def primal(self, inputs):
+        """An op computing another op's VJP (a fused backward op): ``(that op, its
+        inputs, the cotangents of its outputs)``, None standing for a zero cotangent.
+        Autodiff then decomposes and differentiates it through the forward op's
+        decomposition, so every order of derivative works. None for other ops."""
         return None
 
     def new_value(self, be, *arrays):

@@ -119,11 +119,12 @@ def _body(node):
     if not node.op.fused:
         return None
     if node.id not in _decompositions:
+        from tinygraph.autodiff import decompose
         from tinygraph.ir.function import trace
         from tinygraph.ir.graph import name_scope
         specs = [(t.shape, t.dtype, f"arg{i}") for i, t in enumerate(node.inputs)]
         with node.graph.as_default(), name_scope(node.op.name):
-            fn, _ = trace(lambda *args: list(node.op.decompose(list(args))), specs,
+            fn, _ = trace(lambda *args: decompose(node.op, args), specs,
                           name=f"{node.op.name} decomposition")
         _decompositions[node.id] = fn
     return _decompositions[node.id]
