@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from . import cuda_lstm
-from .base import Backend
+from .base import Backend, BackendUnavailable
 
 INSTALL_HINT = "install CuPy for your CUDA version, e.g. pip install '.[cuda]' (cupy-cuda12x)"
 
@@ -53,7 +53,6 @@ class CupyBackend(Backend):
         super().__init__()
         cupy, reason = _import_cupy()
         if cupy is None:
-            from .base import BackendUnavailable
             raise BackendUnavailable(f"backend 'cupy' cannot run here: {reason}")
         self.xp = cupy
         self._device_vars = {}      # id(var) -> (version, device array)

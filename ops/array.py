@@ -7,7 +7,7 @@ from tinygraph.ir.spec import Spec
 
 from .constant import convert_to_tensor
 from .shape_rules import norm_axis, norm_axes
-from .sources import zeros_like
+from .fill_like import zeros_like
 
 
 def _fill_none(grads, node):

@@ -23,7 +23,7 @@ from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_
                            numpy_forward_step, sequence_backward, sequence_forward)
 from .lstm_step import GATE_BLOCKS, lstm_step
 from .scan import scan
-from .sources import zeros_like
+from .fill_like import zeros_like
 
 
 def Spec(build, shapes, **kw):

@@ -20,7 +20,7 @@ from tinygraph.ir.spec import Spec
 
 from .constant import convert_to_tensor
 from .shape_rules import same_shape
-from .sources import zeros_like
+from .fill_like import zeros_like
 
 
 def _merge_shape(a, b):

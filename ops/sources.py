@@ -5,7 +5,10 @@ from tinygraph.ir.graph import Op, Tensor, apply1, get_default_graph, register_o
 from tinygraph.ir.placeholder import Placeholder
 from tinygraph.ir.spec import Spec
 
+from .array import Stack, stack
+from .cast import cast
 from .constant import constant, constant_value, convert_to_tensor
+from .fill_like import FillLike, ones_like, zeros_like  # noqa: F401 -- tg.zeros_like, ...
 from .dtypes import as_dtype, default_dtype
 
 
@@ -59,7 +62,7 @@ def shape_tensor(dims):
             return tuple(int(d) for d in known), dims
         if isinstance(dims.node.op, Shape):
             return dims.node.inputs[0].shape, dims
-        if dims.node.op.name == "stack":     # [tg.shape(x)[0], 4]: keep the known entries
+        if isinstance(dims.node.op, Stack):     # [tg.shape(x)[0], 4]: keep the known entries
             known = [constant_value(t) for t in dims.node.inputs]
             return tuple(None if v is None else int(v) for v in known), dims
         return (None,) * dims.shape[0], dims
@@ -69,9 +72,6 @@ def shape_tensor(dims):
         if any(d < 0 for d in static):
             raise ValueError(f"negative dimension in shape {static}")
         return static, None
-    from tinygraph.ops.array import stack
-    # late: ops.array imports zeros_like from here, a module-level import is a cycle
-    from tinygraph.ops.cast import cast
     parts, static = [], []
     for d in dims:
         if isinstance(d, Tensor):
@@ -122,30 +122,4 @@ def ones(shape, dtype="float32"):
     return fill(shape, 1, dtype)
 
 
-@register_op
-class FillLike(Op):
-    """A tensor of ``x``'s shape and dtype filled with ``value``."""
-    name = "fill_like"
-    differentiable = False
-    specs = [Spec(lambda x: ones_like(x) * 3.0 + x, [(2, 3)], ref=lambda x: x + 3.0)]
-
-    def infer(self, x):
-        return x.shape, x.dtype
-
-    def compute(self, be, x):
-        return be.xp.full(x.shape, self.value, x.dtype)
-
-    def label(self):
-        return "zeros_like" if self.value == 0 else ("ones_like" if self.value == 1 else
-                                                      f"fill_like {self.value:g}")
-
-
-def zeros_like(x):
-    x = convert_to_tensor(x)
-    return apply1(FillLike(value=0), [x])
-
-
-def ones_like(x):
-    x = convert_to_tensor(x)
-    return apply1(FillLike(value=1), [x])
 

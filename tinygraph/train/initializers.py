@@ -4,18 +4,18 @@ import math
 
 import numpy as np
 
+from tinygraph.ir.graph import get_default_graph
+
 _global = [np.random.default_rng()]
 
 
 def reseed(seed):
     """Seed the generator that unseeded initializers draw from in the default graph
     (None: back to fresh entropy). A new graph starts unseeded."""
-    from tinygraph.ir.graph import get_default_graph
     get_default_graph().initializer_rng = None if seed is None else np.random.default_rng(seed)
 
 
 def _unseeded_rng():
-    from tinygraph.ir.graph import get_default_graph
     rng = get_default_graph().initializer_rng
     return _global[0] if rng is None else rng
 
