@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from tinygraph.ir.graph import Tensor, in_scope, provenance, topo_nodes
 from tinygraph.ir.pattern import Pat, V  # noqa: F401 -- the pattern language rules use
-from tinygraph.ir.rebuild import _key, substitute  # noqa: F401
+from tinygraph.ir.rebuild import substitute, tensor_key  # noqa: F401
 
 
 @dataclass
@@ -77,20 +77,20 @@ class Context:
         self.readers = {}                 # (node id, output index) -> ids of reading nodes
         for n in nodes:
             for t in n.inputs:
-                self.readers.setdefault(_key(t), set()).add(n.id)
+                self.readers.setdefault(tensor_key(t), set()).add(n.id)
         self.root_ids = {(r.node if isinstance(r, Tensor) else r).id for r in roots}
-        self.root_keys = {_key(r) for r in roots if isinstance(r, Tensor)}
+        self.root_keys = {tensor_key(r) for r in roots if isinstance(r, Tensor)}
 
     def leak(self, interior, replaced=()):
         """The first node of ``interior`` read from outside it, ignoring outputs that
         are being replaced (their readers will read the replacements)."""
         ids = {n.id for n in interior}
-        replaced_keys = {_key(t) for t in replaced}
+        replaced_keys = {tensor_key(t) for t in replaced}
         for n in interior:
             for o in n.outputs:
-                if _key(o) in replaced_keys:
+                if tensor_key(o) in replaced_keys:
                     continue
-                if self.readers.get(_key(o), set()) - ids or _key(o) in self.root_keys:
+                if self.readers.get(tensor_key(o), set()) - ids or tensor_key(o) in self.root_keys:
                     return n
             if not n.outputs and n.id in self.root_ids:
                 return n
@@ -109,7 +109,7 @@ def rewrite(roots, rules, max_rounds=100):
         mapping = {}
         for node in nodes:
             for t in node.outputs:
-                if _key(t) not in used:        # nothing reads it: nothing to rewrite
+                if tensor_key(t) not in used:        # nothing reads it: nothing to rewrite
                     continue
                 fired = _try_rules(t, node, rules, ctx, declined)
                 if fired:
@@ -166,7 +166,7 @@ def _try_match(rule, match, t, node, ctx):
     ctx.claimed.update(old.node.id for old, _ in pairs)
     ctx.events.append(Event(rule.name, node.name, True,
                             data={"old": [o for o, _ in pairs], "new": [r for _, r in pairs]}))
-    return {_key(old): rep for old, rep in pairs}
+    return {tensor_key(old): rep for old, rep in pairs}
 
 
 def _decline(events, declined, rule, node, reason):

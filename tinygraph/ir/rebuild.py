@@ -7,7 +7,6 @@ def tensor_key(t):
     return (t.node.id, t.index)
 
 
-_key = tensor_key      # the name tinygraph.compile.rewrite imports
 
 
 def substitute(roots, mapping, force=False):
