@@ -56,6 +56,9 @@ class Op:
     differentiable = True   # False: no gradient flows through any input
     stateful = False        # True: never folded, never shared (random, reads of state)
     specs = ()              # test specs (tinygraph.testing.Spec); a meta-test requires them
+    fused = False           # True: a fused kernel; ``decompose`` gives its primitive-op math
+    needs_output_mask = False   # True: ``compute`` takes ``needed`` (which outputs are read)
+    body = None             # a Function the op runs (a loop's step), or None
 
     def __init__(self, **attrs):
         self.attrs = attrs
@@ -80,6 +83,10 @@ class Op:
 
     def vjp(self, node, *grads):
         raise NotImplementedError(f"op {self.name} has no gradient")
+
+    def decompose(self, inputs):
+        """A fused op's outputs rebuilt from primitive ops on ``inputs``; None otherwise."""
+        return None
 
     def label(self):
         """Short text for pictures."""
