@@ -121,22 +121,7 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan",
     """
     seq_flat = [as_tensor(s) for s in nest.flatten(sequences)]
     init_flat = [as_tensor(c) for c in nest.flatten(initializer)]
-    if not init_flat and not seq_flat:
-        raise ValueError("scan: needs a carry or a sequence")
-    for s in seq_flat:
-        if s.ndim == 0:
-            raise ShapeError(f"scan: sequence {s.name!r} is a scalar; sequences need a time axis 0")
-    lengths = {s.shape[0] for s in seq_flat if s.shape[0] is not None}
-    if len(lengths) > 1:
-        raise ShapeError("scan: sequences differ in length: " +
-                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat))
-    T = lengths.pop() if lengths else (None if seq_flat else length)
-    if not seq_flat and length is None:
-        raise ValueError("scan: without sequences, pass length=T")
-    if T == 0:
-        raise ValueError("scan: the sequences have zero time steps (" +
-                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat) +
-                         "); a loop needs at least one")
+    T = _time_steps(seq_flat, init_flat, length)
     nc = len(init_flat)
     out_structure = []
 
@@ -169,6 +154,27 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan",
     y_struct = out_structure[0]
     ys = None if y_struct is None else nest.pack_as(y_struct, node.outputs[nc:nc + ny])
     return finals, ys
+
+
+def _time_steps(seq_flat, init_flat, length):
+    """T (None when unknown) after checking the sequences and carries."""
+    if not init_flat and not seq_flat:
+        raise ValueError("scan: needs a carry or a sequence")
+    for s in seq_flat:
+        if s.ndim == 0:
+            raise ShapeError(f"scan: sequence {s.name!r} is a scalar; sequences need a time axis 0")
+    lengths = {s.shape[0] for s in seq_flat if s.shape[0] is not None}
+    if len(lengths) > 1:
+        raise ShapeError("scan: sequences differ in length: " +
+                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat))
+    T = lengths.pop() if lengths else (None if seq_flat else length)
+    if not seq_flat and length is None:
+        raise ValueError("scan: without sequences, pass length=T")
+    if T == 0:
+        raise ValueError("scan: the sequences have zero time steps (" +
+                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat) +
+                         "); a loop needs at least one")
+    return T
 
 
 def _carry_names(names, n_carry):
