@@ -35,7 +35,7 @@ carries are named after the states, or, unrolled, the handles ``<layer>/inputs``
 ``<layer>/step_<t>/<state>`` (the states step t starts from). The states after the
 last step are the tensors built where the step before built its own (every step is
 built by the same code, so their names inside the step scope agree). The latest call
-that ``loss`` reaches is analysed. State names (declared by the layer): h, c for an
+that ``loss`` reaches is analysed; ``find_call(loss, layer)`` returns it. State names (declared by the layer): h, c for an
 LSTMCell; h for a SimpleRNNCell (or any one-state cell); c, h for a TF1
 ``rnn_cell.LSTMCell``; h0, c0, h1, ... for stacked cells (index = layer).
 
