@@ -24,6 +24,8 @@ class LSTMCell(CellBase):
     + bias`` in gate order i, f, c, o.
     """
 
+    state_names = ("h", "c")      # what the graph calls its states (pictures, gradflow)
+
     _gates = 4
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,

@@ -10,16 +10,54 @@ output repeats the last emitted output (zeros before the first kept step, even w
 an initial state). ``zero_output_for_mask`` emits zeros at masked steps of the
 returned sequence. The last output is always the output of the last KEPT step
 (Keras returns zeros there with zero_output_for_mask; we do not, see docs/layers.md).
+
+What a call declares in the graph, for the tools that read it (``tg.gradflow``,
+pictures): everything sits in the layer's scope. With ``unroll=False``, the loop node
+(``tg.scan`` named ``rnn_loop``) names its carries after the states (``state_names``:
+h, c for an LSTMCell, ...); a masked loop also carries the last output, named like the
+state it is (the cell's output is usually its h) or None. With ``unroll=True``, named
+handles: ``<layer>/inputs`` (the time-major inputs in processing order) and
+``<layer>/step_<t>/<state>`` (the states step t starts from; at step 0 the initial
+states). They are identities, which the algebraic pass removes before fusion, so
+optimized graphs and kernels are the same with or without them.
 """
 import numpy as np
 
 import tinygraph as tg
 from tinygraph.ir import nest
-from tinygraph.ir.graph import in_scope
+from tinygraph.ir.graph import apply1, in_scope
+from tinygraph.ops.math import Identity
 
 from .base import Layer, deserialize, serialize
 from .cell_contract import call_cell, initial_state_of, output_size_of, state_sizes
 from .stacked_rnn_cells import StackedRNNCells
+
+
+def state_names(cell):
+    """Names of a cell's flat states, as the graph declares them: h, c for an LSTMCell;
+    h for a one-state cell; c, h for a TF1 ``LSTMStateTuple``; h0, c0, h1, ... for
+    stacked cells (the suffix is the layer index); state0, state1, ... otherwise."""
+    declared = getattr(cell, "state_names", None)      # a cell may name its states
+    if declared:
+        return list(declared)
+    if isinstance(cell, StackedRNNCells):
+        return [f"{name}{k}" for k, sub in enumerate(cell.cells) for name in state_names(sub)]
+    n = len(state_sizes(cell))
+    if n == 1:
+        return ["h"]
+    if n == 2 and getattr(cell.state_size, "_fields", None) == ("c", "h"):
+        return ["c", "h"]
+    return [f"state{k}" for k in range(n)]
+
+
+def _named(tensors, names):
+    """Handles of ``tensors`` named ``names`` in the current scope (the declaration of an
+    unrolled call, see above); unique, so that a second call gets handles of its own."""
+    return [apply1(Identity(), [t], name=n, unique=True) for t, n in zip(tensors, names)]
+
+
+def _same(a, b):
+    return a.node is b.node and a.index == b.index
 
 
 def _dim(t, axis):
@@ -60,7 +98,6 @@ class RNN(Layer):
         self.time_major = bool(time_major)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.states = None                  # stateful: one non-trainable Variable per state
-        self.last_call = None               # what the latest call built (for gradflow tools)
 
     @property
     def state_size(self):
@@ -193,6 +230,8 @@ class RNN(Layer):
         if self.go_backwards:
             xs = tg.reverse(xs, 0)
             ms = None if ms is None else tg.reverse(ms, 0)
+        if self.unroll:
+            (xs,) = _named([xs], ["inputs"])
 
         self._reset_dropout()
         if hasattr(self.cell, "_create_dropout_masks"):
@@ -208,12 +247,6 @@ class RNN(Layer):
             output = ys if self.time_major else tg.transpose(ys, [1, 0, 2])
         else:
             output = last
-        # For tools that analyse the latest call (gradient flow): time-major inputs in
-        # processing order, flat states, per-step outputs, and per step either the
-        # unrolled flat states or the loop node (its carry history is the states).
-        self.last_call = {"inputs": xs, "initial_states": init, "final_states": final,
-                          "outputs": ys, "unrolled_states": loop.unrolled_states,
-                          "loop_node": loop.loop_node}
         results = [output] + final
         if self.stateful:
             updates = [v.assign(s) for v, s in zip(self.states, final)]
@@ -238,19 +271,24 @@ class _Loop:
 
     def __init__(self, rnn, training, masked):
         self.rnn, self.cell, self.training, self.masked = rnn, rnn.cell, training, masked
-        self.unrolled_states = None
-        self.loop_node = None
+        self.names = state_names(rnn.cell)
+        self.output_state = None            # index of the state the cell's output is, if any
 
-    def step(self, states, prev_out, x_t, m_t):
-        """(new flat states, output to carry, output to emit) for one time step."""
+    def step(self, states, prev_out, x_t, m_t, entering=None):
+        """(new flat states, output to carry, output to emit) for one time step.
+        ``entering``: the tensors that ``states`` are handles of (unrolled mode)."""
         out, new = call_cell(self.cell, x_t, nest.pack_as(self.cell.state_size, states),
                              self.training)
         new = [tg.convert_to_tensor(s) for s in nest.flatten(new)]
         if len(new) != len(states):
             raise ValueError(f"{self.rnn.name}: the cell returned {len(new)} states, its "
                              f"state_size has {len(states)}")
+        self.output_state = next((k for k, s in enumerate(new) if _same(s, out)), None)
         if m_t is None:
             return new, out, out
+        k = self.output_state
+        if entering is not None and k is not None and _same(prev_out, entering[k]):
+            prev_out = states[k]        # the carried output is that state: one handle for both
         def keep(t):                                   # (B,) -> (B, 1, ...) like t
             return m_t[(slice(None),) + (None,) * (t.ndim - 1)]
         new = [tg.where(keep(n), n, s) for n, s in zip(new, states)]
@@ -266,13 +304,13 @@ class _Loop:
     def run_unrolled(self, xs, ms, init):
         states = list(init)
         prev = self._zero_output(xs, init) if self.masked else None
-        ys, history = [], []
+        ys = []
         for t in range(xs.shape[0]):
             with tg.name_scope(f"step_{t}"):
-                states, prev, y = self.step(states, prev, xs[t], None if ms is None else ms[t])
+                handles = _named(states, self.names)
+                states, prev, y = self.step(handles, prev, xs[t], None if ms is None else ms[t],
+                                            entering=states)
             ys.append(y)
-            history.append(states)
-        self.unrolled_states = history
         last = prev if self.masked else ys[-1]
         return states, last, tg.stack(ys, axis=0)
 
@@ -285,10 +323,15 @@ class _Loop:
             states, prev, y = self.step(list(states), prev, x_t, m_t)
             return list(states) + ([prev] if self.masked else []), y
 
+        def carry_names():                 # after tracing: output_state is known
+            if not self.masked:
+                return self.names
+            k = self.output_state
+            return self.names + [None if k is None else self.names[k]]
+
         carry0 = list(init) + ([self._zero_output(xs, init)] if self.masked else [])
         seqs = [xs, ms] if self.masked else [xs]
-        final, ys = tg.scan(body, seqs, carry0, name="rnn_loop")
+        final, ys = tg.scan(body, seqs, carry0, name="rnn_loop", carry_names=carry_names)
         final = list(final)
-        self.loop_node = final[0].node
         last = final[nstates] if self.masked else ys[-1]
         return final[:nstates], last, ys

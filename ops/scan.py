@@ -10,6 +10,12 @@ from the stored carries (one extra body evaluation, instead of storing every
 intermediate), pulls the cotangents back through it, and accumulates the
 gradients of the captured tensors (weights) in its carry. That reverse scan is
 built with ``tg.scan`` itself, so it has a gradient too (second order).
+
+Carry names. ``carry_names`` declares what each carry is (``layers.RNN`` names its
+states ``h``, ``c``, ...): pictures label the loop body's inputs with them and
+``tg.gradflow`` reports per name. A carry named like an earlier one holds the same
+quantity (a masked RNN also carries its last output, which is usually its ``h``);
+a carry named None is no named quantity. They are part of the op, not of its math.
 """
 import numpy as np
 
@@ -20,6 +26,7 @@ from tinygraph.ir.spec import Spec
 
 from .constant import convert_to_tensor
 from .shape_rules import same_shape
+from .math import tanh
 from .fill_like import zeros_like
 
 
@@ -29,7 +36,8 @@ def _merge_shape(a, b):
 
 @register_op
 class Scan(Op):
-    """Attributes: body (Function), n_carry, n_seq, n_ys, reverse, length."""
+    """Attributes: body (Function), n_carry, n_seq, n_ys, reverse, length, carry_names
+    (a tuple with one name or None per carry, or None: see the module docstring)."""
     name = "scan"
     needs_output_mask = True
     specs = [
@@ -37,11 +45,11 @@ class Scan(Op):
         Spec(lambda xs: scan(lambda c, x: (c + x, c * x), xs, xs[0] * 0.0)[1], [(5, 3)],
              ref=lambda xs: _loop(lambda c, x: (c + x, c * x), xs, 0 * xs[0])[1]),
         # a tanh recurrence reading an outer weight
-        Spec(lambda xs, w: scan(lambda h, x: (_tanh(h * w + x), h), xs, xs[0] * 0.0),
+        Spec(lambda xs, w: scan(lambda h, x: (tanh(h * w + x), h), xs, xs[0] * 0.0),
              [(4, 2), (2,)],
              ref=lambda xs, w: _loop(lambda h, x: (np.tanh(h * w + x), h), xs, 0 * xs[0])),
         # reverse order with an initial state
-        Spec(lambda xs, h0: scan(lambda h, x: (_tanh(h * 0.5 + x), h * h), xs, h0, reverse=True),
+        Spec(lambda xs, h0: scan(lambda h, x: (tanh(h * 0.5 + x), h * h), xs, h0, reverse=True),
              [(4, 3), (3,)],
              ref=lambda xs, h0: _loop(lambda h, x: (np.tanh(h * 0.5 + x), h * h), xs, h0, True)),
     ]
@@ -84,8 +92,10 @@ class Scan(Op):
                     ys[j][t] = outs[nc + j]
         return tuple(carries) + tuple(ys) + tuple(hist)
 
-    def vjp(self, node, *grads):
-        return _scan_vjp(node, grads)
+    vjp_uses_autodiff = True      # the reverse loop differentiates the body
+
+    def vjp(self, node, *grads, gradients):
+        return _scan_vjp(node, grads, gradients)
 
     def label(self):
         return f"scan{' reverse' if self.reverse else ''} ({self.body.name})"
@@ -99,12 +109,8 @@ def _loop(fn, xs, c, reverse=False):
     return [c, np.stack(ys)]
 
 
-def _tanh(x):
-    from .math import tanh
-    return tanh(x)
-
-
-def scan(fn, sequences, initializer, reverse=False, length=None, name="scan"):
+def scan(fn, sequences, initializer, reverse=False, length=None, name="scan",
+         carry_names=None):
     """Loop ``fn`` over the leading axis of ``sequences``.
 
     fn(carry, x_t) -> (new_carry, y_t): ``carry`` has the structure of
@@ -112,26 +118,13 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan"):
     is a Tensor or a nest of Tensors (or None). ``fn`` is traced once; it may read
     any outer tensor. Returns ``(final_carry, ys)`` with ys stacked on axis 0. With
     ``reverse=True`` steps run from the last to the first and ys[t] still belongs to
-    step t. ``length`` gives T when there are no sequences.
+    step t. ``length`` gives T when there are no sequences. ``carry_names`` names
+    the flat carries (module docstring), or is a function of no arguments returning
+    them, called once ``fn`` is traced (for names that depend on what ``fn`` built).
     """
     seq_flat = [convert_to_tensor(s) for s in nest.flatten(sequences)]
     init_flat = [convert_to_tensor(c) for c in nest.flatten(initializer)]
-    if not init_flat and not seq_flat:
-        raise ValueError("scan: needs a carry or a sequence")
-    for s in seq_flat:
-        if s.ndim == 0:
-            raise ShapeError(f"scan: sequence {s.name!r} is a scalar; sequences need a time axis 0")
-    lengths = {s.shape[0] for s in seq_flat if s.shape[0] is not None}
-    if len(lengths) > 1:
-        raise ShapeError("scan: sequences differ in length: " +
-                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat))
-    T = lengths.pop() if lengths else (None if seq_flat else length)
-    if not seq_flat and length is None:
-        raise ValueError("scan: without sequences, pass length=T")
-    if T == 0:
-        raise ValueError("scan: the sequences have zero time steps (" +
-                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat) +
-                         "); a loop needs at least one")
+    T = _time_steps(seq_flat, init_flat, length)
     nc = len(init_flat)
     out_structure = []
 
@@ -157,7 +150,8 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan"):
             [(s.shape[1:], s.dtype, f"{name}_x") for s in seq_flat]
     body, captures = trace(step, specs, name=f"{name}_body")
     ny = len(body.outputs) - nc
-    op = Scan(body=body, n_carry=nc, n_seq=len(seq_flat), n_ys=ny, reverse=bool(reverse), length=T)
+    op = Scan(body=body, n_carry=nc, n_seq=len(seq_flat), n_ys=ny, reverse=bool(reverse), length=T,
+              carry_names=_carry_names(carry_names, nc))
     node = apply(op, init_flat + seq_flat + captures, name=name)
     finals = nest.pack_as(initializer, node.outputs[:nc])
     y_struct = out_structure[0]
@@ -165,9 +159,42 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan"):
     return finals, ys
 
 
-def _scan_vjp(node, grads):
-    """Cotangents of (init carries, sequences, captures) as a reverse scan."""
-    from tinygraph.autodiff import gradients
+def _time_steps(seq_flat, init_flat, length):
+    """T (None when unknown) after checking the sequences and carries."""
+    if not init_flat and not seq_flat:
+        raise ValueError("scan: needs a carry or a sequence")
+    for s in seq_flat:
+        if s.ndim == 0:
+            raise ShapeError(f"scan: sequence {s.name!r} is a scalar; sequences need a time axis 0")
+    lengths = {s.shape[0] for s in seq_flat if s.shape[0] is not None}
+    if len(lengths) > 1:
+        raise ShapeError("scan: sequences differ in length: " +
+                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat))
+    T = lengths.pop() if lengths else (None if seq_flat else length)
+    if not seq_flat and length is None:
+        raise ValueError("scan: without sequences, pass length=T")
+    if T == 0:
+        raise ValueError("scan: the sequences have zero time steps (" +
+                         ", ".join(f"{s.name!r} {s.shape}" for s in seq_flat) +
+                         "); a loop needs at least one")
+    return T
+
+
+def _carry_names(names, n_carry):
+    if callable(names):
+        names = names()
+    if names is None:
+        return None
+    names = tuple(names)
+    if len(names) != n_carry or not all(n is None or isinstance(n, str) for n in names):
+        raise ValueError(f"scan: carry_names must hold one name (or None) per carry ({n_carry}), "
+                         f"got {names!r}")
+    return names
+
+
+def _scan_vjp(node, grads, gradients):
+    """Cotangents of (init carries, sequences, captures) as a reverse scan;
+    ``gradients`` is tg.gradients (ops cannot import autodiff, which is built on them)."""
     op = node.op
     nc, ns, ny = op.n_carry, op.n_seq, op.n_ys
     inits = node.inputs[:nc]

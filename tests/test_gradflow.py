@@ -122,7 +122,7 @@ def test_lstm_gates_match_autodiff_of_the_unrolled_graph():
                     key=lambda n: n.scope)
     assert [n.scope.split("/")[1] for n in splits] == [f"step_{t}" for t in range(T)]
     zs = [t for n in splits for t in n.outputs]
-    states = lstm.last_call["unrolled_states"]
+    states = tg.gradflow.find_call(loss, lstm).unrolled_states
     want = tg.Session(optimize=False).run(
         tg.gradients(loss, zs + [s[0] for s in states] + [s[1] for s in states]), feed)
     norms = np.array([[np.linalg.norm(g) for g in want[:4 * T]]]).reshape(T, 4)

@@ -303,13 +303,13 @@ def test_tf1_legacy_cell_inside_rnn_matches_dynamic_rnn(unroll, rng):
 def test_last_call_exposes_states_for_analysis():
     x = np.ones((2, 3, 4), np.float32)
     unrolled = layers.LSTM(2, unroll=True)
-    unrolled(x)
-    assert len(unrolled.last_call["unrolled_states"]) == 3
-    assert [s.shape for s in unrolled.last_call["unrolled_states"][0]] == [(2, 2), (2, 2)]
+    unrolled_call = tg.gradflow.find_call(unrolled(x), unrolled)
+    assert len(unrolled_call.unrolled_states) == 3
+    assert [s.shape for s in unrolled_call.unrolled_states[0]] == [(2, 2), (2, 2)]
     loop = layers.LSTM(2)
-    loop(x)
-    assert loop.last_call["loop_node"].op.name == "scan"
-    assert loop.last_call["unrolled_states"] is None
+    loop_call = tg.gradflow.find_call(loop(x), loop)
+    assert loop_call.loop_node.op.name == "scan"
+    assert loop_call.unrolled_states is None
 
 
 def test_unrolled_steps_live_in_step_scopes():

@@ -9,13 +9,18 @@ is reported as "not installed".
 """
 import gc
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
+
+import tinygraph as tg
+from tinygraph import layers
 
 WORKLOADS = {
     # name: (B, T, I, H, train)
@@ -43,8 +48,6 @@ def limit_threads(n):
 # ----------------------------------------------------------------------- contenders
 
 def tinygraph_step(B, T, I, H, train, optimize, unroll=False, backend="numpy"):
-    import tinygraph as tg
-    from tinygraph import layers
     tg.reset_default_graph()
     rng = np.random.default_rng(0)
     x = tg.placeholder((B, T, I), name="x")
@@ -77,7 +80,6 @@ def torch_step(B, T, I, H, train, threads):
 
 
 def keras_step(B, T, I, H, train, threads):
-    import os
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import tensorflow as tf
     try:
@@ -240,7 +242,6 @@ def rss_mb():
 def peak_rss_growth(step, interval=0.0005):
     """How far resident memory rises above its level before ``step()`` while it runs
     (MB), sampled by a thread."""
-    import threading
     base = rss_mb()
     if base is None:
         return None

@@ -6,14 +6,20 @@ To add a command, write both and append ``add_<name>`` to ``COMMANDS``.
 """
 import argparse
 import os
+import shutil
+import subprocess
 import sys
+
+import tinygraph as tg
+from tinygraph.tools import bench as benchmarks
+from tinygraph.tools.demo import EXAMPLES, render_example, run as run_demo
+from tinygraph.tools.viz import FORMATS
 
 
 # --------------------------------------------------------------------------- demo
 
 def demo(args):
-    from tinygraph.tools.demo import run
-    return run(out=args.out, steps=args.steps, quiet=args.quiet, quick=args.quick, T=args.seq_len,
+    return run_demo(out=args.out, steps=args.steps, quiet=args.quiet, quick=args.quick, T=args.seq_len,
                plot_format=args.plot_format)
 
 
@@ -37,7 +43,6 @@ def add_demo(sub):
 # --------------------------------------------------------------------------- viz
 
 def viz(args):
-    from tinygraph.tools.demo import EXAMPLES, render_example
     if args.list or args.source is None:
         print("examples (python -m tinygraph viz NAME [-o FILE]):")
         for name, (doc, _) in EXAMPLES.items():
@@ -63,9 +68,6 @@ def viz(args):
 
 
 def _render_dot_file(src, out, fmt):
-    import shutil
-    import subprocess
-    from tinygraph.tools.viz import FORMATS
     fmt = fmt or os.path.splitext(out)[1][1:].lower() or "svg"
     if fmt not in FORMATS:
         raise SystemExit(f"viz: format must be one of {FORMATS}, got {fmt!r}")
@@ -93,25 +95,23 @@ def add_viz(sub):
 # --------------------------------------------------------------------------- bench
 
 def bench(args):
-    from tinygraph.tools import bench as b
-    unknown = [w for w in args.workloads or [] if w not in b.WORKLOADS]
+    unknown = [w for w in args.workloads or [] if w not in benchmarks.WORKLOADS]
     if unknown:
         print(f"python -m tinygraph bench: unknown workload {unknown[0]!r}; choose from "
-              + ", ".join(b.WORKLOADS), file=sys.stderr)
+              + ", ".join(benchmarks.WORKLOADS), file=sys.stderr)
         return 2
-    b.run(workloads=args.workloads, rounds=args.rounds, threads=args.threads,
+    benchmarks.run(workloads=args.workloads, rounds=args.rounds, threads=args.threads,
           peers=not args.no_peers, json_path=args.json, quick=args.quick,
           backends=args.backend or ())
 
 
 def add_bench(sub):
-    from tinygraph.tools.bench import WORKLOADS
     p = sub.add_parser("bench", help="LSTM speed side by side with PyTorch, Keras and JAX",
                        description="The benchmarks of BENCH.md: interleaved rounds, medians and "
                                    "ratios to tinygraph fused; peers that are not installed are "
                                    "reported as such.")
     p.add_argument("workloads", nargs="*", metavar="workload",
-                   help=f"any of {', '.join(WORKLOADS)} (default: all)")
+                   help=f"any of {', '.join(benchmarks.WORKLOADS)} (default: all)")
     p.add_argument("--rounds", type=int, default=5, help="timed rounds per contender (default 5)")
     p.add_argument("--threads", type=int, default=2, help="BLAS / framework threads (default 2)")
     p.add_argument("--json", metavar="FILE", help="also write the raw figures as JSON")
@@ -126,7 +126,6 @@ def add_bench(sub):
 # --------------------------------------------------------------------------- backends
 
 def backends(args):
-    import tinygraph as tg
     default = tg.backends.default()
     for name, (ok, reason) in tg.backends.status().items():
         mark = " (default)" if name == default else ""

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import tinygraph as tg
+from tinygraph import layers
 
 PLOT_HINT = "pip install -e '.[plot]'"
 DOT_HINT = ("install Graphviz (apt-get install graphviz | brew install graphviz | "
@@ -42,7 +43,6 @@ def adding_problem(rng, batch, T):
 def build_model(T, units=16, unroll=False, seed=0):
     """The demo's model: LSTM(units) -> Dense(1), MSE loss. Returns a dict with the
     placeholders x, y, the layers lstm, dense, and pred, loss."""
-    from tinygraph import layers
     tg.initializers.reseed(seed)
     x = tg.placeholder((None, T, 2), name="x")
     y = tg.placeholder((None, 1), name="y")
@@ -134,7 +134,6 @@ def render_example(name, path, T=4, format=None):
 def flow_reports(T=50, batch=16, units=16, seed=0):
     """Freshly initialised SimpleRNN, LSTM and LSTM without unit_forget_bias on the
     same N(0, 1) inputs, loss = mean square of the last output: dict label -> report."""
-    from tinygraph import layers
     data = np.random.default_rng(seed).normal(size=(batch, T, 4)).astype("float32")
     makers = {
         "SimpleRNN (tanh)": lambda: layers.RNN(layers.SimpleRNNCell(units)),
@@ -200,37 +199,60 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
     units, batch = (8, 16) if quick else (16, 64)
     flow_T = 12 if quick else 50
     os.makedirs(out, exist_ok=True)
-    written, notes = [], []
 
     def say(text=""):
         if not quiet:
             print(text)
 
-    # 1. training
     say(f"1. training LSTM({units}) -> Dense(1) on the adding problem, T={T}, "
         f"{steps} Adam steps of batch {batch} ...")
     m, sess, history = train(T, steps, batch, units, quiet=quiet)
-    first, last = history[0][1], history[-1][1]
-    say(f"   validation MSE {first:.4f} -> {last:.4f} (predicting the mean scores about 0.17)")
-    plan = sess.explain([m["train_op"]])
-    fused = next((line for line in str(plan).splitlines() if line.startswith("fused kernels")),
-                 "fused kernels: none")
+    say(f"   validation MSE {history[0][1]:.4f} -> {history[-1][1]:.4f} (predicting the mean "
+        "scores about 0.17)")
+    fused = _fused_kernels(sess.explain([m["train_op"]]))
     trained = tg.gradflow.analyze(m["loss"], m["lstm"], m["valid"], session=sess)
-
-    # 2. pictures
     say("2. pictures of a small LSTM (T=4):")
-    missing_dot = None
+    written, notes = _pictures(out, say)
+    say(f"3. gradient flow over T={flow_T} steps (fresh weights) and in the trained LSTM:")
+    reports = flow_reports(T=flow_T)
+    flow_files, flow_notes = _flow_files(out, reports, trained, T, flow_T, plot_format, say)
+    written += flow_files
+    notes += flow_notes
+    lines = _summary_lines(T, steps, history, fused, reports, trained, flow_T, written)
+    lines += [""] + notes + [f"demo took {time.time() - start:.1f} s"]
+    summary = os.path.join(out, "summary.txt")
+    with open(summary, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    say("4. summary")
+    say("\n".join("   " + line for line in lines[4:4 + len(reports) + 2]))
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {summary}")
+    print(f"demo took {time.time() - start:.1f} s")
+    return 0
+
+
+def _fused_kernels(explanation):
+    """The fused kernels a plan runs, as ``sess.explain`` words them."""
+    return "fused kernels: " + (", ".join(f"{op} ({name})" for op, name in explanation.fused)
+                                if explanation.fused else "none")
+
+
+def _pictures(out, say):
+    """Render the example graphs into ``out``: (paths, notes)."""
+    written, missing_dot = [], None
     for name in ("unrolled", "fused", "gradients", "gradients-fused", "loop", "heatmap"):
         path, err = render_example(name, os.path.join(out, f"graph_{name.replace('-', '_')}.svg"))
         written.append(path)
         missing_dot = missing_dot or err
         say(f"   {path}")
-    if missing_dot:
-        notes.append(f"Graphviz's `dot` was not found, so the pictures are .dot files; {DOT_HINT}")
+    notes = [f"Graphviz's `dot` was not found, so the pictures are .dot files; {DOT_HINT}"] \
+        if missing_dot else []
+    return written, notes
 
-    # 3. gradient flow
-    say(f"3. gradient flow over T={flow_T} steps (fresh weights) and in the trained LSTM:")
-    reports = flow_reports(T=flow_T)
+
+def _flow_files(out, reports, trained, T, flow_T, plot_format, say):
+    """The gradient-flow tables and plots: (paths, notes)."""
     tables = [f"||dL/dh_t|| per step t (processing order; the loss reads the last step), "
               f"T={flow_T}, fresh weights, N(0, 1) inputs\n"]
     for label, r in reports.items():
@@ -240,7 +262,6 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
     text_path = os.path.join(out, "gradient_flow.txt")
     with open(text_path, "w") as f:
         f.write("\n".join(tables))
-    written.append(text_path)
     say(f"   {text_path}")
     try:
         p1 = tg.gradflow.plot_compare(
@@ -248,13 +269,15 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
             title=f"vanishing gradients: ||dL/dh_t||, T={flow_T}, fresh weights")
         p2 = trained.plot(os.path.join(out, f"gradient_flow_trained.{plot_format}"),
                           title=f"trained LSTM, adding problem T={T}: h, c and gates")
-        written += [p1, p2]
-        say(f"   {p1}\n   {p2}")
     except ImportError:
-        notes.append(f"matplotlib is not installed, so the curves are only in {text_path}; "
-                     f"for the plots: {PLOT_HINT}")
+        return [text_path], [f"matplotlib is not installed, so the curves are only in "
+                             f"{text_path}; for the plots: {PLOT_HINT}"]
+    say(f"   {p1}\n   {p2}")
+    return [text_path, p1, p2], []
 
-    # 4. summary
+
+def _summary_lines(T, steps, history, fused, reports, trained, flow_T, written):
+    first, last = history[0][1], history[-1][1]
     ratio = {label: r.norms("h")[0] / r.norms("h")[-1] for label, r in reports.items()}
     lines = [f"adding problem, T={T}: validation MSE {first:.4f} -> {last:.4f} after {steps} "
              f"Adam steps (always predicting the mean scores about 0.17)",
@@ -267,14 +290,4 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
     hn = trained.norms("h")
     lines += [f"  {'trained LSTM (adding problem)':30s} {hn[0] / hn[-1]:.2e}", "",
               "files:"] + [f"  {p}" for p in written]
-    lines += [""] + notes + [f"demo took {time.time() - start:.1f} s"]
-    summary = os.path.join(out, "summary.txt")
-    with open(summary, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    say("4. summary")
-    say("\n".join("   " + line for line in lines[4:4 + len(ratio) + 2]))
-    for note in notes:
-        print(f"note: {note}")
-    print(f"wrote {summary}")
-    print(f"demo took {time.time() - start:.1f} s")
-    return 0
+    return lines

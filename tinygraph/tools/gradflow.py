@@ -29,18 +29,35 @@ weights (dropout masks are not applied: analyse a call made with ``training``
 off). Everything runs in one ``Session.run`` of the session you pass (default
 ``Session()``, which fuses LSTMs); the numbers do not depend on fusion.
 
-State names: h, c for an LSTMCell; h for a SimpleRNNCell (or any one-state cell); c, h
-for a TF1 ``rnn_cell.LSTMCell``; h0, c0, h1, ... for stacked cells (index = layer).
+Where a layer's call is found: in the graph that ``loss`` reaches, never in the
+layer. ``layers.RNN`` declares its calls there (layers/rnn.py): a loop node whose
+carries are named after the states, or, unrolled, the handles ``<layer>/inputs`` and
+``<layer>/step_<t>/<state>`` (the states step t starts from). The states after the
+last step are the tensors built where the step before built its own (every step is
+built by the same code, so their names inside the step scope agree). The latest call
+that ``loss`` reaches is analysed; ``find_call(loss, layer)`` returns it. State names (declared by the layer): h, c for an
+LSTMCell; h for a SimpleRNNCell (or any one-state cell); c, h for a TF1
+``rnn_cell.LSTMCell``; h0, c0, h1, ... for stacked cells (index = layer).
 
 Limits: with a ``mask``, h_t is the state after the masking (a masked step keeps
 h_{t-1}) and the gate norms are computed as if every step were kept; gates are
-reported for ``layers.LSTMCell`` / ``layers.LSTM`` (one cell), states only for other
-cells.
+reported for ``layers.LSTMCell`` / ``layers.LSTM`` (one cell: the states h, c), states
+only for other cells; an unrolled call needs two steps or more.
 """
+import re
+import warnings
+
 import numpy as np
 
-from tinygraph.ir.graph import Node, Tensor, apply, topo_nodes
-from tinygraph.compile.rewrite import substitute
+from tinygraph.autodiff import gradients
+from tinygraph.ir.graph import Node, Tensor, apply, name_scope, topo_nodes
+from tinygraph.ir.rebuild import substitute
+from tinygraph.ops import matmul, placeholder, shape, split, stack, zeros_like
+from tinygraph.ops.math import Identity
+from tinygraph.ops.scan import Scan, scan
+from tinygraph.ops.sources import Placeholder
+from tinygraph.runtime.session import Session
+from tinygraph.tools import viz
 
 GATES = ("i", "f", "g", "o")
 PLOT_HINT = "pip install -e '.[plot]'  (or: pip install matplotlib)"
@@ -95,9 +112,6 @@ class GradientFlowReport:
         """The loss's forward graph (``tg.viz.to_dot``) with every node coloured by
         the mean |dL/dx| of its output: where the gradient is large, where it dies.
         ``kw`` goes to ``to_dot`` (e.g. ``max_steps``, ``expand``)."""
-        from tinygraph.tools import viz
-        from tinygraph.autodiff import gradients
-        from tinygraph.runtime.session import Session
         nodes = [n for n in topo_nodes([self._loss]) if n.op.name != "constant"]
         xs = [t for n in nodes for t in n.outputs if t.dtype.kind == "f"]
         gs = gradients(self._loss, xs)
@@ -149,26 +163,143 @@ def _plot_curves(series, path, title, ylabel="gradient norm"):
     return path
 
 
+# --------------------------------------------------------------------------- a layer's call
+
+_STEP = re.compile(r"step_(\d+)")
+_COUNTED = re.compile(r"_\d+$")          # the suffix of a second node of the same name
+
+
+class LayerCall:
+    """An RNN layer's call as the graph declares it: ``kind`` ("loop" or "unrolled"),
+    ``names`` of its flat states, ``inputs`` (T, B, D: time-major, in processing
+    order), ``initial_states``, and ``loop_node`` (loop) or ``unrolled_states`` (per
+    step t, the flat states after it; None for one the graph does not reach)."""
+
+    def __init__(self, kind, names, inputs, initial_states, loop_node=None,
+                 unrolled_states=None):
+        self.kind, self.names, self.inputs = kind, list(names), inputs
+        self.initial_states, self.loop_node = list(initial_states), loop_node
+        self.unrolled_states = unrolled_states
+
+    def __repr__(self):
+        return f"<LayerCall {self.kind}: {', '.join(self.names)}>"
+
+
+def find_call(fetches, layer):
+    """The latest call of the RNN ``layer`` in the graph that ``fetches`` (a Tensor or
+    a list of them) reach: a ``LayerCall``. ValueError when there is none; TypeError
+    when the layer is there but declares no recurrence (it is no RNN layer)."""
+    roots = [fetches] if isinstance(fetches, (Tensor, Node)) else list(fetches)
+    nodes = topo_nodes(roots)
+    name = layer.name
+    decls = [n for n in nodes if _last_part(n.scope) == name and (
+        (isinstance(n.op, Scan) and n.op.carry_names is not None) or
+        (isinstance(n.op, Identity) and _base_name(n) == "inputs"))]
+    if not decls:
+        if any(name in n.scope.split("/") for n in nodes):
+            raise TypeError(f"gradflow.analyze: wrt must be an RNN layer (layers.RNN, "
+                            f"layers.LSTM), got the {type(layer).__name__} layer {name!r}")
+        raise ValueError(f"gradflow.analyze: the layer {name!r} has not been called yet in "
+                         "the graph of the loss; call it on inputs (and build the loss from "
+                         "its output) first")
+    latest = max(decls, key=lambda n: n.id)
+    if isinstance(latest.op, Scan):
+        return _loop_call(latest)
+    return _unrolled_call(latest, nodes)
+
+
+def _last_part(scope):
+    return scope.rpartition("/")[2]
+
+
+def _base_name(node):
+    """A node's own name without its scope and without the count of a second call."""
+    return _COUNTED.sub("", node.name.rpartition("/")[2])
+
+
+def _carry_names(node):
+    """Per carry of a loop node, its name (declared, or h / carry<k>) or None."""
+    op = node.op
+    if op.carry_names is not None:
+        return list(op.carry_names)
+    return ["h"] if op.n_carry == 1 else [f"carry{k}" for k in range(op.n_carry)]
+
+
+def _first_carries(carry_names):
+    """name -> the first carry holding it, in carry order."""
+    first = {}
+    for j, n in enumerate(carry_names):
+        if n is not None:
+            first.setdefault(n, j)
+    return first
+
+
+def _loop_call(node):
+    first = _first_carries(_carry_names(node))
+    return LayerCall("loop", first, node.inputs[node.op.n_carry],
+                     [node.inputs[j] for j in first.values()], loop_node=node)
+
+
+def _unrolled_call(inputs, nodes):
+    """From the handles of one unrolled call (layers/rnn.py): ``inputs`` and, per
+    step, the states the step starts from; the states after step t are what the
+    handles of step t+1 read, and after the last step the tensors built at the same
+    place as those of the step before."""
+    scope, start = inputs.scope, inputs.id
+    entering = {}                           # t -> {state name: handle Tensor}
+    for n in sorted(nodes, key=lambda n: n.id):           # handles in the order built
+        m = _STEP.fullmatch(n.scope[len(scope) + 1:]) if n.scope.startswith(scope + "/") else None
+        if m and n.id > start and isinstance(n.op, Identity):
+            entering.setdefault(int(m.group(1)), {}).setdefault(_base_name(n), n.outputs[0])
+    T = inputs.outputs[0].shape[0]
+    names = list(entering.get(0, {}))
+    if T < 2 or not names:
+        raise ValueError(f"gradflow.analyze: the unrolled call of {scope!r} has {T} step(s); "
+                         "its states after the last step are found from the step before, so "
+                         "an unrolled call needs two steps or more (or use unroll=False)")
+    by_name = {n.name: n for n in nodes}
+
+    def read(t):                            # the states handed to step t
+        return [_handle_input(entering.get(t, {}).get(k)) for k in names]
+
+    after = [read(t + 1) for t in range(T - 1)]
+    after.append([_same_place(s, f"{scope}/step_{T - 2}/", f"{scope}/step_{T - 1}/", by_name)
+                  for s in after[-1]])
+    return LayerCall("unrolled", names, inputs.outputs[0], read(0), unrolled_states=after)
+
+
+def _handle_input(handle):
+    return None if handle is None else handle.node.inputs[0]
+
+
+def _same_place(t, here, there, by_name):
+    """The tensor that the step scope ``there`` builds where ``t`` was built in
+    ``here``; ``t`` itself when it was built outside (passed through every step)."""
+    if t is None or not t.node.name.startswith(here):
+        return t
+    other = by_name.get(there + t.node.name[len(here):])
+    return None if other is None else other.outputs[t.index]
+
+
 # --------------------------------------------------------------------------- analysis
 
 def analyze(loss, wrt, feed_dict=None, session=None, *, names=None):
     """Per-step gradient norms of ``loss``. ``wrt`` is:
 
     - an RNN layer (``layers.RNN``, ``layers.LSTM``) that has been called: its latest
-      call is analysed, unrolled or loop;
+      call in the graph of ``loss`` is analysed, unrolled or loop;
     - a list of per-step state tensors ``[h_0, ..., h_{T-1}]`` (reported as "h"), or a
       dict name -> such a list;
     - a loop node (``tg.scan``'s node, or one of its outputs): its carries.
 
     ``names`` renames the states (default: "h", "c" for an LSTM cell). Returns a
     ``GradientFlowReport``; see the module docstring for the definitions."""
-    from tinygraph.runtime.session import Session
     if not isinstance(loss, Tensor):
         raise TypeError(f"gradflow.analyze: loss must be a Tensor, got {type(loss).__name__}")
     if loss.dtype.kind != "f":
         raise ValueError(f"gradflow.analyze: loss {loss.name!r} must be floating point, got "
                          f"{loss.dtype.name}")
-    target = _Target.of(wrt, names)
+    target = _Target.of(wrt, names, loss)
     forward = {n.id for n in topo_nodes([loss])}
     if not any(t.node.id in forward for t in target.anchors()):
         raise ValueError(f"gradflow.analyze: loss {loss.name!r} does not depend on {target.what}")
@@ -178,8 +309,8 @@ def analyze(loss, wrt, feed_dict=None, session=None, *, names=None):
     # The states as functions of zero perturbations eps (placeholders, fed zeros):
     # dL/deps_t is the total derivative at step t, and no pass can fold eps away.
     shapes = target.state_shapes(session, feed)
-    eps = {name: _placeholder(shape, dtype, f"gradflow_eps_{name}")
-           for name, (shape, dtype) in shapes.items()}
+    eps = {name: placeholder(shape_, dtype, name=f"gradflow_eps_{name}")
+           for name, (shape_, dtype) in shapes.items()}
     for name, e in eps.items():
         feed[e] = np.zeros(shapes[name][0], e.dtype)
     new_loss, prev, extra = target.perturb(loss, eps)
@@ -204,27 +335,22 @@ def analyze(loss, wrt, feed_dict=None, session=None, *, names=None):
 
 
 def _gradients(y, xs):
-    from tinygraph.autodiff import gradients
     return gradients(y, xs, unconnected_gradients="zero")
-
-
-def _placeholder(shape, dtype, name):
-    import tinygraph as tg
-    return tg.placeholder(shape, dtype, name=name)
 
 
 def _one_hot_step(g, t, T):
     """``g`` (one step's gradient) placed at step t of a (T, ...) zero array."""
-    import tinygraph as tg
-    return tg.stack([g if k == t else tg.zeros_like(g) for k in range(T)], axis=0)
+    return stack([g if k == t else zeros_like(g) for k in range(T)], axis=0)
 
 
 class _Target:
-    """What ``wrt`` names: per-step tensors (``steps``) or a loop node (``node``),
-    state names, and, for an LSTMCell, what the gate recomputation needs."""
+    """What ``wrt`` names: per-step tensors (``steps``) or a loop node (``node``, with
+    the carries of each name in ``carries``), state names, and, for an LSTMCell, what
+    the gate recomputation needs."""
 
     kind = "tensors"
     node = None
+    carries = None
     steps = None
     cell = None
     inputs = None
@@ -233,26 +359,17 @@ class _Target:
     label = ""
 
     @classmethod
-    def of(cls, wrt, names):
-        from tinygraph.layers import RNN
-        from tinygraph.layers.base import Layer
+    def of(cls, wrt, names, loss):
         self = cls()
-        if isinstance(wrt, RNN):
-            self._from_layer(wrt)
-        elif isinstance(wrt, Layer):
-            raise TypeError(f"gradflow.analyze: wrt must be an RNN layer (layers.RNN, "
-                            f"layers.LSTM), got the {type(wrt).__name__} layer {wrt.name!r}")
-        elif isinstance(wrt, (Node, Tensor)) and _as_node(wrt).op.name == "scan":
-            node = _as_node(wrt)
-            self.kind, self.node, self.reverse = "loop", node, node.op.reverse
-            nc = node.op.n_carry
-            self.names = ["h"] if nc == 1 else [f"carry{k}" for k in range(nc)]
-            self.what = f"the loop {node.name!r}"
-            self.label = node.name
+        if isinstance(wrt, (Node, Tensor)) and isinstance(_as_node(wrt).op, Scan):
+            self._from_loop(_as_node(wrt))
+            self.what = f"the loop {self.node.name!r}"
         elif isinstance(wrt, dict):
             self._from_steps(dict(wrt))
         elif isinstance(wrt, (list, tuple)):
             self._from_steps({"h": list(wrt)})
+        elif isinstance(getattr(wrt, "name", None), str) and not isinstance(wrt, (Node, Tensor)):
+            self._from_layer(wrt, loss)     # a layer: found by its name (its scope)
         else:
             raise TypeError("gradflow.analyze: wrt must be a called RNN layer, a list of "
                             "per-step state tensors (or a dict name -> list), or a loop node; "
@@ -272,32 +389,36 @@ class _Target:
             self.cell = None               # gates are only reported with the h, c names
         if self.steps is not None:
             self.steps = dict(zip(names, self.steps.values()))
+        if self.carries is not None:
+            self.carries = dict(zip(names, self.carries.values()))
         self.names = names
 
-    def _from_layer(self, layer):
-        from tinygraph.layers import LSTMCell
-        call = layer.last_call
-        if call is None:
-            raise ValueError(f"gradflow.analyze: the layer {layer.name!r} has not been called "
-                             "yet; call it on inputs (and build the loss from its output) first")
-        init = list(call["initial_states"])
-        self.names = _state_names(layer.cell, len(init))
+    def _from_loop(self, node):
+        self.kind, self.node, self.reverse = "loop", node, node.op.reverse
+        self.carries = {}
+        for j, name in enumerate(_carry_names(node)):
+            if name is not None:
+                self.carries.setdefault(name, []).append(j)
+        self.names = list(self.carries)
+        self.label = node.name
+
+    def _from_layer(self, layer, loss):
+        call = find_call(loss, layer)
+        if call.kind == "loop":
+            self._from_loop(call.loop_node)
+        else:
+            self.kind, self.names = "unrolled", call.names
+            self.steps = {name: [s[k] for s in call.unrolled_states]
+                          for k, name in enumerate(call.names)}
         self.what = f"the layer {layer.name!r}"
         self.label = layer.name
-        self.initial, self.inputs = init, call["inputs"]
-        if isinstance(layer.cell, LSTMCell):
+        self.initial, self.inputs = call.initial_states, call.inputs
+        if call.names == ["h", "c"]:        # declared only for an LSTMCell (layers/rnn.py)
             self.cell = layer.cell
             if layer.cell.dropout or layer.cell.recurrent_dropout:
-                import warnings
                 warnings.warn(f"gradflow.analyze: {layer.cell.name!r} has dropout; the gate "
                               "gradients are recomputed without dropout masks (analyse a call "
                               "made with training off)", stacklevel=3)
-        if call["unrolled_states"] is not None:
-            self.kind = "unrolled"
-            steps = call["unrolled_states"]
-            self.steps = {name: [s[k] for s in steps] for k, name in enumerate(self.names)}
-        else:
-            self.kind, self.node = "loop", call["loop_node"]
 
     def _from_steps(self, steps):
         if not steps:
@@ -327,48 +448,48 @@ class _Target:
     def anchors(self):
         if self.kind == "loop":
             return self.node.outputs
-        return [t for ts in self.steps.values() for t in ts]
+        return [t for ts in self.steps.values() for t in ts if t is not None]
 
     def _state_refs(self):
         """name -> (a tensor shaped like one step's state, T or a scalar T tensor)."""
-        import tinygraph as tg
         if self.kind == "loop":
             op = self.node.op
             seq0 = self.node.inputs[op.n_carry] if op.n_seq else None
-            T = op.length if op.length is not None else tg.shape(seq0)[0]
-            return {name: (self.node.inputs[k], T) for k, name in enumerate(self.names)}
+            T = op.length if op.length is not None else shape(seq0)[0]
+            return {name: (self.node.inputs[js[0]], T) for name, js in self.carries.items()}
         return {name: (ts[0], len(ts)) for name, ts in self.steps.items()}
 
     def state_shapes(self, session, feed):
         """name -> ((T,) + concrete state shape, dtype); runs the graph only for
         dimensions that are not static."""
-        import tinygraph as tg
         refs = self._state_refs()
         probe = {}
         for name, (ref, T) in refs.items():
             if isinstance(T, Tensor):
                 probe[name + "/T"] = T
             if any(d is None for d in ref.shape):
-                probe[name] = tg.shape(ref)
+                probe[name] = shape(ref)
         got = session.run(probe, feed) if probe else {}
         out = {}
         for name, (ref, T) in refs.items():
             T = int(got[name + "/T"]) if isinstance(T, Tensor) else T
-            shape = tuple(int(d) for d in got[name]) if name in got else ref.shape
-            out[name] = ((T,) + tuple(shape), ref.dtype)
+            dims = tuple(int(d) for d in got[name]) if name in got else ref.shape
+            out[name] = ((T,) + tuple(dims), ref.dtype)
         return out
 
     def perturb(self, loss, eps):
         """(loss rebuilt on states + eps, states entering each step (for the gates),
         [(name, t, leaf)] states that are graph inputs, differentiated directly)."""
-        import tinygraph as tg
         if self.kind == "loop":
-            new_loss, hist = _perturbed_loop(loss, self.node, [eps[n] for n in self.names])
-            return new_loss, dict(zip(self.names, hist)), []
+            per_carry = {j: eps[name] for name, js in self.carries.items() for j in js}
+            new_loss, hist = _perturbed_loop(loss, self.node, per_carry)
+            return new_loss, {name: hist[js[0]] for name, js in self.carries.items()}, []
         mapping, leaves = {}, []
-        with tg.name_scope("gradflow"):
+        with name_scope("gradflow"):
             for name, ts in self.steps.items():
                 for t, s in enumerate(ts):
+                    if s is None:           # not reached by the loss: no gradient
+                        continue
                     key = (s.node.id, s.index)
                     if not s.node.inputs:
                         leaves.append((name, t, s))
@@ -377,7 +498,7 @@ class _Target:
         new_loss = substitute([loss], mapping)[0]
         prev = None
         if self.cell is not None:
-            prev = {name: tg.stack([init] + self.steps[name][:-1], axis=0)
+            prev = {name: stack([init] + self.steps[name][:-1], axis=0)
                     for name, init in zip(self.names, self.initial)}
         return new_loss, prev, leaves
 
@@ -393,81 +514,44 @@ def _copy(t):
     return apply(n.op, n.inputs, unique=True, control_inputs=n.control_inputs).outputs[t.index]
 
 
-def _state_names(cell, n):
-    """Names of a cell's flat states: h, c for an LSTMCell; h for a one-state cell;
-    c, h for a TF1 LSTMStateTuple; h0, c0, h1, ... for stacked cells."""
-    from tinygraph.layers import LSTMCell, StackedRNNCells
-    from tinygraph.layers.cell_contract import state_sizes
-    if isinstance(cell, LSTMCell):
-        return ["h", "c"]
-    if isinstance(cell, StackedRNNCells):
-        names = []
-        for k, sub in enumerate(cell.cells):
-            names += [f"{name}{k}" for name in _state_names(sub, len(state_sizes(sub)))]
-        return names
-    if n == 1:
-        return ["h"]
-    if n == 2 and getattr(cell.state_size, "_fields", None) == ("c", "h"):
-        return ["c", "h"]
-    return [f"state{k}" for k in range(n)]
-
-
-def _perturbed_loop(loss, node, eps):
-    """Rebuild the loop ``node`` with the sequences ``eps`` added to its first states
-    after each step, and ``loss`` on top of it. Returns (new loss, history of the
-    states entering each step)."""
-    import tinygraph as tg
+def _perturbed_loop(loss, node, carry_eps):
+    """Rebuild the loop ``node`` with the sequence ``carry_eps[j]`` added to carry j
+    after each step, and ``loss`` on top of it. Returns (new loss, {carry j: history
+    of carry j entering each step})."""
     op = node.op
-    nc, ns, n_states = op.n_carry, op.n_seq, len(eps)
+    nc, ns = op.n_carry, op.n_seq
     inits, seqs, caps = node.inputs[:nc], node.inputs[nc:nc + ns], node.inputs[nc + ns:]
-    alias = _output_alias(op.body, n_states)
+    eps_seqs = list({id(e): e for e in carry_eps.values()}.values())   # one per name
+    which = {j: next(i for i, e in enumerate(eps_seqs) if e is carry_eps[j]) for j in carry_eps}
 
     def body(carry, xs):
         outs = op.body.inline(list(carry) + list(xs[:ns]) + list(caps))
-        outs = _perturb(outs, xs[ns:], alias)
+        outs = _perturb(outs, {j: xs[ns + i] for j, i in which.items()})
         return outs[:nc], (outs[nc:] or None)
 
-    with tg.name_scope("gradflow"):
-        final, _ = tg.scan(body, list(seqs) + list(eps), list(inits), reverse=op.reverse,
-                           length=op.length, name="perturbed_loop")
+    with name_scope("gradflow"):
+        final, _ = scan(body, list(seqs) + eps_seqs, list(inits), reverse=op.reverse,
+                        length=op.length, name="perturbed_loop")
     new = final[0].node
     mapping = {(node.id, i): t for i, t in enumerate(new.outputs)}
     new_loss = substitute([loss], mapping)[0]
-    hist = new.outputs[nc + op.n_ys:nc + op.n_ys + n_states]
-    return new_loss, hist
-
-
-def _output_alias(body, n_states):
-    """A masked RNN loop carries its last output next to the states (layers/rnn.py:
-    ``where(keep, out, prev)``). When that output is one of the states (an LSTM's h),
-    it is the same variable and gets the same perturbation: {carry index: state index}."""
-    outs = body.outputs
-    if len(outs) <= n_states or outs[n_states].node.op.name != "where":
-        return {}
-    src = outs[n_states].node.inputs[1]
-    for k in range(n_states):
-        s = outs[k]
-        if s.node.op.name == "where" and _key(s.node.inputs[1]) == _key(src):
-            return {n_states: k}
-    return {}
+    return new_loss, {j: new.outputs[nc + op.n_ys + j] for j in carry_eps}
 
 
 def _key(t):
     return (t.node.id, t.index)
 
 
-def _perturb(outs, eps, alias=None):
-    """One step's outputs with the new states (carry k gets ``eps[k]``, and carry j
-    gets ``eps[alias[j]]``) replaced by state + eps everywhere: in the carry and in
-    any output computed from it (an LSTM's output is its h)."""
+def _perturb(outs, carry_eps):
+    """One step's outputs with carry j (for j in ``carry_eps``) replaced by carry +
+    ``carry_eps[j]`` everywhere: in the carry and in any output computed from it (an
+    LSTM's output is its h)."""
     outs = list(outs)
     mapping, direct = {}, {}
-    which = dict(enumerate(eps))
-    which.update({j: eps[k] for j, k in (alias or {}).items()})
-    for k, e in which.items():
+    for k, e in carry_eps.items():
         s = outs[k]
         key = _key(s)
-        if s.node.op.name == "placeholder":        # a carry passed through unchanged
+        if isinstance(s.node.op, Placeholder):     # a carry passed through unchanged
             direct[k] = s + e
         elif key not in mapping:
             mapping[key] = _copy(s) + e
@@ -480,13 +564,11 @@ def _perturb(outs, eps, alias=None):
 def _gate_grads(cell, xs, h_prev, c_prev, dh, dc):
     """dL/dz for the gate pre-activations (i, f, g, o), all steps at once, from the
     inputs (T, B, D), the states entering each step and the totals dL/dh_t, dL/dc_t."""
-    import tinygraph as tg
-    from tinygraph.autodiff import gradients
-    with tg.name_scope("gradflow_gates"):
-        z = tg.matmul(xs, cell.kernel) + tg.matmul(h_prev, cell.recurrent_kernel)
+    with name_scope("gradflow_gates"):
+        z = matmul(xs, cell.kernel) + matmul(h_prev, cell.recurrent_kernel)
         if cell.use_bias:
             z = z + cell.bias
-        zi, zf, zg, zo = tg.split(z, 4, axis=-1)
+        zi, zf, zg, zo = split(z, 4, axis=-1)
         act, rec = cell.activation, cell.recurrent_activation
         i, f, g, o = rec(zi), rec(zf), act(zg), rec(zo)
         c = f * c_prev + i * g
