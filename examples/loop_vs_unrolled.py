@@ -52,7 +52,7 @@ def node_count(fetches):
     total = 0
     for n in topo_nodes(fetches):
         total += 1
-        body = getattr(n.op, "body", None)
+        body = n.op.body             # a loop op declares its body
         if body is not None:
             total += node_count(body.outputs)
     return total

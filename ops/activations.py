@@ -76,7 +76,7 @@ def scalar_constant(value=None, bind=None):
     """A pattern for a scalar constant (equal to ``value`` when given). Constants are
     never part of a match's interior: they are shared and cost nothing."""
     def pred(t):
-        if t.node.op.name != "constant" or t.node.op.value.size != 1:
+        if not t.node.op.is_constant or t.node.op.value.size != 1:
             return False
         return value is None or math.isclose(float(t.node.op.value.reshape(())), value,
                                              rel_tol=1e-6, abs_tol=0.0)

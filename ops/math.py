@@ -206,7 +206,7 @@ class Power(Binary):
     def vjp(self, node, g):
         x, y = node.inputs
         gx = g * y * power(x, y - 1.0)
-        gy = None if y.node.op.name == "constant" else g * node.out * log(x)
+        gy = None if y.node.op.is_constant else g * node.out * log(x)
         return [unbroadcast(gx, x), None if gy is None else unbroadcast(gy, y)]
 
 

@@ -90,7 +90,7 @@ def read_cell(b, h, ctx):
     if ("linear" in ra and len(set(ra)) > 1) or partial_peepholes \
             or c_prev is b["zf"] or (b["zi"] is b["zg"] and b["ra_i"] == b["act_g"]) \
             or c_prev.shape != c.shape or (clip is not None and _scalar(b["clip_lo"]) != -clip) \
-            or any(_op(p) == "constant" and p.node.op.value.size == 1 for p in pieces) \
+            or any(p.node.op.is_constant and p.node.op.value.size == 1 for p in pieces) \
             or any(p.shape != pieces[0].shape or p.ndim != 2 for p in pieces) \
             or None not in (pieces[0].shape[-1], c.shape[-1]) and pieces[0].shape[-1] != c.shape[-1]:
         return None
@@ -229,7 +229,7 @@ def _read_body(op):
     if isinstance(mask, str):
         return mask
     inner = {n.id for n in [cell, x_term[2], h_term[2]] + nodes}
-    extra = [n for n in topo_nodes(body.outputs) if n.id not in inner and n.op.name != "placeholder"]
+    extra = [n for n in topo_nodes(body.outputs) if n.id not in inner and not n.op.is_placeholder]
     if extra:
         return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
     return dict(cell=cell, h_slot=h_slot, W=x_term[1], R=h_term[1], b=bias, mask=mask)

@@ -112,7 +112,7 @@ class GradientFlowReport:
         """The loss's forward graph (``tg.viz.to_dot``) with every node coloured by
         the mean |dL/dx| of its output: where the gradient is large, where it dies.
         ``kw`` goes to ``to_dot`` (e.g. ``max_steps``, ``expand``)."""
-        nodes = [n for n in topo_nodes([self._loss]) if n.op.name != "constant"]
+        nodes = [n for n in topo_nodes([self._loss]) if not n.op.is_constant]
         xs = [t for n in nodes for t in n.outputs if t.dtype.kind == "f"]
         gs = gradients(self._loss, xs)
         pairs = [(x, g) for x, g in zip(xs, gs) if g is not None]
