@@ -52,8 +52,9 @@ import numpy as np
 from tinygraph.autodiff import gradients
 from tinygraph.ir.graph import Node, Tensor, apply, name_scope, topo_nodes
 from tinygraph.ir.rebuild import substitute
-from tinygraph.ops import matmul, placeholder, shape, split, stack, zeros_like
+from tinygraph.ops import matmul, placeholder, shape, stack, zeros_like
 from tinygraph.ops.math import Identity
+from tinygraph.ops.lstm_step import LSTMMath, lstm_step
 from tinygraph.ops.scan import Scan, scan
 from tinygraph.ops.sources import Placeholder
 from tinygraph.runtime.session import Session
@@ -563,15 +564,14 @@ def _perturb(outs, carry_eps):
 
 def _gate_grads(cell, xs, h_prev, c_prev, dh, dc):
     """dL/dz for the gate pre-activations (i, f, g, o), all steps at once, from the
-    inputs (T, B, D), the states entering each step and the totals dL/dh_t, dL/dc_t."""
+    inputs (T, B, D), the states entering each step and the totals dL/dh_t, dL/dc_t.
+    The step is the one LSTM step (ops/lstm_step.py) on the cell's weights: i, f and g
+    reach the loss through c, o through h."""
     with name_scope("gradflow_gates"):
         z = matmul(xs, cell.kernel) + matmul(h_prev, cell.recurrent_kernel)
         if cell.use_bias:
             z = z + cell.bias
-        zi, zf, zg, zo = split(z, 4, axis=-1)
-        act, rec = cell.activation, cell.recurrent_activation
-        i, f, g, o = rec(zi), rec(zf), act(zg), rec(zo)
-        c = f * c_prev + i * g
-        d_act = [dc * g, dc * c_prev, dc * i, dh * act(c)]
-        return gradients([i, f, g, o], [zi, zf, zg, zo], grad_ys=d_act,
-                         unconnected_gradients="zero")
+        step = lstm_step(z, c_prev, LSTMMath(cell.activation, cell.recurrent_activation))
+        through_c = gradients(step.c, list(step.pre[:3]), grad_ys=dc, unconnected_gradients="zero")
+        through_h = gradients(step.h, [step.pre[3]], grad_ys=dh, unconnected_gradients="zero")
+        return through_c + through_h
