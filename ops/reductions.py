@@ -178,10 +178,10 @@ class Cumsum(Op):
         y = xp.flip(x, self.axis) if self.reverse else x
         y = xp.cumsum(y, axis=self.axis, dtype=x.dtype)
         if self.exclusive:                     # shift by one along the axis: 0, s0, s0+s1, ...
-            shifted = xp.zeros_like(y)
             head = (slice(None),) * self.axis
-            shifted[head + (slice(1, None),)] = y[head + (slice(None, -1),)]
-            y = shifted
+            first = y[head + (slice(0, 1),)]
+            y = xp.concatenate([xp.zeros(first.shape, dtype=y.dtype),
+                                y[head + (slice(None, -1),)]], axis=self.axis)
         return xp.flip(y, self.axis) if self.reverse else y
 
     def vjp(self, node, g):
