@@ -24,7 +24,7 @@ from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_sc
 from .base import Layer, serialize_initializer
 from .cell_contract import call_cell, initial_state_of, is_legacy_cell
 
-__all__ = ["LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]
+__all__ = ["RNNCell", "LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]
 
 # the activations TF1's cell accepts by name, rows of the one table (ops/activations.py)
 TF1_ACTIVATIONS = {name: ACTIVATION_TABLE[name].graph for name in ("tanh", "relu", "sigmoid")}
@@ -105,6 +105,34 @@ def _check_batch_size(batch_size, who):
         raise TypeError(f"{who}: batch_size must be a non-negative int or a scalar int "
                         f"tensor, got {batch_size!r}")
     return int(batch_size)
+
+
+class RNNCell:
+    """TF1's base for a user's own cell (``tf.compat.v1.nn.rnn_cell.RNNCell``).
+
+    A subclass defines ``state_size``, ``output_size`` and ``__call__(inputs, state)``
+    returning ``(output, new_state)``; it inherits ``zero_state`` and
+    ``get_initial_state``. Like every TF1 cell (anything with ``zero_state``) it
+    receives its state in its own structure: a bare tensor for an int state_size,
+    where a Keras-style cell gets a list."""
+
+    def zero_state(self, batch_size, dtype=None):
+        """Zeros in the ``state_size`` structure, each ``(batch_size, size)``."""
+        batch_size = _check_batch_size(batch_size, f"{type(self).__name__}.zero_state")
+        dtype = _float_dtype(dtype, "zero_state") or np.dtype("float32")
+        return nest.pack_as(self.state_size, [ops.zeros([batch_size, s], dtype)
+                                              for s in nest.flatten(self.state_size)])
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        """``zero_state`` for ``inputs``' batch and dtype, or for batch_size and dtype."""
+        if inputs is not None:
+            inputs = ops.convert_to_tensor(inputs)
+            batch = inputs.shape[0] if inputs.shape[0] is not None else ops.shape(inputs)[0]
+            return self.zero_state(batch, inputs.dtype)
+        if batch_size is None:
+            raise ValueError(f"{type(self).__name__}.get_initial_state: give inputs, or "
+                             "batch_size and dtype")
+        return self.zero_state(batch_size, dtype)
 
 
 class LSTMCell:
