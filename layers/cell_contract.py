@@ -25,6 +25,8 @@ def batch_size_of(who, batch_size=None, inputs=None):
     ``(batch_size)`` and tf.keras' ``(inputs=None, batch_size=None)`` orders."""
     if isinstance(batch_size, (tg.Tensor, np.ndarray)) and np.ndim(batch_size) > 0:
         inputs, batch_size = batch_size, None          # tf.keras: inputs came first
+    elif batch_size is None and inputs is not None and np.ndim(inputs) == 0:
+        inputs, batch_size = None, inputs              # tf.keras' (None, batch_size, dtype)
     if batch_size is not None:
         return batch_size
     if inputs is None:

@@ -24,7 +24,7 @@ from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_sc
 from .base import Layer, serialize_initializer
 from .cell_contract import call_cell, initial_state_of, is_legacy_cell
 
-__all__ = ["RNNCell", "LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]
+__all__ = ["LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]  # also RNNCell, the base of a user cell
 
 # the activations TF1's cell accepts by name, rows of the one table (ops/activations.py)
 TF1_ACTIVATIONS = {name: ACTIVATION_TABLE[name].graph for name in ("tanh", "relu", "sigmoid")}

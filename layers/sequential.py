@@ -85,6 +85,12 @@ class Sequential(Layer):
         self._output_shapes = shapes
         return x
 
+    def reset_states(self):
+        """``reset_states()`` of every stateful layer (tf.keras' model.reset_states)."""
+        for layer in self._layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+
     def summary(self, print_fn=print):
         """The Keras-style table (layer (type), output shape, params) and the totals;
         printed with ``print_fn`` (None: not printed) and returned as text."""
