@@ -252,6 +252,9 @@ class Layer:
                             self._activity_losses.append(self.activity_regularizer(out))
         return outputs
 
+    def __deepcopy__(self, memo):
+        return _layer_deepcopy(self, memo)
+
 
 # ---------------------------------------------------------------------- deep copies
 
@@ -299,9 +302,6 @@ def _layer_deepcopy(layer, memo):
             with in_scope(f"{new.name}/regularizer"):
                 new._weight_losses.append(var.regularizer(var))
     return new
-
-
-Layer.__deepcopy__ = _layer_deepcopy
 
 
 # ---------------------------------------------------------------------- (de)serialization
