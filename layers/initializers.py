@@ -1,10 +1,23 @@
 """Initializers under Keras' names (``layers.initializers``): the classes of
 tinygraph.train.initializers and, as ``keras.initializers`` exports them, a lower-case
 alias of each class (``glorot_uniform`` is ``GlorotUniform``)."""
-from tinygraph.train.initializers import (Constant, GlorotNormal, GlorotUniform, HeNormal,
-                                          HeUniform, Identity, Initializer, Ones, Orthogonal,
-                                          RandomNormal, RandomUniform, VarianceScaling, Zeros,
-                                          get, serialize)
+from tinygraph.train.initializers import (
+                                          Constant,
+                                          GlorotNormal,
+                                          GlorotUniform,
+                                          HeNormal,
+                                          HeUniform,
+                                          Identity,
+                                          Initializer,
+                                          Ones,
+                                          Orthogonal,
+                                          RandomNormal,
+                                          RandomUniform,
+                                          VarianceScaling,
+                                          Zeros,
+                                          get,
+                                          serialize,
+)
 
 zeros, ones, constant = Zeros, Ones, Constant
 random_normal, random_uniform, variance_scaling = RandomNormal, RandomUniform, VarianceScaling

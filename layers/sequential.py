@@ -106,7 +106,7 @@ class Sequential(Layer):
         rule = "=" * sum(widths)
         lines = [f'Model: "{self.name}"', "".join(c.ljust(w) for c, w in zip(rows[0], widths)),
                  rule] + ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows[1:]]
-        count = lambda vs: sum(int(np.prod(v.shape)) for v in vs)    # noqa: E731
+        count = lambda vs: sum(int(np.prod(v.shape)) for v in vs)
         lines += [rule, f"Total params: {count(self.weights):,}",
                   f"Trainable params: {count(self.trainable_weights):,}",
                   f"Non-trainable params: {count(self.non_trainable_weights):,}"]

@@ -2,7 +2,7 @@
 (surround it with a constant), as TF's. Their gradients shrink the gradient back:
 tile's sums the repeats (``tile_grad``, whose own gradient is a tile), pad's slices
 the padding off."""
-import builtins          # builtins.slice, beside tg.slice
+import builtins  # builtins.slice, beside tg.slice
 
 import numpy as np
 

@@ -6,10 +6,10 @@ import copy
 
 import numpy as np
 import pytest
+from tinygraph.layers import rnn_cell
 
 import tinygraph as tg
 from tinygraph import layers
-from tinygraph.layers import rnn_cell
 
 
 def run(fetches, feed=None):

@@ -231,7 +231,7 @@ def test_stacked_basics(cells, n_weights, ret_seq, rng):
 
 def test_correctness_single_state_stack():
     # stacked_rnn_cells_test.py test_correctness_single_state_stack
-    stack = lambda **kw: layers.RNN([OneStateRNNCell(3), OneStateRNNCell(2)], **kw)  # noqa: E731
+    stack = lambda **kw: layers.RNN([OneStateRNNCell(3), OneStateRNNCell(2)], **kw)
     seq_want = [[[18.0, 18.0], [156.0, 156.0], [786.0, 786.0]],
                 [[162.0, 162.0], [1020.0, 1020.0], [4386.0, 4386.0]]]
     np.testing.assert_allclose(run(stack()(SEQ24)), [[786.0, 786.0], [4386.0, 4386.0]])
@@ -246,7 +246,7 @@ def test_correctness_single_state_stack():
 
 def test_correctness_two_states_stack():
     # stacked_rnn_cells_test.py test_correctness_two_states_stack
-    stack = lambda **kw: layers.RNN([TwoStatesRNNCell(3), TwoStatesRNNCell(2)], **kw)  # noqa: E731
+    stack = lambda **kw: layers.RNN([TwoStatesRNNCell(3), TwoStatesRNNCell(2)], **kw)
     np.testing.assert_allclose(run(stack()(SEQ24)), [[3144.0, 3144.0], [17544.0, 17544.0]])
     np.testing.assert_allclose(run(stack(return_sequences=True)(SEQ24)),
                                [[[72.0, 72.0], [624.0, 624.0], [3144.0, 3144.0]],

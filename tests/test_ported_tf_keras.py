@@ -9,7 +9,6 @@ Not ported (no tinygraph counterpart by design): RaggedTensor inputs, nested
 ``constants=``, Keras 2's ``input_dim``/``input_length``, caching devices, trackable
 checkpoints, ``clone_model``, ``StackedRNNCells(reverse_state_order=True)``.
 """
-import copy
 
 import numpy as np
 import pytest

@@ -7,10 +7,10 @@ TF1's session style carries over directly: placeholders, static_rnn/dynamic_rnn,
 ``sess.run(fetches, feed_dict)``."""
 import numpy as np
 import pytest
+from tinygraph.layers import rnn_cell
 
 import tinygraph as tg
 from tinygraph import layers
-from tinygraph.layers import rnn_cell
 
 U, D, B, T = 3, 5, 2, 8          # num_units, input_size, batch_size, max_length of the cases
 SEED = 23489
@@ -143,7 +143,7 @@ def test_proj_no_sharding():
 def test_state_tuple_with_proj_and_sequence_length():
     # LSTMTest._testStateTupleWithProjAndSequenceLength (weights tied by reuse)
     x = tg.placeholder((None, D))
-    make = lambda tup, reuse=None: rnn_cell.LSTMCell(  # noqa: E731
+    make = lambda tup, reuse=None: rnn_cell.LSTMCell(
         U, use_peepholes=True, num_proj=4, initializer=uniform(), state_is_tuple=tup,
         reuse=reuse)
     with tg.variable_scope("root"):
