@@ -225,3 +225,48 @@ def test_plus1_cell_in_dynamic_rnn_and_keras_rnn():
     np.testing.assert_array_equal(got[1], 4.0)
     np.testing.assert_array_equal(got[2], 2.0)
     np.testing.assert_array_equal(got[3], 4.0)
+
+
+# ---------------------------------------------------------------------- contrib rnn_cell_test.py
+# tensorflow/contrib/rnn/python/kernel_tests/rnn_cell_test.py: cases with computed
+# numbers for TF1's LSTM math (LSTMBlockCell and LayerNormBasicLSTMCell without its
+# norm compute the same step as rnn_cell.LSTMCell with forget_bias=1). SPEC
+# difference: no MultiRNNCell; layers.StackedRNNCells stacks TF1 cells the same way.
+
+def _stack_of_two(x, states, bias=None):
+    cells = [rnn_cell.LSTMCell(2, initializer=tg.initializers.Constant(0.5), name=f"cell_{i}")
+             for i in range(2)]
+    out, new = layers.StackedRNNCells(cells)(x, [rnn_cell.LSTMStateTuple(*s) for s in states])
+    if bias is not None:                       # that cell's bias took the scope initializer
+        for cell in cells:
+            cell.weights[1].assign_value(np.full(8, bias, "float32"))
+    return tg.Session().run([out, new])
+
+
+def test_lstm_block_cell_numbers():
+    # LSTMBlockCellTest.testLSTMBlockCell ("these numbers are from testBasicLSTMCell")
+    s = 0.1 * np.ones((1, 2), "float32")
+    out, (s0, s1) = _stack_of_two(np.array([[1.0, 1.0]], "float32"), [(s, s), (s, s)])
+    np.testing.assert_allclose(out, [[0.24024698] * 2], rtol=1e-6)
+    np.testing.assert_allclose([s0.c, s0.h, s1.c, s1.h],
+                               [[[0.68967271] * 2], [[0.44848421] * 2], [[0.39897051] * 2],
+                                [[0.24024698] * 2]], rtol=1e-6)
+
+
+def test_layer_norm_basic_lstm_cell_without_norm_numbers():
+    # LayerNormBasicLSTMCellTest.testBasicLSTMCellWithoutNorm (both parts)
+    f = lambda *v: np.array([v], "float32")
+    out, (s0, s1) = _stack_of_two(f(1.0, 1.0), [(f(0.0, 0.1), f(0.2, 0.3)),
+                                                (f(0.4, 0.5), f(0.6, 0.7))], bias=0.5)
+    np.testing.assert_allclose(out, [[0.70230919, 0.72581059]], rtol=1e-6)
+    np.testing.assert_allclose(s0.c, [[0.8020075, 0.89599884]], rtol=1e-6)
+    np.testing.assert_allclose(s0.h, [[0.56668288, 0.60858738]], rtol=1e-6)
+    np.testing.assert_allclose(s1.c, [[1.17500675, 1.26892781]], rtol=1e-6)
+    np.testing.assert_allclose(s1.h, [[0.70230919, 0.72581059]], rtol=1e-6)
+    tg.reset_default_graph()
+    cell = rnn_cell.LSTMCell(2, initializer=tg.initializers.Constant(0.5))
+    h, state = cell(f(1.0, 1.0, 1.0), rnn_cell.LSTMStateTuple(f(0.0, 0.1), f(0.2, 0.3)))
+    cell.weights[1].assign_value(np.full(8, 0.5, "float32"))
+    got_h, got = tg.Session().run([h, state])
+    np.testing.assert_allclose(got_h, [[0.64121795, 0.68166804]], rtol=1e-6)
+    np.testing.assert_allclose(got.c, [[0.88477188, 0.98103917]], rtol=1e-6)
