@@ -1,30 +1,32 @@
 """Keras-style layers (installed as ``tinygraph.layers``): ``from tinygraph import layers``.
 
 Dense and Embedding; the recurrent cells SimpleRNNCell, LSTMCell and StackedRNNCells;
-the RNN loop layer and LSTM. See docs/layers.md for every argument and where we
+the RNN loop layer, SimpleRNN and LSTM; Sequential. See docs/layers.md for every argument and where we
 differ from Keras. The modules, as Keras 3 splits them:
 
 base               Layer, serialize/deserialize
 core               Dense, Embedding
-activations, constraints, regularizers   Keras' names for them
+activations, constraints, regularizers, initializers   Keras' names for them
 dropout_rnn_cell   DropoutRNNCellMixin (the cells' dropout masks)
 cell_base          what SimpleRNNCell and LSTMCell share
-simple_rnn         SimpleRNNCell
+simple_rnn         SimpleRNNCell and the SimpleRNN layer
 lstm               LSTMCell and the LSTM layer
 stacked_rnn_cells  StackedRNNCells
 cell_contract      how RNN drives any cell (ours, a user's, a TF1 cell)
 rnn                RNN, the loop over time
+sequential         Sequential, layers called one after another
 rnn_cell           TF1's legacy LSTMCell, dynamic_rnn, static_rnn (``layers.rnn_cell``)
 """
-from tinygraph.layers import activations, constraints, regularizers, rnn_cell
+from tinygraph.layers import activations, constraints, initializers, regularizers, rnn_cell
 from tinygraph.layers.base import Layer, deserialize, serialize
 from tinygraph.layers.core import Dense, Embedding
 from tinygraph.layers.dropout_rnn_cell import DropoutRNNCellMixin
 from tinygraph.layers.lstm import LSTM, LSTMCell
 from tinygraph.layers.rnn import RNN
-from tinygraph.layers.simple_rnn import SimpleRNNCell
+from tinygraph.layers.sequential import Sequential
+from tinygraph.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from tinygraph.layers.stacked_rnn_cells import StackedRNNCells
 
 __all__ = ["Layer", "Dense", "Embedding", "SimpleRNNCell", "LSTMCell", "StackedRNNCells",
-           "DropoutRNNCellMixin", "RNN", "LSTM", "activations", "constraints", "regularizers",
-           "serialize", "deserialize"]
+           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "Sequential", "activations",
+           "constraints", "initializers", "regularizers", "rnn_cell", "serialize", "deserialize"]

@@ -6,6 +6,7 @@ builds its nodes under ``tg.name_scope(layer.name)``. Weights, configs and
 regularization losses follow Keras: ``get_weights``/``set_weights`` use Keras order
 and layout, ``get_config``/``from_config`` round-trip.
 """
+import copy
 import importlib
 import inspect
 import re
@@ -250,6 +251,57 @@ class Layer:
                         if isinstance(out, tg.Tensor) and out.dtype.kind == "f":
                             self._activity_losses.append(self.activity_regularizer(out))
         return outputs
+
+    def __deepcopy__(self, memo):
+        return _layer_deepcopy(self, memo)
+
+
+# ---------------------------------------------------------------------- deep copies
+
+def _graph_tensors(value):
+    """The Tensors a layer holds (in its attributes, lists, dicts and sublayers)."""
+    if isinstance(value, tg.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _graph_tensors(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _graph_tensors(v)
+    elif isinstance(value, Layer):
+        yield from _graph_tensors(value.__dict__)
+
+
+def _copy_variable(var):
+    with in_scope(""):
+        new = tg.Variable(np.array(var.value), name=var.name, trainable=var.trainable,
+                          dtype=var.dtype)
+    new.constraint, new.regularizer = var.constraint, var.regularizer
+    return new
+
+
+def _layer_deepcopy(layer, memo):
+    """``copy.deepcopy(layer)``, as Keras: an independent layer with the same config and
+    weight values, in Variables of its own (so it trains apart from the original).
+    Graph tensors it holds from earlier calls are shared, never copied (they belong to
+    their graph); its regularization terms are rebuilt on its own weights."""
+    for var in list(layer.weights) + [t for t in _graph_tensors(layer.__dict__)
+                                      if isinstance(t, tg.Variable)]:
+        if id(var) not in memo:
+            memo[id(var)] = _copy_variable(var)
+    for t in _graph_tensors(layer.__dict__):
+        memo.setdefault(id(t), t)
+    new = object.__new__(type(layer))
+    memo[id(layer)] = new
+    for key, value in layer.__dict__.items():
+        new.__dict__[key] = copy.deepcopy(value, memo)
+    new._own_trainable = {id(memo[id(v)]): layer._own_trainable[id(v)] for v in layer._own_weights}
+    new._weight_losses, new._activity_losses = [], []
+    for var in new._own_weights:
+        if var.regularizer is not None:
+            with in_scope(f"{new.name}/regularizer"):
+                new._weight_losses.append(var.regularizer(var))
+    return new
 
 
 # ---------------------------------------------------------------------- (de)serialization

@@ -10,6 +10,14 @@ from .cell_contract import batch_size_of
 from .dropout_rnn_cell import DropoutRNNCellMixin
 
 
+def expose_cell_attributes(layer_class, names):
+    """Give an ``RNN(cell)`` layer class read-through properties to ``layer.cell`` (Keras'
+    LSTM and SimpleRNN expose their cell's arguments and weights this way)."""
+    for name in names:
+        setattr(layer_class, name, property(lambda self, n=name: getattr(self.cell, n),
+                                            doc=f"The cell's ``{name}``."))
+
+
 class CellBase(DropoutRNNCellMixin, Layer):
     """What SimpleRNNCell and LSTMCell share: argument checks, weights, configs."""
 

@@ -1,8 +1,13 @@
 """What ``RNN`` needs of a cell, and how it asks: any cell drives the loop the same way.
 
 A cell is one of ours (a Layer), a user object with ``state_size`` and
-``call``/``__call__``, or a TF1 legacy cell whose state is a namedtuple. These
-functions read its state sizes, output size and initial state, and call one step.
+``call``/``__call__``, or a TF1 legacy cell (recognised, as TF1's cells are, by its
+``zero_state``) whose state is a namedtuple or one tensor. These functions read its
+state sizes, output size and initial state, and call one step.
+
+As Keras: a Keras-style cell always receives its states as a list (one element for an
+int ``state_size``), and ``training=`` only when its ``call`` accepts it; a TF1 cell
+receives its state in its own structure.
 """
 import inspect
 
@@ -20,6 +25,8 @@ def batch_size_of(who, batch_size=None, inputs=None):
     ``(batch_size)`` and tf.keras' ``(inputs=None, batch_size=None)`` orders."""
     if isinstance(batch_size, (tg.Tensor, np.ndarray)) and np.ndim(batch_size) > 0:
         inputs, batch_size = batch_size, None          # tf.keras: inputs came first
+    elif batch_size is None and inputs is not None and np.ndim(inputs) == 0:
+        inputs, batch_size = None, inputs              # tf.keras' (None, batch_size, dtype)
     if batch_size is not None:
         return batch_size
     if inputs is None:
@@ -51,10 +58,20 @@ def _accepts(fn, name):
     return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
+def is_legacy_cell(cell):
+    """A TF1 cell (it has ``zero_state``): it gets its state in its own structure."""
+    return not isinstance(cell, Layer) and callable(getattr(cell, "zero_state", None))
+
+
 def call_cell(cell, inputs, states, training=None):
-    """One step of any cell: ``states`` is in the cell's ``state_size`` structure."""
+    """One step of any cell: ``states`` is in the cell's ``state_size`` structure. A
+    Keras-style cell gets a bare state as ``[state]`` (Keras always hands a list)."""
+    if not is_legacy_cell(cell) and not isinstance(states, (list, tuple)):
+        states = [states]
     if isinstance(cell, Layer):
-        return cell(inputs, states, training=training)
+        if _accepts(cell.call, "training"):
+            return cell(inputs, states, training=training)
+        return cell(inputs, states)
     fn = cell if callable(cell) else cell.call
     if _accepts(fn, "training"):
         return fn(inputs, states, training=training)

@@ -73,6 +73,9 @@ class MinMaxNorm(Constraint):
                 "axis": self.axis}
 
 
+# Keras' lower-case aliases of the classes (keras.constraints.max_norm is MaxNorm)
+max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
+
 ALL = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm}
 _CLASSES = {cls.__name__: cls for cls in ALL.values()}
 

@@ -32,7 +32,18 @@ class DropoutRNNCellMixin:
     A mask exists only when training and 0 < rate < 1. ``count`` > 1 gives a list of
     independent masks (one per gate). With ``seed``, draw k of the cell always uses
     the same derived seed, so a rebuilt model reproduces its masks.
+
+    A user's cell needs no set-up call: it sets ``dropout``, ``recurrent_dropout``
+    (and ``seed``) itself, as with Keras; the defaults below stand in until then.
     """
+
+    # defaults for a user's cell that never calls _init_dropout (as Keras needs none)
+    dropout = 0.0
+    recurrent_dropout = 0.0
+    seed = None
+    _dropout_mask = None
+    _recurrent_dropout_mask = None
+    _draws = 0
 
     def _init_dropout(self, dropout, recurrent_dropout, seed):
         owner = type(self).__name__
@@ -84,6 +95,15 @@ class DropoutRNNCellMixin:
                 self._recurrent_dropout_mask = self._draw_masks(
                     tg.convert_to_tensor(inputs), self.recurrent_dropout, training, count)
         return self._recurrent_dropout_mask
+
+    def get_dropout_mask(self, step_input):
+        """Keras 3's name: the input mask while training (its cells call it under
+        ``if training:``)."""
+        return self.get_dropout_mask_for_cell(step_input, True)
+
+    def get_recurrent_dropout_mask(self, step_input):
+        """Keras 3's name: the recurrent mask while training."""
+        return self.get_recurrent_dropout_mask_for_cell(step_input, True)
 
     def reset_dropout_mask(self):
         self._dropout_mask = None

@@ -11,7 +11,7 @@ from tinygraph.ops.lstm_step import LSTMMath, lstm_step
 
 from . import activations, regularizers
 from .base import Layer
-from .cell_base import CellBase
+from .cell_base import CellBase, expose_cell_attributes
 from .rnn import RNN
 
 
@@ -156,10 +156,4 @@ class LSTM(RNN):
         return cfg
 
 
-def _delegate(name):
-    return property(lambda self: getattr(self.cell, name),
-                    doc=f"The cell's ``{name}``.")
-
-
-for _name in _CELL_ARGS + ("kernel", "recurrent_kernel", "bias"):
-    setattr(LSTM, _name, _delegate(_name))
+expose_cell_attributes(LSTM, _CELL_ARGS + ("kernel", "recurrent_kernel", "bias"))

@@ -21,7 +21,10 @@ from tinygraph.ops.activations import ACTIVATIONS as ACTIVATION_TABLE
 from tinygraph.ops.lstm_step import LSTMMath, lstm_step
 from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_scope
 
-__all__ = ["LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]
+from .base import Layer, serialize_initializer
+from .cell_contract import call_cell, initial_state_of, is_legacy_cell
+
+__all__ = ["LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]  # also RNNCell, the base of a user cell
 
 # the activations TF1's cell accepts by name, rows of the one table (ops/activations.py)
 TF1_ACTIVATIONS = {name: ACTIVATION_TABLE[name].graph for name in ("tanh", "relu", "sigmoid")}
@@ -55,6 +58,17 @@ def _positive_number(value, what):
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"LSTMCell: {what} must be a positive number or None, got {value!r}")
+    return float(value)
+
+
+def _cell_clip(value):
+    """TF1 accepts any non-negative cell_clip; 0.0 clips the cell state to zero (its
+    own clipping test uses it)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise ValueError(f"LSTMCell: cell_clip must be a positive number or None (or 0.0, "
+                         f"which clips the cell state to zero), got {value!r}")
     return float(value)
 
 
@@ -93,6 +107,34 @@ def _check_batch_size(batch_size, who):
     return int(batch_size)
 
 
+class RNNCell:
+    """TF1's base for a user's own cell (``tf.compat.v1.nn.rnn_cell.RNNCell``).
+
+    A subclass defines ``state_size``, ``output_size`` and ``__call__(inputs, state)``
+    returning ``(output, new_state)``; it inherits ``zero_state`` and
+    ``get_initial_state``. Like every TF1 cell (anything with ``zero_state``) it
+    receives its state in its own structure: a bare tensor for an int state_size,
+    where a Keras-style cell gets a list."""
+
+    def zero_state(self, batch_size, dtype=None):
+        """Zeros in the ``state_size`` structure, each ``(batch_size, size)``."""
+        batch_size = _check_batch_size(batch_size, f"{type(self).__name__}.zero_state")
+        dtype = _float_dtype(dtype, "zero_state") or np.dtype("float32")
+        return nest.pack_as(self.state_size, [ops.zeros([batch_size, s], dtype)
+                                              for s in nest.flatten(self.state_size)])
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        """``zero_state`` for ``inputs``' batch and dtype, or for batch_size and dtype."""
+        if inputs is not None:
+            inputs = ops.convert_to_tensor(inputs)
+            batch = inputs.shape[0] if inputs.shape[0] is not None else ops.shape(inputs)[0]
+            return self.zero_state(batch, inputs.dtype)
+        if batch_size is None:
+            raise ValueError(f"{type(self).__name__}.get_initial_state: give inputs, or "
+                             "batch_size and dtype")
+        return self.zero_state(batch_size, dtype)
+
+
 class LSTMCell:
     """TF1's ``LSTMCell`` (``tf.compat.v1.nn.rnn_cell.LSTMCell``), built from primitive ops.
 
@@ -115,7 +157,7 @@ class LSTMCell:
                 raise ValueError(f"LSTMCell: {arg} is deprecated (TF1 no longer shards the "
                                  f"kernel); pass None or 1, got {value!r}")
         self._use_peepholes = bool(use_peepholes)
-        self._cell_clip = _positive_number(cell_clip, "cell_clip")
+        self._cell_clip = _cell_clip(cell_clip)
         # As TF1: proj_clip only acts on a projection; without num_proj it is ignored.
         self._proj_clip = _positive_number(proj_clip, "proj_clip")
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real):
@@ -123,6 +165,7 @@ class LSTMCell:
         self._forget_bias = float(forget_bias)
         self._state_is_tuple = bool(state_is_tuple)
         self._activation = _activation(activation)
+        self._activation_arg = activation          # as given, for get_config
         self._math = LSTMMath(self._activation, "sigmoid", self._forget_bias, "ijfo",
                               self._cell_clip, self._use_peepholes)
         self._initializer = initializer
@@ -327,6 +370,24 @@ class LSTMCell:
             raise ValueError(f"{who}: give inputs, or batch_size and dtype")
         return self.zero_state(batch_size, dtype or self.dtype)
 
+    # ------------------------------------------------------------------ config
+
+    def get_config(self):
+        """The constructor's arguments (tf.keras' legacy cell config), so that
+        ``layers.RNN(cell).get_config()`` works; ``from_config`` rebuilds the cell."""
+        return {"num_units": self._num_units, "use_peepholes": self._use_peepholes,
+                "cell_clip": self._cell_clip, "initializer": None if self._initializer is None
+                else serialize_initializer(self._initializer),
+                "num_proj": self._num_proj, "proj_clip": self._proj_clip,
+                "num_unit_shards": None, "num_proj_shards": None,
+                "forget_bias": self._forget_bias, "state_is_tuple": self._state_is_tuple,
+                "activation": self._activation_arg, "reuse": self._reuse, "name": self.name,
+                "dtype": None if self.dtype is None else self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     def __repr__(self):
         return (f"<LSTMCell {self.name!r} num_units={self._num_units} "
                 f"num_proj={self._num_proj} peepholes={self._use_peepholes}>")
@@ -335,11 +396,17 @@ class LSTMCell:
 # ---------------------------------------------------------------------- the loops
 
 def _initial_state(cell, initial_state, dtype, batch, who):
+    """The loop's first state in the cell's ``state_size`` structure: ``initial_state``,
+    else TF1's ``zero_state``, else (a Keras cell, as TF falls back) the cell's
+    ``get_initial_state`` or zeros."""
     if initial_state is None:
         if dtype is None:
             raise ValueError(f"{who}: give initial_state or dtype (TF1 needs one of them to "
                              "know the state's dtype)")
-        return cell.zero_state(batch, dtype)
+        if is_legacy_cell(cell):
+            return cell.zero_state(batch, dtype)
+        state = nest.flatten(initial_state_of(cell, batch, np.dtype(dtype)))
+        return nest.pack_as(cell.state_size, [ops.convert_to_tensor(t) for t in state])
     size = getattr(cell, "state_size", None)
     leaves = nest.flatten(initial_state)
     if size is not None:
@@ -364,9 +431,20 @@ def _sequence_length(sequence_length, batch, who):
     return ops.cast(seq, "int32")
 
 
+def _step(cell, x_t, state):
+    """One step of any cell; a Keras cell's new state comes back in ``state``'s structure
+    (it may return a list, or one tensor for one state)."""
+    if is_legacy_cell(cell):
+        return cell(x_t, state)
+    output, new_state = call_cell(cell, x_t, state)
+    return output, nest.pack_as(state, nest.flatten(new_state))
+
+
 def _build_cell(cell, step_shape, dtype):
     """Create the weights before the loop traces its body (as TF1 builds on first use)."""
-    if not getattr(cell, "built", True) and hasattr(cell, "build"):
+    if isinstance(cell, Layer):
+        cell._maybe_build(tuple(step_shape))
+    elif not getattr(cell, "built", True) and hasattr(cell, "build"):
         if getattr(cell, "dtype", False) is None:
             cell.dtype = dtype                 # as the first call would: the inputs' dtype
         cell.build(step_shape)
@@ -412,7 +490,7 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
 
         def step(carry, x_t):
             t, state = carry
-            output, new_state = cell(x_t, state)
+            output, new_state = _step(cell, x_t, state)
             if seq is not None:
                 keep = ops.expand_dims(ops.less(t, seq), 1)
                 output, new_state = _copy_through(keep, output, new_state, state)
@@ -447,7 +525,7 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
         outputs = []
         for t, x_t in enumerate(xs):
             with name_scope(f"step_{t}"):          # as layers.RNN(unroll=True); viz groups them
-                output, new_state = cell(x_t, state)
+                output, new_state = _step(cell, x_t, state)
                 if seq is not None:
                     keep = ops.expand_dims(ops.less(np.int32(t), seq), 1)
                     output, new_state = _copy_through(keep, output, new_state, state)

@@ -13,7 +13,9 @@ cast, compare          dtype changes: cast; comparisons and logical_not
 sources, array         placeholders, fills, shapes; shape ops (reshape, concat, ...)
 indexing               x[index], slice, gather
 reduce                 reductions, and broadcasting, the gradient of a sum (unbroadcast)
-math, linalg, nn       elementwise math; matmul; the softmax family
+math, linalg, nn       elementwise math; matmul and einsum; the softmax family
+reductions             reduce_min/prod/any/all, argmax/argmin, cumsum
+pad_tile               tile and pad
 activations, random, scan, state, lstm_step, lstm_kernels, lstm, variables
 """
 import types as _types
@@ -21,19 +23,22 @@ import types as _types
 from .array import (concat, expand_dims, one_hot, reshape, reshape_like, reverse, split,
                     squeeze, stack, transpose, unstack)
 from .cast import cast
-from .compare import (equal, greater, greater_equal, less, less_equal, logical_not,
-                      not_equal)
+from .compare import (equal, greater, greater_equal, less, less_equal, logical_and,
+                      logical_not, logical_or, logical_xor, not_equal)
 from .constant import constant, convert_to_tensor
 from .indexing import gather, getitem, slice  # noqa: A004 -- tg.slice, as in TF
-from .linalg import matmul
+from .linalg import einsum, matmul
 from .lstm import lstm_cell, lstm_sequence
-from .math import (abs, add, add_n, clip_by_value, divide, exp, hard_sigmoid, hard_sigmoid_v1,
-                   identity, log, maximum, minimum, multiply, negative, power, relu, sigmoid,
-                   sign, sqrt, square, stop_gradient, subtract, tanh, where)
+from .math import (abs, add, add_n, clip_by_value, divide, exp, floor, hard_sigmoid,
+                   hard_sigmoid_v1, identity, log, maximum, minimum, multiply, negative, power,
+                   relu, round, sigmoid, sign, sqrt, square, stop_gradient, subtract, tanh, where)
 from .nn import log_softmax, logsumexp, softmax
+from .pad_tile import pad, tile
 from .random import (dropout_mask, random_bernoulli, random_normal, random_uniform,
                      set_random_seed)
 from .reduce import reduce_max, reduce_mean, reduce_sum, unbroadcast
+from .reductions import (argmax, argmin, cumsum, reduce_all, reduce_any, reduce_min,
+                         reduce_prod)
 from .sources import fill, ones, ones_like, placeholder, shape, zeros, zeros_like
 from .scan import scan
 from .state import group

@@ -1,4 +1,4 @@
-"""Comparisons (bool results, broadcasting) and logical_not. No gradient flows
+"""Comparisons (bool results, broadcasting) and the logical ops (not, and, or, xor). No gradient flows
 through them, so they sit below every op whose gradient uses them."""
 import numpy as np
 
@@ -45,3 +45,30 @@ class LogicalNot(Op):
 
 def logical_not(x):
     return apply1(LogicalNot(), [convert_to_tensor(x)])
+
+
+class Logical(Binary):
+    """Two bool operands, broadcasting, a bool result."""
+    out_bool = True
+    differentiable = False
+
+    def infer(self, x, y):
+        for t in (x, y):
+            if t.dtype != bool:
+                raise ShapeError(f"expected bool tensors, {t.name!r} is {t.dtype.name}")
+        return super().infer(x, y)
+
+
+def _logical(name, fn_name):
+    cls = type(name.title().replace("_", ""), (Logical,), {
+        "name": name, "__doc__": f"Elementwise {name} of two bool tensors.",
+        "compute": lambda self, be, x, y: getattr(be.xp, fn_name)(x, y),
+        "specs": [Spec(lambda x, y: _fns[name](greater(x, 0.0), greater(y, 0.0)), BCAST,
+                       ref=lambda x, y: getattr(np, fn_name)(x > 0, y > 0), order=0)]})
+    return binary_function(cls)
+
+
+for _name in ("logical_and", "logical_or", "logical_xor"):
+    _fns[_name] = _logical(_name, _name)
+logical_and, logical_or, logical_xor = (_fns[n] for n in ("logical_and", "logical_or",
+                                                          "logical_xor"))

@@ -1,11 +1,13 @@
-"""``tg.matmul``: the batched matrix product."""
+"""``tg.matmul``: the batched matrix product (with TF's transpose_a/transpose_b), and
+``tg.einsum``."""
 import numpy as np
 
 from tinygraph.ir.graph import Op, ShapeError, apply1, register_op
 from tinygraph.ir.spec import Spec
 
-from .constant import convert_pair
-from .reduce import unbroadcast
+from .array import expand_dims
+from .constant import convert_pair, convert_to_tensor
+from .reduce import BroadcastLike, unbroadcast
 from .shape_rules import broadcast_shapes
 
 
@@ -65,3 +67,88 @@ def matmul(a, b, transpose_a=False, transpose_b=False, name=None):
     a, b = convert_pair(a, b, "matmul")
     return apply1(MatMul(transpose_a=bool(transpose_a), transpose_b=bool(transpose_b)),
                   [a, b], name=name)
+
+
+# ----------------------------------------------------------------------- einsum
+
+def _parse_einsum(equation, n):
+    """``(input subscripts, output subscripts)`` of ``equation``; the implicit form
+    (no ``->``) outputs the letters used once, sorted, as NumPy."""
+    eq = equation.replace(" ", "")
+    if "." in eq:
+        raise ValueError(f"einsum: ellipsis ('...') is not supported, got {equation!r}")
+    lhs, arrow, out = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != n:
+        raise ValueError(f"einsum: {equation!r} names {len(ins)} operand(s), {n} given")
+    letters = "".join(ins)
+    if not arrow:
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for sub in ins + [out]:
+        if not sub.isalpha() and sub:
+            raise ValueError(f"einsum: subscripts must be letters, got {equation!r}")
+        if len(set(sub)) != len(sub):
+            raise ValueError(f"einsum: a letter repeated within one term ({sub!r} in "
+                             f"{equation!r}: a diagonal or trace) is not supported")
+    missing = set(out) - set(letters)
+    if missing:
+        raise ValueError(f"einsum: output letters {sorted(missing)} appear in no input of "
+                         f"{equation!r}")
+    return tuple(ins), out
+
+
+@register_op
+class Einsum(Op):
+    """``tf.einsum`` without ellipsis or repeated letters in one term. The gradient of
+    each operand is an einsum of the output gradient with the other operands
+    (broadcast back over letters only that operand had)."""
+    name = "einsum"
+    specs = [Spec(lambda a, b: einsum("ij,jk->ik", a, b), [(3, 4), (4, 2)], ref=np.matmul),
+             Spec(lambda a, b: einsum("bij,bkj->bik", a, b), [(2, 3, 4), (2, 5, 4)],
+                  ref=lambda a, b: np.einsum("bij,bkj->bik", a, b)),
+             Spec(lambda a: einsum("ij->j", a), [(3, 4)], ref=lambda a: a.sum(0)),
+             Spec(lambda a, b: einsum("i,j", a, b), [(3,), (2,)], ref=np.outer)]
+
+    def infer(self, *xs):
+        sizes = {}
+        for x, sub in zip(xs, self.inputs):
+            if x.ndim != len(sub):
+                raise ShapeError(f"operand {x.name!r} {x.shape} has rank {x.ndim}, its "
+                                 f"subscripts {sub!r} need {len(sub)}")
+            if x.dtype != xs[0].dtype:
+                raise ShapeError(f"dtypes differ: {xs[0].dtype.name} vs {x.dtype.name}")
+            for c, d in zip(sub, x.shape):
+                if d is not None and sizes.get(c) not in (None, d):
+                    raise ShapeError(f"letter {c!r} is {sizes[c]} in one operand, {d} in "
+                                     f"{x.name!r} {x.shape}")
+                sizes[c] = d if d is not None else sizes.get(c)
+        return tuple(sizes.get(c) for c in self.output), xs[0].dtype
+
+    def compute(self, be, *xs):
+        return be.xp.einsum(",".join(self.inputs) + "->" + self.output, *xs)
+
+    def vjp(self, node, g):
+        grads = []
+        for i, (x, sub) in enumerate(zip(node.inputs, self.inputs)):
+            others = [(t, s) for j, (t, s) in enumerate(zip(node.inputs, self.inputs)) if j != i]
+            seen = set(self.output).union(*[set(s) for _, s in others])
+            kept = "".join(c for c in sub if c in seen)
+            gi = apply1(Einsum(inputs=(self.output,) + tuple(s for _, s in others), output=kept),
+                        [g] + [t for t, _ in others])
+            if kept != sub:                # letters only x had: its gradient is constant there
+                for axis, c in enumerate(sub):
+                    if c not in seen:
+                        gi = expand_dims(gi, axis)
+                gi = BroadcastLike.make(gi, x)
+            grads.append(gi)
+        return grads
+
+
+def einsum(equation, *inputs, name=None):
+    """``tf.einsum(equation, *inputs)``: e.g. ``"bij,bjk->bik"``; the implicit form
+    (``"ij,jk"``) sums the repeated letters and keeps the others, sorted."""
+    xs = [convert_to_tensor(x) for x in inputs]
+    if not xs:
+        raise ValueError("einsum: needs at least one operand")
+    ins, out = _parse_einsum(equation, len(xs))
+    return apply1(Einsum(inputs=ins, output=out), xs, name=name)

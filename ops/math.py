@@ -92,6 +92,22 @@ class Sign(Unary):
     def compute(self, be, x): return be.xp.sign(x)
 
 
+class Floor(Unary):
+    """The largest integer <= x (a float); as TF, no gradient flows through it."""
+    name = "floor"
+    differentiable = False
+    specs = [Spec(lambda x: floor(x), [(4, 3)], ref=np.floor, order=0)]
+    def compute(self, be, x): return be.xp.floor(x)
+
+
+class Round(Unary):
+    """The nearest integer (a float), halves to even, as TF's ``round``; no gradient."""
+    name = "round"
+    differentiable = False
+    specs = [Spec(lambda x: round(x * 2.0), [(4, 3)], ref=lambda x: np.round(x * 2.0), order=0)]
+    def compute(self, be, x): return be.xp.round(x)
+
+
 class Sqrt(Unary):
     """Square root."""
     name = "sqrt"
@@ -128,6 +144,8 @@ sigmoid = unary_function(Sigmoid)
 relu = unary_function(Relu)
 abs = unary_function(Abs)        # noqa: A001 -- tg.abs, as in TF
 sign = unary_function(Sign)
+floor = unary_function(Floor)
+round = unary_function(Round)    # noqa: A001 -- tg.round, as in TF
 sqrt = unary_function(Sqrt)
 stop_gradient = unary_function(StopGradient)
 

@@ -12,8 +12,21 @@ from .fill_like import FillLike, ones_like, zeros_like  # noqa: F401 -- tg.zeros
 from .dtypes import as_dtype, default_dtype
 
 
+def _is_dtype(value):
+    return isinstance(value, (str, np.dtype, type))
+
+
 def placeholder(shape, dtype="float32", name=None):
-    """A value fed at run time. ``None`` in ``shape`` marks an unknown dimension."""
+    """A value fed at run time. ``None`` in ``shape`` marks an unknown dimension.
+
+    TF1's argument order, ``placeholder("float32", [None, 20, 8])``, is accepted too: a
+    dtype given first is taken as the dtype (a shape is never a string or a type)."""
+    if _is_dtype(shape):
+        shape, dtype = (None, shape) if _is_dtype(dtype) else (dtype, shape)
+        if shape is None:
+            raise ValueError(f"placeholder: a shape is needed (TF1's unknown-rank "
+                             f"placeholder({np.dtype(dtype).name!r}) has no equivalent): "
+                             "give a list, with None for unknown dimensions")
     try:
         shape = tuple(None if d is None else int(d) for d in shape)
     except TypeError:

@@ -22,14 +22,15 @@ from tinygraph.runtime.session import Session, evaluate
 from tinygraph import backends
 from tinygraph.train import initializers, losses, optimizers
 from tinygraph.train.saving import load_weights, save_weights
-from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_scope
+from tinygraph.train.variable_store import (AUTO_REUSE, get_variable,
+                                           global_variables_initializer, variable_scope)
 from tinygraph.tools import gradflow, viz
 from tinygraph.tools.viz import to_networkx
 
 __version__ = "0.1.0"
 
 __all__ = ["Graph", "Node", "ShapeError", "Tensor", "get_default_graph", "name_scope",
-           "reset_default_graph", "AUTO_REUSE", "Variable", "get_variable",
+           "reset_default_graph", "AUTO_REUSE", "Variable", "get_variable", "global_variables_initializer",
            "variable_scope", "gradients", "NumericsError", "Plan", "Session", "evaluate",
            "optimize", "backends", "initializers", "losses", "optimizers", "load_weights",
            "save_weights", "viz", "to_networkx", "gradflow", "nest"] + list(_op_names)

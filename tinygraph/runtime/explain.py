@@ -2,9 +2,27 @@
 from tinygraph.ir.graph import fmt_shape, topo_nodes
 
 
-class Explanation:
+class Explanation(str):
     """The kernels a plan runs, the fused kernels among them, and the LSTM-like
-    subgraphs the fusion passes declined, with the reason. ``str()`` gives text."""
+    subgraphs the fusion passes declined, with the reason.
+
+    It IS its text (a ``str``), so it prints, splits into lines and answers ``in`` as
+    text does; the parts stay readable as attributes: ``kernels`` (op, node name,
+    output shapes), ``fused`` (op, node name), ``declined`` and ``unfused`` (rule,
+    node, reason)."""
+
+    def __new__(cls, plan, optimized):
+        parts = _Parts(plan, optimized)
+        self = super().__new__(cls, parts.text())
+        self.__dict__.update(vars(parts))
+        return self
+
+    def __repr__(self):
+        return str(self)
+
+
+class _Parts:
+    """What an Explanation says, before it is text."""
 
     def __init__(self, plan, optimized):
         self.optimized = optimized
@@ -27,7 +45,7 @@ class Explanation:
         self.declined = [(rule, node, reason) for (rule, node), reason in last.items()]
         self.unfused = [d for d in self.declined if d[0].startswith("lstm")]
 
-    def __str__(self):
+    def text(self):
         lines = [f"plan: {len(self.kernels)} kernels "
                  f"({'optimized' if self.optimized else 'not optimized'})"]
         lines += ["passes:"] + ["  " + line for line in self.passes.splitlines()]
@@ -41,8 +59,6 @@ class Explanation:
             shown = ", ".join(fmt_shape(s) for s in shapes) or "-"
             lines.append(f"  {op:<16} {name}  -> {shown}")
         return "\n".join(lines)
-
-    __repr__ = __str__
 
 
 def _with_bodies(nodes):

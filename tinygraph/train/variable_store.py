@@ -4,6 +4,7 @@ import contextlib
 import numpy as np
 
 from tinygraph.ir.graph import get_default_graph, name_scope
+from tinygraph.ops.state import group
 from tinygraph.ops.variables import Variable
 from tinygraph.train import initializers
 
@@ -60,3 +61,14 @@ def get_variable(name, shape=None, dtype="float32", initializer=None, trainable=
         g._scope = saved
     g.variable_store[full] = var
     return var
+
+
+def global_variables_initializer(name="init"):
+    """TF1's ``tf.global_variables_initializer()``, so that ported code runs unchanged.
+
+    In tinygraph a Variable holds its value from the moment it is created (its
+    initializer ran then, on the host), so nothing is left to initialize: this returns
+    an op that does nothing when run. Unlike TF1, running it again does NOT reset the
+    variables; to restore values use ``layer.set_weights`` or ``tg.load_weights``
+    (docs/porting-tf1.md)."""
+    return group(name=name)

@@ -1,0 +1,124 @@
+"""``Sequential``: a list of layers called one after another, as Keras' Sequential.
+
+Calling it chains the layers; ``training=`` reaches each layer whose ``call`` takes it.
+A mask made by a layer's ``compute_mask`` (``Embedding(mask_zero=True)``) is handed
+to the following layers that take ``mask=`` while the outputs keep their time axis,
+as Keras propagates it. ``summary()`` is a text table of each layer's output shape and
+parameter count, from the latest call (or ``build(input_shape)``).
+"""
+import inspect
+
+import numpy as np
+
+import tinygraph as tg
+from tinygraph.ir import nest
+
+from .base import Layer, deserialize, serialize
+
+
+def _accepts(layer, name):
+    params = inspect.signature(layer.call).parameters
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def _shape_text(shape):
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+class Sequential(Layer):
+    """``Sequential(layers=None, name=None)``: ``model(x)`` is ``layers[-1](...(layers[0](x)))``.
+
+    ``weights``, ``get_weights``/``set_weights`` cover every layer's weights in order;
+    ``add(layer)`` appends; ``summary()`` prints the table and returns its text.
+    """
+
+    def __init__(self, layers=None, **kwargs):
+        super().__init__(**kwargs)
+        self._output_shapes = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def add(self, layer):
+        layer = deserialize(layer)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{self.name}.add: expected a layer, got {layer!r}")
+        if any(layer is other for other in self._layers):
+            raise ValueError(f"{self.name}.add: {layer.name!r} is already in the model")
+        self._track(layer)
+        self._output_shapes = None
+
+    def build(self, input_shape):
+        """Build every layer for inputs of ``input_shape`` (None for an unknown
+        dimension), by tracing the model once on a placeholder."""
+        if not self._layers:
+            raise ValueError(f"{self.name}: the model has no layers; add some first")
+        if not all(layer.built for layer in self._layers):
+            with tg.name_scope("build"):
+                self.call(tg.placeholder(list(input_shape), self.dtype))
+
+    def _maybe_build(self, input_shape):
+        self.built = True          # each layer builds on its first call, inside call()
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._layers:
+            raise ValueError(f"{self.name}: the model has no layers; add some first")
+        x, shapes = inputs, []
+        for layer in self._layers:
+            kwargs = {}
+            if training is not None and _accepts(layer, "training"):
+                kwargs["training"] = training
+            if mask is not None and _accepts(layer, "mask"):
+                kwargs["mask"] = mask
+            y = layer(x, **kwargs)
+            compute_mask = getattr(layer, "compute_mask", None)
+            if compute_mask is not None:
+                mask = compute_mask(x)
+            elif not (isinstance(y, tg.Tensor) and y.ndim == 3):
+                mask = None                    # the time axis is gone: nothing to mask
+            shapes.append([t.shape for t in nest.flatten(y)])
+            x = y
+        self._output_shapes = shapes
+        return x
+
+    def reset_states(self):
+        """``reset_states()`` of every stateful layer (tf.keras' model.reset_states)."""
+        for layer in self._layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+
+    def summary(self, print_fn=print):
+        """The Keras-style table (layer (type), output shape, params) and the totals;
+        printed with ``print_fn`` (None: not printed) and returned as text."""
+        if self._output_shapes is None:
+            raise ValueError(f"{self.name}: call the model (or model.build(input_shape)) "
+                             "before summary(), so that its output shapes are known")
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        for layer, shapes in zip(self._layers, self._output_shapes):
+            shown = ", ".join(_shape_text(s) for s in shapes)
+            params = sum(int(np.prod(v.shape)) for v in layer.weights)
+            rows.append((f"{layer.name} ({type(layer).__name__})", shown, f"{params:,}"))
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        rule = "=" * sum(widths)
+        lines = [f'Model: "{self.name}"', "".join(c.ljust(w) for c, w in zip(rows[0], widths)),
+                 rule] + ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows[1:]]
+        count = lambda vs: sum(int(np.prod(v.shape)) for v in vs)
+        lines += [rule, f"Total params: {count(self.weights):,}",
+                  f"Trainable params: {count(self.trainable_weights):,}",
+                  f"Non-trainable params: {count(self.non_trainable_weights):,}"]
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_config(self):
+        return dict(super().get_config(), layers=[serialize(layer) for layer in self._layers])
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls([deserialize(spec) for spec in config.pop("layers", [])], **config)
