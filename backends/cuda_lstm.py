@@ -207,12 +207,12 @@ def module_source(op, dtype):
     # each activation's C forward and derivative-from-output come from the table
     act_c, act_c_d = fusable(op.activation).cuda
     act_r, act_r_d = fusable(op.recurrent_activation).cuda
-    clip = op.cell_clip or 0.0
+    clip = 0.0 if op.cell_clip is None else op.cell_clip
     return _HEADER.format(
         activation=op.activation, recurrent_activation=op.recurrent_activation,
         order=op.gate_order, forget_bias=float(op.forget_bias), cell_clip=op.cell_clip,
         peepholes=bool(op.peepholes), ctype=_C_TYPES[dtype], gi=gi, gf=gf, gg=gg, go=go,
-        peep_flag=int(bool(op.peepholes)), clip_value=float(clip), clip_flag=int(bool(clip)),
+        peep_flag=int(bool(op.peepholes)), clip_value=float(clip), clip_flag=int(op.cell_clip is not None),
         act_c=act_c, act_c_d=act_c_d, act_r=act_r, act_r_d=act_r_d) + _BODY
 
 

@@ -320,11 +320,17 @@ def deserialize(spec):
         raise ValueError(f"cannot deserialize {spec!r}: expected a dict with 'class_name' and "
                          "'config'")
     module_name = spec.get("module") or "tinygraph.layers"
+    cls = None
     if module_name.startswith("tinygraph.layers."):
-        # our classes by their public names, so that specs outlive the file layout
+        # the module that wrote the spec first (rnn_cell.LSTMCell is not layers.LSTMCell),
+        # else our public names, so that specs outlive the file layout
+        try:
+            cls = getattr(importlib.import_module(module_name), spec["class_name"], None)
+        except ImportError:
+            cls = None
         module_name = "tinygraph.layers"
     module = importlib.import_module(module_name)
-    cls = getattr(module, spec["class_name"], None)
+    cls = cls or getattr(module, spec["class_name"], None)
     if cls is None:
         raise ValueError(f"unknown layer class {spec['class_name']!r} in {module.__name__}")
     return cls.from_config(dict(spec["config"]))

@@ -81,10 +81,14 @@ class RNN(Layer):
         cell = deserialize(cell)
         if isinstance(cell, (list, tuple)):
             cell = StackedRNNCells(cell)
-        if not hasattr(cell, "state_size") or not (callable(cell) or hasattr(cell, "call")):
+        # A Layer cell may set its state_size in build (SPEC 6); others need it now.
+        late = isinstance(cell, Layer) and getattr(cell, "state_size", None) is None
+        if not (callable(cell) or hasattr(cell, "call")) or (
+                not late and getattr(cell, "state_size", None) is None):
             raise ValueError(f"{type(self).__name__}: {cell!r} is not an RNN cell: it needs a "
                              "state_size and a call(inputs, states) method")
-        state_sizes(cell)                                      # validates state_size
+        if not late:
+            state_sizes(cell)                                  # validates state_size
         if kwargs.get("dtype") is None and isinstance(cell, Layer):
             kwargs["dtype"] = cell.dtype
         super().__init__(**kwargs)
@@ -108,6 +112,10 @@ class RNN(Layer):
 
     # ------------------------------------------------------------------ building
     def build(self, input_shape):
+        if any(isinstance(d, tuple) for d in input_shape):
+            raise ValueError(f"{self.name}: expected one input tensor of rank 3, got a list of "
+                             f"{len(input_shape)} tensors {list(input_shape)}; pass initial "
+                             "states as initial_state=")
         if len(input_shape) != 3:
             layout = "(time, batch, features)" if self.time_major else "(batch, time, features)"
             raise ValueError(f"{self.name}: expected inputs of rank 3 {layout}, got shape "
@@ -119,20 +127,42 @@ class RNN(Layer):
         self._input_dim = input_shape[2]
         if isinstance(self.cell, Layer):
             self.cell._maybe_build((input_shape[b_axis], input_shape[2]))
+        if getattr(self.cell, "state_size", None) is None:
+            raise ValueError(f"{self.name}: the cell {self.cell!r} set no state_size in build")
+        state_sizes(self.cell)                                 # validates state_size
         if self.stateful:
             batch = input_shape[b_axis]
             if batch is None:
                 raise ValueError(f"{self.name}: stateful=True needs a fixed batch size; give the "
                                  f"inputs a static batch dimension (got shape {input_shape})")
+            self._initial_values = self._stateful_initial_values(batch)
             with in_scope(""):
-                self.states = [tg.Variable(np.zeros((batch, s), self.dtype),
-                                           name=f"{self.name}/state_{i}", trainable=False,
+                self.states = [tg.Variable(value, name=f"{self.name}/state_{i}", trainable=False,
                                            dtype=self.dtype)
-                               for i, s in enumerate(state_sizes(self.cell))]
+                               for i, value in enumerate(self._initial_values)]
+
+    def _stateful_initial_values(self, batch):
+        """The arrays the stored states start (and reset) at: the cell's
+        get_initial_state when it has one, else zeros."""
+        if getattr(self.cell, "get_initial_state", None) is None:
+            return [np.zeros((batch, s), self.dtype) for s in state_sizes(self.cell)]
+        flat = [t if isinstance(t, tg.Tensor) else tg.constant(np.asarray(t)) for t in
+                nest.flatten(initial_state_of(self.cell, batch, self.dtype))]
+        values = [np.asarray(v, self.dtype) for v in tg.evaluate(flat, backend="numpy")]
+        for v, s in zip(values, state_sizes(self.cell)):
+            if v.shape != (batch, s):
+                raise ValueError(f"{self.name}: the cell's get_initial_state gave shape "
+                                 f"{v.shape}, expected {(batch, s)}")
+        return values
+
+    def reset_state(self):
+        """Keras 3's name: ``reset_states()``."""
+        self.reset_states()
 
     def reset_states(self, states=None):
-        """Stateful only: set the stored states to zeros, or to ``states`` (NumPy arrays,
-        flat or in the state structure). Checked in full before anything changes."""
+        """Stateful only: set the stored states to ``states`` (NumPy arrays, flat or in the
+        state structure), else to the cell's get_initial_state (zeros for cells without
+        one). Checked in full before anything changes."""
         if not self.stateful:
             raise ValueError(f"{self.name}: reset_states() needs stateful=True")
         if self.states is None:
@@ -141,7 +171,7 @@ class RNN(Layer):
             raise ValueError(f"{self.name}: call the layer once (to fix the batch size) before "
                              "reset_states(states)")
         if states is None:
-            values = [np.zeros(v.shape, v.dtype) for v in self.states]
+            values = [np.array(v) for v in self._initial_values]
         else:
             values = [np.asarray(s) for s in nest.flatten(states)]
             if len(values) != len(self.states):

@@ -50,7 +50,7 @@ class FusedLSTMOp(Op):
             extra.append(f"forget_bias={self.forget_bias:g}")
         if self.peepholes:
             extra.append("peepholes")
-        if self.cell_clip:
+        if self.cell_clip is not None:
             extra.append(f"clip={self.cell_clip:g}")
         return f"{self.name} [{', '.join(extra)}]"
 
@@ -59,7 +59,7 @@ def _attrs(activation="tanh", recurrent_activation="sigmoid", forget_bias=0.0,
            gate_order="ifco", cell_clip=None, peepholes=False):
     return dict(activation=activation, recurrent_activation=recurrent_activation,
                 forget_bias=float(forget_bias), gate_order=gate_order,
-                cell_clip=None if not cell_clip else float(cell_clip), peepholes=bool(peepholes))
+                cell_clip=None if cell_clip is None else float(cell_clip), peepholes=bool(peepholes))
 
 
 # ----------------------------------------------------------------------- lstm_cell
@@ -151,13 +151,15 @@ class LSTMSequenceOp(FusedLSTMOp):
 
     def infer(self, x, h0, c0, W, R, b):
         self.check_attrs()
-        if self.peepholes or self.cell_clip:
+        if self.peepholes or self.cell_clip is not None:
             raise ShapeError("lstm_sequence has no peepholes or cell clipping; use lstm_cell per step")
         if x.ndim != 3 or W.ndim != 2 or R.ndim != 2 or b.ndim != 1:
             raise ShapeError("expected x (T, B, D), W (D, 4U), R (U, 4U), b (4U,)")
-        T, B = x.shape[0], x.shape[1]
+        T = x.shape[0]
+        # the batch from whichever of x, h0, c0 knows it (a fed x, a static state)
+        B = next((d for d in (x.shape[1], h0.shape[0], c0.shape[0]) if d is not None), None)
         U = R.shape[0]
-        return [((T, B, U), x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
+        return [((T, B, U), x.dtype), ((B, U), x.dtype), ((B, U), x.dtype),
                 ((T, B, 4 * U), x.dtype), ((T, B, U), x.dtype)]
 
     def compute(self, be, x, h0, c0, W, R, b, needed):

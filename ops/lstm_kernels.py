@@ -50,7 +50,7 @@ def forward_step(xp, op, B, U, dtype):
         xp.multiply(a[..., sf], c_prev, out=c_new)
         xp.multiply(a[..., si], a[..., sg], out=tmp)
         c_new += tmp
-        if op.cell_clip:
+        if op.cell_clip is not None:
             xp.clip(c_new, -op.cell_clip, op.cell_clip, out=c_new)
         if op.peepholes:
             a[..., so] += peep[2] * c_new              # reads the new, clipped c
@@ -80,7 +80,7 @@ def backward_step(xp, op, B, U, dtype):
         if op.peepholes:                               # the peephole reads o's pre-activation
             d[..., so] *= R.grad_from_output(xp, o)
             dc += d[..., so] * peep[2]
-        if op.cell_clip:
+        if op.cell_clip is not None:
             c_raw = f * c_prev + i * g
             dc *= xp.abs(c_raw) <= op.cell_clip
         xp.multiply(dc, g, out=d[..., si])             # at the activated gates ...

@@ -85,7 +85,7 @@ def lstm_step(z, c_prev, math=LSTMMath(), peepholes=None):
         zf = zf + p_f * c_prev
     i, f, g = ra(zi), ra(zf), act(zg)
     c = f * c_prev + i * g
-    if math.cell_clip:
+    if math.cell_clip is not None:
         c = m.clip_by_value(c, -math.cell_clip, math.cell_clip)
     if math.peepholes:
         zo = zo + p_o * c

@@ -1,7 +1,6 @@
 """The cell contract (SPEC 6) and issue 13's numbered cases: what a Keras or TF user's
 own cell and code need of RNN, StackedRNNCells, dynamic_rnn/static_rnn and the TF1
-cell. Each test is one numbered case of the issue; the xfail(strict) ones need a
-change in a file this change did not own (the reason names it)."""
+cell. Each test is one numbered case of the issue."""
 import copy
 
 import numpy as np
@@ -100,8 +99,6 @@ def test_3_dynamic_rnn_keras_cell_uses_its_get_initial_state():
 
 # 4 ------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="needs ops/lstm.py change: LSTMSequenceOp.infer takes "
-                   "the batch from x only (patch in the issue-13 report)")
 def test_4_fused_lstm_unknown_batch_with_static_initial_state():
     x = tg.placeholder((None, 3, 2))
     zeros = np.zeros((2, 3), "float32")
@@ -121,8 +118,6 @@ def test_5_rnn_uses_the_cells_get_initial_state():
     np.testing.assert_allclose(run(out), [[13.0, 13.0]])
 
 
-@pytest.mark.xfail(strict=True, reason="needs layers/rnn.py change: stateful states start "
-                   "(and reset_states() resets) at the cell's get_initial_state")
 def test_5_stateful_rnn_starts_at_the_cells_get_initial_state():
     rnn = layers.RNN(StartsAtOneCell(2), stateful=True)
     np.testing.assert_allclose(run(rnn(np.ones((1, 2, 3), "float32"))), [[13.0, 13.0]])
@@ -170,9 +165,6 @@ def test_7_cell_clip_zero_is_accepted():
         rnn_cell.LSTMCell(3, cell_clip=-0.5)
 
 
-@pytest.mark.xfail(strict=True, reason="needs ops/lstm_step.py (and ops/lstm.py, "
-                   "lstm_kernels, lstm_fusion) change: clip when cell_clip is not None, so "
-                   "that 0.0 clips")
 def test_7_cell_clip_zero_clips_the_state_to_zero(rng):
     cell = rnn_cell.LSTMCell(3, cell_clip=0.0, use_peepholes=True)
     x = rng.normal(size=(2, 4)).astype("float32")
@@ -193,9 +185,6 @@ def test_8_tf1_cell_config():
     assert again.get_config() == cfg
 
 
-@pytest.mark.xfail(strict=True, reason="needs layers/base.py change: deserialize maps every "
-                   "tinygraph.layers.* module to tinygraph.layers, so 'LSTMCell' from "
-                   "tinygraph.layers.rnn_cell becomes the Keras LSTMCell")
 def test_8_rnn_with_tf1_cell_round_trips():
     rnn = layers.RNN(rnn_cell.LSTMCell(4, name="my_cell"))
     again = layers.RNN.from_config(rnn.get_config())
@@ -243,8 +232,6 @@ def test_10_deepcopy_of_a_built_layer(make, rng):
 
 # 11 -----------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="needs layers/rnn.py change: RNN.__init__ requires "
-                   "state_size before the cell's build sets it")
 def test_11_state_size_set_in_build():
     class LateCell(OnesCell):
         def __init__(self, units, **kwargs):

@@ -123,9 +123,6 @@ def test_state_reuse(rng):
     assert run(layers.LSTM(3)(out, initial_state=state)).shape == (2, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="needs layers/rnn.py change: RNN.build takes a list of "
-                   "three input shapes for a rank-3 shape and crashes in the initializer; it "
-                   "should refuse nested inputs by name")
 def test_initial_states_as_other_inputs():
     # test_initial_states_as_other_inputs. SPEC difference: the states go in
     # ``initial_state=``; a list [inputs, *states] as the inputs is refused, clearly.

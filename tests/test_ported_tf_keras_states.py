@@ -1,8 +1,7 @@
 """tf-keras' own test cases on masks, unrolling, initial and stateful states, and its
 SimpleRNN tests, ported: keras-team/tf-keras tf_keras/layers/rnn/base_rnn_test.py (second
 half) and simple_rnn_test.py (the checks; the code is ours). Each test names its source
-case; "SPEC difference" marks where tinygraph deliberately differs, and the
-xfail(strict) cases need a change in layers/rnn.py (issue 13, items 5 and 11).
+case; "SPEC difference" marks where tinygraph deliberately differs.
 
 Graph semantics: a Keras ``predict`` is one run; each run of a stateful layer commits
 its new states."""
@@ -26,8 +25,6 @@ def sgd_step(y, target):
 
 # ---------------------------------------------------------------------- base_rnn_test.py
 
-@pytest.mark.xfail(strict=True, reason="needs layers/rnn.py change: a cell may set "
-                   "state_size in build (issue 13, item 11)")
 def test_masking_rnn_with_output_and_states():
     # test_masking_rnn_with_output_and_states: state_size set in build; last step masked
     class Cell(layers.Layer):
@@ -154,8 +151,6 @@ class OnesInitialStateCell(layers.Layer):
         return inputs, states
 
 
-@pytest.mark.xfail(strict=True, reason="needs layers/rnn.py change: stateful states start at "
-                   "the cell's get_initial_state (issue 13, item 5)")
 def test_stateful_rnn_with_customized_get_initial_state():
     # test_stateful_rnn_with_customized_get_initial_state (and _with_customized_dtype,
     # whose float16 numbers are the same ones)

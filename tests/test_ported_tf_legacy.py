@@ -111,8 +111,6 @@ def test_no_proj_no_sharding():
     assert all(np.isfinite(v).all() for v in got)
 
 
-@pytest.mark.xfail(strict=True, reason="needs ops/lstm_step.py change: clip when cell_clip "
-                   "is not None (cell_clip=0.0 is accepted, but not applied yet)")
 def test_cell_clipping():
     # LSTMTest.testCellClipping: c clipped to 0 => tanh(c) = 0 => m == 0
     x, inputs = step_inputs()

@@ -204,7 +204,7 @@ def _read_body(op):
     if not cells:
         return "the loop body holds no fused LSTM cell"
     cell = cells[0].node
-    if cell.op.peepholes or cell.op.cell_clip:
+    if cell.op.peepholes or cell.op.cell_clip is not None:
         return "peepholes and cell clipping are fused per step (lstm_cell), not per sequence"
     carries, x_ph, caps = body.inputs[:nc], body.inputs[nc], body.inputs[nc + 1:]
     h_new, outs = cell.outputs[0], body.outputs
@@ -302,7 +302,7 @@ def _chain_ending_at(h, ctx):
     """The fused cells of an unrolled chain whose last step outputs ``h`` (first step
     first), or None when h is not a last step's output."""
     last, op = h.node, h.node.op
-    if h.index != 0 or op.peepholes or op.cell_clip:
+    if h.index != 0 or op.peepholes or op.cell_clip is not None:
         return None
     if any(ctx.nodes[u].op == op for u in ctx.readers.get((last.id, 1), ())):
         return None                       # not the last step: the chain goes on
