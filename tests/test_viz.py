@@ -224,9 +224,9 @@ def test_loop_is_one_box_that_opens_into_its_body():
     cluster = f"cluster_{nid(loop)}"
     inside = {k: v for k, v in nodes.items() if cluster in v["clusters"]}
     heads = {v["label"].split("\\n")[0] for v in inside.values()}
-    assert {"tanh", "matmul", "add", "carry 0", "xs_t", "W", loop.op.label()} <= heads
+    assert {"tanh", "matmul", "add", "carry 0", "x_t", "W", loop.op.label()} <= heads
     args = {v["label"].split("\\n")[0]: k for k, v in inside.items()}
-    assert (nid(xs), args["xs_t"], {}) in edges and (nid(W), args["W"], {}) in edges
+    assert (nid(xs), args["x_t"], {}) in edges and (nid(W), args["W"], {}) in edges
     assert (nid(loop), nid(loss), {}) in edges
 
 
@@ -319,10 +319,12 @@ def test_output_is_deterministic_and_bad_arguments_are_named():
 @pytest.mark.skipif(not HAS_DOT, reason="Graphviz `dot` is missing (apt-get install graphviz)")
 def test_render_writes_svg_and_png_next_to_the_dot_source(tmp_path):
     x, W, U, hs, loss = unrolled(T=2)
-    out = tg.viz.render(loss, tmp_path / "graph.svg")
+    out = tg.viz.render(loss, tmp_path / "graph.svg", keep_dot=True)
     assert out == str(tmp_path / "graph.svg")
     assert "<svg" in (tmp_path / "graph.svg").read_text()
     assert (tmp_path / "graph.dot").read_text().startswith("digraph")
+    tg.viz.render(loss, tmp_path / "plain.svg")      # the DOT text only when asked (or no dot)
+    assert (tmp_path / "plain.svg").exists() and not (tmp_path / "plain.dot").exists()
     png = tg.viz.render(loss, tmp_path / "sub" / "g", format="png", max_steps=1)
     assert png.endswith("g.png") and open(png, "rb").read(4) == b"\x89PNG"
     with pytest.raises(ValueError, match="format"):

@@ -241,19 +241,18 @@ def save_dot(fetches, path, **kw):
 def _missing_dot(path, dot_path):
     return RuntimeError(
         f"Graphviz's `dot` program is missing (not found on PATH), so {path} was not "
-        f"written; the DOT source is in {dot_path}. Install Graphviz: "
-        "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) or "
-        "`conda install -c conda-forge graphviz`; then run "
+        f"written; the DOT source is in {dot_path}. {INSTALL_DOT}; then run "
         f"`dot -T{os.path.splitext(path)[1][1:]} {dot_path} -o {path}` or render again.")
 
 
-def render(fetches, path, format=None, **kw):
+def render(fetches, path, format=None, keep_dot=False, **kw):
     """Draw ``fetches`` (or a ``graphviz.Digraph``) to ``path`` as SVG, PNG or PDF.
 
     The format comes from ``format``, else from the path's suffix, else SVG (the
-    suffix is added when missing). The DOT text is written first, next to it as
-    ``<stem>.dot``; without Graphviz's ``dot`` a RuntimeError says how to install
-    it. ``kw`` goes to ``to_dot``. Returns the written path."""
+    suffix is added when missing). The DOT text is written next to it as
+    ``<stem>.dot`` when ``keep_dot`` is true, or when Graphviz's ``dot`` is missing
+    or fails (a RuntimeError then says how to install it, or what ``dot`` said).
+    ``kw`` goes to ``to_dot``. Returns the written path."""
     path = os.fspath(path)
     stem, ext = os.path.splitext(path)
     ext = ext[1:].lower()
@@ -267,16 +266,20 @@ def render(fetches, path, format=None, **kw):
     if fmt not in FORMATS:
         raise ValueError(f"render: format must be one of {FORMATS}, got {fmt!r}")
     digraph = _as_digraph(fetches, kw)
-    dot_path = save_dot(digraph, stem + ".dot")
+    if keep_dot:
+        save_dot(digraph, stem + ".dot")
     if shutil.which("dot") is None:
-        raise _missing_dot(path, dot_path)
+        raise _missing_dot(path, save_dot(digraph, stem + ".dot"))
     try:
         data = digraph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        raise _missing_dot(path, dot_path) from None
+        raise _missing_dot(path, save_dot(digraph, stem + ".dot")) from None
     except graphviz.CalledProcessError as e:
         err = (e.stderr or b"").decode(errors="replace").strip()
+        dot_path = save_dot(digraph, stem + ".dot")
         raise RuntimeError(f"render: `dot` failed on {dot_path}: {err}") from None
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
         f.write(data)
     return path

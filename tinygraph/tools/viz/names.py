@@ -83,7 +83,7 @@ def short_name(tensor):
 
 def input_names(node, body):
     """The label of each body input: a loop's declared carry names (``carry <i>`` for
-    an unnamed one; its sequences are ``<name>_t``, an RNN's inputs ``x_t``), else the
+    an unnamed one; one sequence is ``x_t``, several ``<name>_t``), else the
     short name of what feeds it from outside (a captured weight's name)."""
     names = list(node.op.carry_names or ()) if isinstance(node.op, Scan) else []
     n_carry = node.op.n_carry if isinstance(node.op, Scan) else 0
@@ -96,7 +96,7 @@ def input_names(node, body):
         elif i < n_carry:
             out.append(f"carry {i}")
         elif n_carry <= i < n_carry + n_seq:
-            out.append(f"{outer}_t" if n_seq > 1 or outer != "inputs" else "x_t")
+            out.append(f"{outer}_t" if n_seq > 1 else "x_t")
         else:
             out.append(outer)
     return out
