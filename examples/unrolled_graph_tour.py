@@ -28,7 +28,7 @@ def draw(fetches, name, **kw):
     """Render to <out>/<name>.svg; without `dot`, say where the .dot file is."""
     path = os.path.join(args.out, name + ".svg")
     try:
-        print("  wrote", tg.viz.render(fetches, path, **kw))
+        print("  wrote", tg.viz.render(fetches, path, keep_dot=True, **kw))
     except RuntimeError as e:
         print("  wrote", path[:-4] + ".dot", "(no SVG:", str(e).split(";")[0] + ")")
 
