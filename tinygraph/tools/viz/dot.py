@@ -15,7 +15,7 @@ from .styles import text
 from .values import magnitudes
 
 FORMATS = ("svg", "png", "pdf")
-MAX_STEPS = 8           # the default size budget: more time steps than this are elided
+MAX_STEPS = 6           # the default size budget: more time steps than this are elided
 MAX_LINKS = 40          # by default, more gradient links than this keep the states' only
 FAN_OUT = 3             # a value read in this many time steps is drawn at each use
 INSTALL_DOT = ("Install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), "
@@ -69,7 +69,7 @@ def to_dot(fetches, *, show_shapes=True, group_scopes=True, grads=None, values=N
                   to draw as a cluster holding their body.
     collapse:     scope prefixes drawn as one box each (edges merged).
     max_steps:    per layer, keep the first and last of at most this many
-                  ``step_<t>`` scopes (default 8); the middle becomes one "… N steps …"
+                  ``step_<t>`` scopes (default 6); the middle becomes one "… N steps …"
                   box; None draws every step.
     max_nodes:    if more boxes than this remain, collapse the deepest scopes, one
                   level at a time, and say so in the title.

@@ -248,8 +248,9 @@ class Drawing:
             if unit is not None:
                 members.setdefault(unit[0], {}).setdefault(unit[1], set()).add(did)
         inside_from, inside_to = set(), set()
-        for (src, dst, _), _ in self.edges.items():
-            if self.place.get(src) is not None and self.place.get(src) == self.place.get(dst):
+        for (src, dst, k), _ in self.edges.items():
+            if k != "grad" and self.place.get(src) is not None and \
+                    self.place.get(src) == self.place.get(dst):     # links do not rank
                 inside_from.add(src)
                 inside_to.add(dst)
         for parent, steps in sorted(members.items()):
