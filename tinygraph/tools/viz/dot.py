@@ -176,6 +176,7 @@ class _Layout:
 
     def __init__(self, nodes, owner, scopes, group_scopes, top, skip):
         self.items = {}                    # cluster scope -> [(sort id, node or group)]
+        self.scopes = scopes               # node id -> picture scope (time order uses it)
         seen = set()
         for n in nodes:
             g = owner.get(n.id)
@@ -212,7 +213,7 @@ class _Layout:
                            fontcolor="#555555", labeljust="l", fontsize="10")
                     self.emit(c, x, depth + 1, draw, top, reverse)
             elif isinstance(x, Node):
-                draw.declare(g, x, top, scope=scope)
+                draw.declare(g, x, top, scope=self.scopes[x.id])
             else:
                 draw.declare_group(g, x, top, unit=x.step or "/".join(x.region))
 

@@ -52,6 +52,7 @@ class Drawing:
         self.by_reference = by_reference    # node ids drawn as a reference at each use
         self.alias = alias or {}            # id of an undrawn no-op -> the tensor it passes on
         self.place = {}                     # DOT id -> picture scope it is drawn in
+        self.refs = set()                   # DOT ids of the references drawn
         self.gates = {}
         self.links = links        # False, "link" (from link_sources) or "all"
         self.link_from = set()
@@ -154,6 +155,7 @@ class Drawing:
         if self.show_shapes and k == "reference":
             label += "\\n" + aval_text(t)
         g.node(rid, label, **attrs)
+        self.refs.add(rid)
         if did in self.place:
             self.place[rid] = self.place[did]
         self.edge(rid, did, "data", t)
@@ -241,7 +243,9 @@ class Drawing:
 
     def emit_time_order(self, dot):
         """Invisible edges from the last boxes of each time step to the first boxes of
-        the next (the previous, for gradient steps): so step clusters follow one another along the layout, never overlapping."""
+        the next (the previous, for gradient steps), two ranks long so that the
+        references just before a first box fit between: step clusters follow one
+        another along the layout, never overlapping."""
         members = {}
         for did, scope in self.place.items():
             unit = step_of(scope)
@@ -252,13 +256,14 @@ class Drawing:
             if k != "grad" and self.place.get(src) is not None and \
                     self.place.get(src) == self.place.get(dst):     # links do not rank
                 inside_from.add(src)
-                inside_to.add(dst)
+                if src not in self.refs:
+                    inside_to.add(dst)
         for parent, steps in sorted(members.items()):
             order = sorted(steps, reverse="gradients" in parts(parent))
             for a, b in zip(order, order[1:]):
                 for src in sorted(steps[a] - inside_from):
-                    for dst in sorted(steps[b] - inside_to):
-                        dot.edge(src, dst, style="invis")
+                    for dst in sorted(steps[b] - inside_to - self.refs):
+                        dot.edge(src, dst, style="invis", minlen="2")
 
     def emit_legend(self, dot):
         emit_legend(dot, self)

@@ -69,7 +69,7 @@ def _home(node, consumers):
 def picture_scopes(nodes):
     """Node id -> the scope it is drawn in. A gradient node goes under
     ``<its own scope>/gradients/<picture scope of its forward node>`` when that
-    forward node is drawn, else under its own scope; sub-scopes of a ``step_<t>``
+    forward node is drawn, else under ``gradients``; sub-scopes of a ``step_<t>``
     are drawn in the step."""
     drawn = {n.id for n in nodes}
     consumers = {}
@@ -83,7 +83,7 @@ def picture_scopes(nodes):
             chain.append(m)
             m = m.grad_of
         base = memo.get(m.id, _home(m, consumers) if m.grad_of is None
-                        else _step_level(_own_scope(m)))
+                        else "gradients")     # its forward node is not in the picture
         memo.setdefault(m.id, base)
         for c in reversed(chain):
             base = memo[c.id] = _step_level(join(_own_scope(c), "gradients", base))
