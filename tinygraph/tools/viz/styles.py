@@ -28,7 +28,7 @@ STYLES = {
 LEGEND = {"placeholder": "placeholder", "variable": "variable", "constant": "constant",
           "op": "op", "fused": "fused op", "loop": "loop (scan)", "gradient": "gradient",
           "collapsed": "collapsed scope", "steps": "elided steps",
-          "reference": "reference: a value drawn elsewhere"}
+          "reference": "dashed: drawn elsewhere"}
 EDGE_LEGEND = {
     "data": "solid arrow: data flows to the reader",
     "gate": "i, f, g, o on an arrow: the LSTM gate it carries",
