@@ -28,7 +28,7 @@ def draw(fetches, name, **kw):
     """Render to <out>/<name>.svg; without `dot`, say where the .dot file is."""
     path = os.path.join(args.out, name + ".svg")
     try:
-        print("  wrote", tg.viz.render(fetches, path, **kw))
+        print("  wrote", tg.viz.render(fetches, path, keep_dot=True, **kw))
     except RuntimeError as e:
         print("  wrote", path[:-4] + ".dot", "(no SVG:", str(e).split(";")[0] + ")")
 
@@ -59,12 +59,12 @@ draw(fused, "2_fused", title="after the passes: one lstm_sequence op")
 
 # %% 3. The backward graph. tg.gradients builds the gradient as ordinary graph nodes;
 # each remembers the forward node it came from (node.grad_of), so the picture files
-# it under gradients/<forward scope>/step_<t> and draws it in red. The forward graph
-# and all but the last step's VJP are collapsed into boxes to keep it readable.
+# it under gradients/<forward scope>/step_<t> and draws it in red, one cluster per
+# step from the last back to the first. The forward values each step reads are the
+# small dashed boxes beside their use; the forward graph is collapsed into boxes.
 grads = tg.gradients(loss, lstm.trainable_weights)
-draw(grads, "3_gradients", grads=False,
-     collapse=["lstm", "dense"] + [f"gradients/lstm/step_{t}" for t in range(T - 1)],
-     title="dL/d(kernel, recurrent_kernel, bias): the last step's VJP opened")
+draw(grads, "3_gradients", grads=False, collapse=["lstm", "dense"],
+     title="dL/d(kernel, recurrent_kernel, bias): the backward steps, last to first")
 draw(tg.optimize(grads), "3_gradients_fused",
      title="the same gradients after fusion: lstm_sequence_grad")
 

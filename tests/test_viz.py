@@ -146,18 +146,25 @@ def test_gradient_nodes_are_coloured_grouped_and_linked_to_their_forward_node():
     grad_nodes = [n for n in tg.ir.topo_nodes([gW, gU]) if n.grad_of is not None]
     assert grad_nodes
     for n in grad_nodes:
+        if n.op.name == "constant" or n.op.name == "sum_like" and \
+                n.inputs[0].shape == n.outputs[0].shape:
+            assert nid(n) not in nodes     # drawn at each use / a no-op, not drawn
+            continue
         box = nodes[nid(n)]
-        if n.op.name != "constant":
-            assert box["fillcolor"] == STYLES["gradient"]["fillcolor"]
+        assert box["fillcolor"] == STYLES["gradient"]["fillcolor"]
         assert box["clusters"][0] == "cluster_gradients"
-    fwd = [n for n in tg.ir.topo_nodes([loss]) if n.grad_of is None]
+    fwd = [n for n in tg.ir.topo_nodes([loss]) if n.grad_of is None and n.op.name != "constant"]
     assert all(nodes[nid(n)]["fillcolor"] != STYLES["gradient"]["fillcolor"] for n in fwd)
     links = [(s, d) for s, d, a in edges if a.get("style") == "dashed"]
     by_id = {nid(n): n for n in grad_nodes}
     for s, d in links:            # every link runs from a gradient node to its forward node
         assert d == nid(by_id[s].grad_of)
-    saved = [e for e in edges if e[0] == nid(hs[0]) and e[1] in by_id]
-    assert saved and all(a == {"color": "#99999980"} for _, _, a in saved)   # drawn lighter
+    # SPEC 9: a forward value the backward pass reads is a small reference beside its
+    # use, not an edge across the picture
+    assert not [e for e in edges if e[0] == nid(hs[0]) and e[1] in by_id]
+    refs = [k for k, v in nodes.items() if k.startswith(tuple(f"{d}_r" for d in by_id))
+            and v["label"].startswith("tanh")]
+    assert refs and all(nodes[k]["style"] == STYLES["reference"]["style"] for k in refs)
     for t, h in enumerate(hs):    # each tanh step has its gradient linked to it
         assert any(d == nid(h) for _, d in links), t
         assert any(c.startswith(f"cluster_gradients/rnn/step_{t}")
@@ -167,7 +174,8 @@ def test_gradient_nodes_are_coloured_grouped_and_linked_to_their_forward_node():
     assert len(every) > len([1 for s, d in links if s in map(nid, tg.ir.topo_nodes([gW]))])
     unlinked, unlinked_edges, _ = parse(tg.viz.to_dot([loss, gW, gU], grads=False))
     assert not [e for e in unlinked_edges if e[2].get("style") == "dashed"]
-    assert unlinked[nid(grad_nodes[-1])]["fillcolor"] == nodes[nid(grad_nodes[-1])]["fillcolor"]
+    last = [n for n in grad_nodes if nid(n) in nodes][-1]
+    assert unlinked[nid(last)]["fillcolor"] == nodes[nid(last)]["fillcolor"]
 
 
 def test_fused_op_stands_out_and_expands_into_its_body():
@@ -187,8 +195,9 @@ def test_fused_op_stands_out_and_expands_into_its_body():
         assert cluster in clusters
         inside = {k for k, v in nodes.items() if cluster in v["clusters"]}
         labels = sorted(nodes[k]["label"].split("\\n")[0] for k in inside)
-        assert labels == ["arg 0", "arg 1", "fake_cell", "multiply", "sigmoid", "tanh"]
-        arg0 = next(k for k in inside if nodes[k]["label"].startswith("arg 0"))
+        # SPEC 9: a body's inputs are named after what feeds them, never "arg 0"
+        assert labels == ["a", "b", "fake_cell", "multiply", "sigmoid", "tanh"]
+        arg0 = next(k for k in inside if nodes[k]["label"].startswith("a\\n"))
         mul = next(k for k in inside if nodes[k]["label"].startswith("multiply"))
         assert (nid(a), arg0, {}) in edges and (mul, nid(out), {}) in edges
         assert (nid(out), nid(y), {}) in edges and (nid(a), nid(out), {}) not in edges
@@ -215,10 +224,9 @@ def test_loop_is_one_box_that_opens_into_its_body():
     cluster = f"cluster_{nid(loop)}"
     inside = {k: v for k, v in nodes.items() if cluster in v["clusters"]}
     heads = {v["label"].split("\\n")[0] for v in inside.values()}
-    assert {"tanh", "matmul", "add", "arg 0", "arg 1", "arg 2", loop.op.label()} <= heads
-    args = {v["label"].split("\\n")[0]: k for k, v in inside.items()
-            if v["label"].startswith("arg")}
-    assert (nid(xs), args["arg 1"], {}) in edges and (nid(W), args["arg 2"], {}) in edges
+    assert {"tanh", "matmul", "add", "carry 0", "x_t", "W", loop.op.label()} <= heads
+    args = {v["label"].split("\\n")[0]: k for k, v in inside.items()}
+    assert (nid(xs), args["x_t"], {}) in edges and (nid(W), args["W"], {}) in edges
     assert (nid(loop), nid(loss), {}) in edges
 
 
@@ -230,7 +238,9 @@ def test_collapse_draws_a_scope_as_one_box_with_merged_edges():
     box = "collapsed rnn"
     n_rnn = sum(1 for n in tg.ir.topo_nodes([loss]) if n.scope.startswith("rnn"))
     assert nodes[box]["label"] == f"rnn\\n{n_rnn} nodes" and nodes[box]["shape"] == "folder"
-    assert len(nodes) == len(full) - n_rnn + 1
+    drawn = {k for k in full if "_r" not in k}          # references are drawn at each use
+    assert len(drawn) == len(full) - sum("_r" in k for k in full)
+    assert len(nodes) == len(drawn) - (n_rnn - 1) + 1    # the zero state is a reference
     assert not [c for c in clusters if c.startswith("cluster_rnn")]
     assert [e for e in edges if e[:2] == (nid(x), box)] == [(nid(x), box, {})]
     assert (box, nid(loss), {}) in edges
@@ -309,10 +319,12 @@ def test_output_is_deterministic_and_bad_arguments_are_named():
 @pytest.mark.skipif(not HAS_DOT, reason="Graphviz `dot` is missing (apt-get install graphviz)")
 def test_render_writes_svg_and_png_next_to_the_dot_source(tmp_path):
     x, W, U, hs, loss = unrolled(T=2)
-    out = tg.viz.render(loss, tmp_path / "graph.svg")
+    out = tg.viz.render(loss, tmp_path / "graph.svg", keep_dot=True)
     assert out == str(tmp_path / "graph.svg")
     assert "<svg" in (tmp_path / "graph.svg").read_text()
     assert (tmp_path / "graph.dot").read_text().startswith("digraph")
+    tg.viz.render(loss, tmp_path / "plain.svg")      # the DOT text only when asked (or no dot)
+    assert (tmp_path / "plain.svg").exists() and not (tmp_path / "plain.dot").exists()
     png = tg.viz.render(loss, tmp_path / "sub" / "g", format="png", max_steps=1)
     assert png.endswith("g.png") and open(png, "rb").read(4) == b"\x89PNG"
     with pytest.raises(ValueError, match="format"):

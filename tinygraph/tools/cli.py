@@ -12,11 +12,25 @@ import sys
 
 import tinygraph as tg
 from tinygraph.tools import bench as benchmarks
-from tinygraph.tools.demo import EXAMPLES, render_example, run as run_demo
+from tinygraph.tools.demo import EXAMPLES, QUICK, SEQ_LEN, STEPS, render_example, run as run_demo
 from tinygraph.tools.viz import FORMATS
 
 
 # --------------------------------------------------------------------------- demo
+
+def _positive(text, least=1):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {v}")
+    return v
+
+
+def _at_least_two(text):
+    return _positive(text, least=2)
+
 
 def demo(args):
     return run_demo(out=args.out, steps=args.steps, quiet=args.quiet, quick=args.quick, T=args.seq_len,
@@ -30,9 +44,11 @@ def add_demo(sub):
                                    "plots (LSTM vs SimpleRNN) and a summary into --out.")
     p.add_argument("--out", default="tinygraph-demo", help="folder for the files it writes "
                    "(default: %(default)s)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 300)")
-    p.add_argument("--seq-len", type=int, default=None, metavar="T",
-                   help="sequence length of the adding problem (default 20)")
+    p.add_argument("--steps", type=_positive, default=None,
+                   help=f"training steps (default {STEPS}; {QUICK['steps']} with --quick)")
+    p.add_argument("--seq-len", type=_at_least_two, default=None, metavar="T",
+                   help=f"sequence length of the adding problem, at least 2 (default "
+                        f"{SEQ_LEN}; {QUICK['T']} with --quick)")
     p.add_argument("--plot-format", default="png", choices=["png", "svg", "pdf"],
                    help="format of the gradient-flow plots (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a tiny setting that runs in seconds")

@@ -17,6 +17,7 @@ turns them into SVGs); without matplotlib the curves are written as text tables.
 The small graphs are also available one by one: ``python -m tinygraph viz --list``.
 """
 import os
+import sys
 import time
 
 import numpy as np
@@ -24,7 +25,9 @@ import numpy as np
 import tinygraph as tg
 from tinygraph import layers
 
-PLOT_HINT = "pip install -e '.[plot]'"
+PLOT_HINT = "pip install matplotlib (in a checkout of tinygraph: pip install -e '.[plot]')"
+STEPS, SEQ_LEN = 400, 50                 # the full setting; --quick uses QUICK
+QUICK = dict(steps=20, T=8)
 DOT_HINT = ("install Graphviz (apt-get install graphviz | brew install graphviz | "
             "conda install -c conda-forge graphviz), then: dot -Tsvg FILE.dot -o FILE.svg")
 
@@ -72,11 +75,10 @@ def _fused(T):
 def _gradients(T):
     m = _small(T)
     grads = tg.gradients(m["loss"], m["lstm"].trainable_weights)
-    hidden = [f"gradients/lstm/step_{t}" for t in range(T - 1)]
-    shut = f", steps 0-{T - 2}" if T > 1 else ""
-    return grads, dict(collapse=["lstm", "dense"] + hidden, grads=False,
-                       title=f"backward graph of dL/d(LSTM weights): the last step's VJP "
-                             f"opened{shut} and the forward collapsed")
+    return grads, dict(collapse=["lstm", "dense"], grads=False,
+                       title=f"backward graph of dL/d(LSTM weights): one cluster per step, "
+                             f"step_{T - 1} first (the forward graph collapsed; dashed boxes "
+                             f"are the forward values each step reads)")
 
 
 def _gradients_fused(T):
@@ -118,11 +120,12 @@ def example(name, T=4):
 
 
 def render_example(name, path, T=4, format=None):
-    """Render example ``name`` to ``path``; returns (written path, None) or, without
-    Graphviz's ``dot``, (the .dot path, the error message)."""
+    """Render example ``name`` to ``path``, its DOT source beside it (``python -m
+    tinygraph viz FILE.dot`` renders it again); returns (written path, None) or,
+    without Graphviz's ``dot``, (the .dot path, the error message)."""
     fetches, kw = example(name, T)
     try:
-        return tg.viz.render(fetches, path, format=format, **kw), None
+        return tg.viz.render(fetches, path, format=format, keep_dot=True, **kw), None
     except RuntimeError as e:
         if "dot" not in str(e):
             raise
@@ -154,7 +157,9 @@ def flow_reports(T=50, batch=16, units=16, seed=0):
 # --------------------------------------------------------------------------- the demo
 
 def _progress(steps, quiet):
-    if quiet:
+    """A tqdm bar on a terminal; piped (no terminal), plain lines instead, which the
+    bar's carriage returns would garble."""
+    if quiet or not sys.stderr.isatty():
         return range(steps), None
     try:
         from tqdm import tqdm
@@ -194,8 +199,9 @@ def train(T, steps, batch, units, quiet=False, seed=0):
 def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot_format="png"):
     """The demo. ``quick`` is a tiny setting (a few seconds, for tests). Returns 0."""
     start = time.time()
-    steps = steps if steps is not None else (20 if quick else 400)
-    T = T if T is not None else (8 if quick else 50)
+    steps = steps if steps is not None else (QUICK["steps"] if quick else STEPS)
+    T = T if T is not None else (QUICK["T"] if quick else SEQ_LEN)
+    _check_setting(steps, T)
     units, batch = (8, 16) if quick else (16, 64)
     flow_T = 12 if quick else 50
     os.makedirs(out, exist_ok=True)
@@ -219,6 +225,7 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
     written += flow_files
     notes += flow_notes
     lines = _summary_lines(T, steps, history, fused, reports, trained, flow_T, written)
+    notes += _story_notes(quick, reports, trained)
     lines += [""] + notes + [f"demo took {time.time() - start:.1f} s"]
     summary = os.path.join(out, "summary.txt")
     with open(summary, "w") as f:
@@ -230,6 +237,45 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
     print(f"wrote {summary}")
     print(f"demo took {time.time() - start:.1f} s")
     return 0
+
+
+def _check_setting(steps, T):
+    """Early, clear errors for a setting the demo cannot run."""
+    for name, v in (("steps", steps), ("seq-len (T)", T)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"demo: {name} must be a positive integer, got {v!r}")
+    if T < 2:
+        raise ValueError(f"demo: seq-len (T) must be at least 2 (the adding problem marks two "
+                         f"positions), got {T}")
+
+
+def _story_notes(quick, reports, trained):
+    """What the pictures show, said plainly (and when the setting is too small)."""
+    share = {label: r.norms("h")[0] / r.norms("h")[-1] for label, r in reports.items()}
+    T = next(iter(reports.values())).T
+    notes = [f"gradient_flow plot: each curve is ||dL/dh_t|| divided by its value at the last "
+             f"step t={T - 1}: the share of the gradient at the output that gets back to step "
+             f"t (the raw norms also carry each model's output scale, which says nothing "
+             f"about how the gradient travels; they are in gradient_flow.txt). Back at t=0 "
+             f"the share is " + ", ".join(f"{v:.1e} for {k}" for k, v in share.items()) +
+             "."]
+    rnn, lstm = (r.norms("h") / r.norms("h")[-1] for r in
+                 (reports["SimpleRNN (tanh)"], reports["LSTM, unit_forget_bias=True"]))
+    behind = [t for t in range(T - 1) if lstm[t] < rnn[t]]
+    if behind:
+        notes.append(f"Over the last {T - 1 - behind[0]} steps before the output the "
+                     f"SimpleRNN's curve is above the LSTM's (its tanh path loses less per "
+                     f"step than the LSTM's o * tanh'(c) at first); further back the LSTM's "
+                     f"cell path, multiplied by forget gates near sigmoid(1), keeps more.")
+    zeros = [g for g in trained.names if not trained.norms(g)[0] > 0]
+    if zeros:
+        notes.append(f"gradient_flow_trained plot: {', '.join(f'dL/dz_{g}' for g in zeros)} "
+                     f"is exactly 0 at t=0 (the forget gate multiplies the zero initial c), "
+                     f"which a log scale cannot draw: that point is left out")
+    if quick:
+        notes.append("--quick is too short to show the point (a few steps, short sequences): "
+                     "its numbers may even favour the SimpleRNN; run without --quick")
+    return notes
 
 
 def _fused_kernels(explanation):
@@ -265,8 +311,8 @@ def _flow_files(out, reports, trained, T, flow_T, plot_format, say):
     say(f"   {text_path}")
     try:
         p1 = tg.gradflow.plot_compare(
-            reports, os.path.join(out, f"gradient_flow.{plot_format}"),
-            title=f"vanishing gradients: ||dL/dh_t||, T={flow_T}, fresh weights")
+            reports, os.path.join(out, f"gradient_flow.{plot_format}"), relative=True,
+            title=f"share of the output's gradient reaching step t, T={flow_T}, fresh weights")
         p2 = trained.plot(os.path.join(out, f"gradient_flow_trained.{plot_format}"),
                           title=f"trained LSTM, adding problem T={T}: h, c and gates")
     except ImportError:

@@ -59,9 +59,9 @@ from tinygraph.ops.scan import Scan, scan
 from tinygraph.ops.sources import Placeholder
 from tinygraph.runtime.session import Session
 from tinygraph.tools import viz
+from tinygraph.tools.gradflow_plots import compare_series, plot_curves, report_html
 
 GATES = ("i", "f", "g", "o")
-PLOT_HINT = "pip install -e '.[plot]'  (or: pip install matplotlib)"
 
 
 class GradientFlowReport:
@@ -102,12 +102,21 @@ class GradientFlowReport:
                                                  for n in names))
         return "\n".join(lines)
 
-    def plot(self, path, names=None, title=None):
+    def plot(self, path=None, names=None, title=None):
         """Curves of the per-step norms against t on a log scale, saved to ``path``
-        (any format matplotlib writes: .png, .svg, .pdf). Returns the path."""
+        (any format matplotlib writes: .png, .svg, .pdf; returns the path), or, without
+        a path, returned as a matplotlib Figure (a notebook shows it)."""
         names = list(self.names if names is None else names)
         series = {_quantity(n): self.norms(n) for n in names}
-        return _plot_curves(series, path, title or f"gradient flow {self.label}".strip())
+        return plot_curves(series, path, title or f"gradient flow {self.label}".strip())
+
+    def _repr_html_(self):
+        """In a notebook: the plot and the table."""
+        try:
+            figure = self.plot()
+        except ImportError:
+            figure = None
+        return report_html(self, figure)
 
     def to_dot(self, **kw):
         """The loss's forward graph (``tg.viz.to_dot``) with every node coloured by
@@ -130,38 +139,14 @@ def _quantity(name):
     return f"dL/dz_{name}" if name in GATES else f"dL/d{name}"
 
 
-def plot_compare(reports, path, name="h", title=None):
+def plot_compare(reports, path=None, name="h", title=None, relative=False):
     """One curve per report (``reports``: dict label -> GradientFlowReport) of
-    ``norms(name)`` against t, log scale; e.g. LSTM vs SimpleRNN. Returns the path."""
-    series = {label: r.norms(name) for label, r in reports.items()}
-    return _plot_curves(series, path, title or f"||dL/d{name}_t|| per time step",
-                        ylabel=f"||dL/d{name}_t||")
-
-
-def _plot_curves(series, path, title, ylabel="gradient norm"):
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(f"gradflow plots need matplotlib, which is not installed: "
-                          f"{PLOT_HINT}") from None
-    from matplotlib.ticker import MaxNLocator
-    fig = Figure(figsize=(7.2, 3.8), layout="constrained")
-    ax = fig.subplots()
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for label, ys in series.items():
-        ys = np.where(ys > 0, ys, np.nan)           # log scale: zeros are not drawn
-        ax.plot(np.arange(len(ys)), ys, marker="." if len(ys) <= 60 else None, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("time step t (processing order)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    svg = str(path).lower().endswith(".svg")
-    with matplotlib.rc_context({"svg.fonttype": "none"}):     # SVG text as text: small files
-        fig.savefig(path, metadata={"Date": None} if svg else None)   # reproducible SVGs
-    return path
+    ``norms(name)`` against t, log scale; e.g. LSTM vs SimpleRNN. ``relative``
+    divides each curve by its last step (the share of the gradient at the output
+    that reaches step t). Saved to ``path`` (returns it), else returns the Figure."""
+    series = compare_series(reports, name, relative)
+    ylabel = f"||dL/d{name}_t|| / ||dL/d{name}_T-1||" if relative else f"||dL/d{name}_t||"
+    return plot_curves(series, path, title or f"||dL/d{name}_t|| per time step", ylabel=ylabel)
 
 
 # --------------------------------------------------------------------------- a layer's call

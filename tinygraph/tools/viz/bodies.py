@@ -8,7 +8,6 @@ import warnings
 from tinygraph.autodiff import decompose
 from tinygraph.ir.function import trace
 from tinygraph.ir.graph import Graph, Node, Tensor, name_scope, topo_nodes
-from tinygraph.ops.scan import Scan
 
 from .grouping import as_list
 
@@ -33,15 +32,6 @@ def _decomposition(node):
         fn, _ = trace(lambda *args: decompose(op, args) or [], specs,
                       name=f"{op.name} decomposition")
     return fn if fn.outputs else None
-
-
-def input_names(node, body):
-    """The label of each body input: the loop's carry names where declared, else
-    ``arg <i>``."""
-    names = node.op.carry_names if isinstance(node.op, Scan) else None
-    names = list(names or ())
-    return [names[i] if i < len(names) and names[i] is not None else f"arg {i}"
-            for i in range(len(body.inputs))]
 
 
 def body_nodes(body, stop, outer):

@@ -9,12 +9,30 @@ from tinygraph.ir import nest
 from tinygraph.ir.graph import Node, Tensor, topo_nodes
 
 from .bodies import Bodies, expander
-from .drawing import Drawing, Frame
+from .drawing import Drawing, Frame, consumers_of
 from .grouping import group_nodes, link_sources, parts, picture_scopes, step_of
 from .styles import text
 from .values import magnitudes
 
 FORMATS = ("svg", "png", "pdf")
+MAX_STEPS = 6           # the default size budget: more time steps than this are elided
+MAX_LINKS = 40          # by default, more gradient links than this keep the states' only
+FAN_OUT = 3             # a value read in this many time steps is drawn at each use
+INSTALL_DOT = ("Install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), "
+               "`brew install graphviz` (macOS) or `conda install -c conda-forge graphviz`")
+
+
+class Picture(graphviz.Digraph):
+    """A ``graphviz.Digraph`` that, displayed in a notebook without Graphviz's ``dot``
+    program, shows how to install it instead of raising."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        try:
+            return super()._repr_mimebundle_(include, exclude, **kwargs)
+        except graphviz.ExecutableNotFound:
+            hint = (f"This picture needs Graphviz's `dot` program, which is not on PATH. "
+                    f"{INSTALL_DOT}; `.source` is the DOT text meanwhile.")
+            return {"text/plain": hint, "text/html": f"<p><b>tinygraph.viz:</b> {hint}</p>"}
 
 
 def roots_of(fetches):
@@ -33,15 +51,17 @@ def roots_of(fetches):
 
 
 def to_dot(fetches, *, show_shapes=True, group_scopes=True, grads=None, values=None,
-           expand=(), collapse=(), max_nodes=None, max_steps=None, title=None,
+           expand=(), collapse=(), max_nodes=None, max_steps=MAX_STEPS, title=None,
            rankdir=None, edge_labels=False, legend=True, value_name="|x|"):
     """A ``graphviz.Digraph`` of everything ``fetches`` (a nest of Tensors/Nodes) reach.
 
     show_shapes:  add ``f32[4,8]``-style dtype and shape to each label.
     group_scopes: draw name scopes as nested clusters (one per ``step_<t>``).
-    grads:        None or "link": for each forward node that is drawn, a dashed link
-                  from its gradient (the last node of its VJP) to it; "all": from
-                  every gradient node; False: no links (gradients still coloured).
+    grads:        "link": for each forward node that is drawn, a dashed link from its
+                  gradient (the last node of its VJP) to it; None (the default): the
+                  same, but past ``MAX_LINKS`` links only those of the named states
+                  (dL/dh_t -> h_t); "all": from every gradient node; False: no links
+                  (gradients still coloured).
     values:       dict Tensor (or Node, or tensor name) -> array, or the result of
                   ``Session.run(fetches)``: colours nodes by mean |x| on a log scale
                   and prints it (as ``value_name``) in the label.
@@ -49,19 +69,26 @@ def to_dot(fetches, *, show_shapes=True, group_scopes=True, grads=None, values=N
                   to draw as a cluster holding their body.
     collapse:     scope prefixes drawn as one box each (edges merged).
     max_steps:    per layer, keep the first and last of at most this many
-                  ``step_<t>`` scopes; the middle becomes one "… N steps …" box.
+                  ``step_<t>`` scopes (default 6); the middle becomes one "… N steps …"
+                  box; None draws every step.
     max_nodes:    if more boxes than this remain, collapse the deepest scopes, one
                   level at a time, and say so in the title.
     rankdir:      "TB" (top to bottom) or "LR"; default LR when there are time steps.
     edge_labels:  label data edges with the tensor's dtype and shape.
     legend:       add a legend of the node kinds drawn.
     Output is deterministic: nodes and edges in node-id order.
+
+    For a person to read: time steps follow one another along the layout (gradient
+    steps in reverse); constants, the forward values a gradient reads, and values
+    read in several steps (shared weights, the per-step inputs) are drawn as small
+    references beside each use; a ``sum_like`` that changes no static shape is not
+    drawn; the LSTM gates are named on the ``split``'s edges.
     """
     if grads not in (None, True, False, "link", "all"):
         raise ValueError(f"to_dot: grads must be None, 'link', 'all' or False, got {grads!r}")
     roots = roots_of(fetches)
-    nodes = sorted(topo_nodes(roots), key=lambda n: n.id)
-    scopes = picture_scopes(nodes)
+    fetched = {(r if isinstance(r, Node) else r.node).id for r in roots}
+    nodes, scopes, consumers, alias, by_reference = _what_to_draw(roots, fetched)
     owner, note = group_nodes(nodes, scopes, collapse, max_steps, max_nodes)
     if rankdir is None:     # unrolled time steps read best left to right
         rankdir = "LR" if any(step_of(s) for s in scopes.values()) else "TB"
@@ -69,11 +96,14 @@ def to_dot(fetches, *, show_shapes=True, group_scopes=True, grads=None, values=N
     draw = Drawing(show_shapes=show_shapes,
                    links="all" if grads == "all" else ("link" if grads is not False else False),
                    mags=magnitudes(values, fetches, nodes),
-                   fetched={(r if isinstance(r, Node) else r.node).id for r in roots},
-                   expand=expander(expand, nodes, bodies), bodies=bodies, value_name=value_name)
-    draw.link_from = link_sources(nodes)
+                   fetched=fetched, expand=expander(expand, nodes, bodies), bodies=bodies,
+                   value_name=value_name, consumers=consumers, by_reference=by_reference,
+                   alias=alias)
+    draw.link_from = _links(grads, nodes)
     top = Frame("n")
-    layout = _Layout(nodes, owner, scopes, group_scopes, top)
+    layout = _Layout(nodes, owner, scopes, group_scopes, top,
+                     skip={n.id for n in nodes if n.id in by_reference and n.id not in owner
+                           and n.op.name == "constant"})
     dot = _digraph(rankdir, "\\n".join(text(t) for t in (title, note) if t))
     layout.emit(dot, "", 0, draw, top, reverse=rankdir == "LR")
     if legend:
@@ -82,12 +112,59 @@ def to_dot(fetches, *, show_shapes=True, group_scopes=True, grads=None, values=N
     return dot
 
 
+def _links(grads, nodes):
+    """The gradient nodes linked to their forward node (see ``grads``)."""
+    found = link_sources(nodes)
+    if grads is None and len(found) > MAX_LINKS:     # long edges across the picture
+        found = {n.id for n in nodes if n.id in found and n.grad_of.op.name == "identity"}
+    return found
+
+
+def _what_to_draw(roots, fetched):
+    """(nodes in id order, their picture scopes, consumers, undrawn no-ops, ids drawn
+    by reference)."""
+    every = sorted(topo_nodes(roots), key=lambda n: n.id)
+    consumers = consumers_of(every)
+    alias = _no_ops(every, fetched)
+    scopes = picture_scopes(every)
+    by_reference = _references(every, scopes, consumers, fetched)
+    return [n for n in every if n.id not in alias], scopes, consumers, alias, by_reference
+
+
+def _no_ops(nodes, fetched):
+    """Id of a ``sum_like`` whose input already has the static shape it sums to -> that
+    input: such a node changes nothing in the picture, so it is not drawn."""
+    return {n.id: n.inputs[0] for n in nodes
+            if n.op.name == "sum_like" and n.id not in fetched
+            and n.inputs[0].shape == n.outputs[0].shape}
+
+
+def _references(nodes, scopes, consumers, fetched):
+    """Ids drawn as a reference at each use: constants, and forward values read in
+    ``FAN_OUT`` or more time steps from outside them (a shared weight, the sequence
+    the steps slice)."""
+    refs = set()
+    for n in nodes:
+        if n.id in fetched:
+            continue
+        if n.op.name == "constant":
+            refs.add(n.id)
+            continue
+        if n.grad_of is not None or step_of(scopes[n.id]):
+            continue
+        steps = {scopes[c.id] for c in consumers.get(n.id, ())
+                 if c.grad_of is None and step_of(scopes[c.id])}
+        if len(steps) >= FAN_OUT:
+            refs.add(n.id)
+    return refs
+
+
 def _digraph(rankdir, label):
-    graph_attr = dict(rankdir=rankdir, newrank="true", fontname="Helvetica", fontsize="11",
+    graph_attr = dict(rankdir=rankdir, fontname="Helvetica", fontsize="11",
                       nodesep="0.2", ranksep="0.3")
     if label:
         graph_attr.update(label=label, labelloc="t", fontsize="14")
-    return graphviz.Digraph("tinygraph", graph_attr=graph_attr,
+    return Picture("tinygraph", graph_attr=graph_attr,
                             node_attr=dict(fontname="Helvetica", fontsize="10", height="0.3",
                                            margin="0.08,0.03"),
                             edge_attr=dict(arrowsize="0.6", color="#555555",
@@ -97,11 +174,14 @@ def _digraph(rankdir, label):
 class _Layout:
     """Which boxes (nodes and groups) sit in which cluster, and the clusters' nesting."""
 
-    def __init__(self, nodes, owner, scopes, group_scopes, top):
+    def __init__(self, nodes, owner, scopes, group_scopes, top, skip):
         self.items = {}                    # cluster scope -> [(sort id, node or group)]
+        self.scopes = scopes               # node id -> picture scope (time order uses it)
         seen = set()
         for n in nodes:
             g = owner.get(n.id)
+            if n.id in skip:               # drawn at each use instead
+                continue
             top.ids[n.id] = g.key if g is not None else f"n{n.id}"
             if g is None:
                 self.items.setdefault(scopes[n.id] if group_scopes else "", []).append((n.id, n))
@@ -133,9 +213,9 @@ class _Layout:
                            fontcolor="#555555", labeljust="l", fontsize="10")
                     self.emit(c, x, depth + 1, draw, top, reverse)
             elif isinstance(x, Node):
-                draw.declare(g, x, top)
+                draw.declare(g, x, top, scope=self.scopes[x.id])
             else:
-                draw.declare_group(g, x, top)
+                draw.declare_group(g, x, top, unit=x.step or "/".join(x.region))
 
 
 def to_dot_source(fetches, **kw):
@@ -162,19 +242,18 @@ def save_dot(fetches, path, **kw):
 def _missing_dot(path, dot_path):
     return RuntimeError(
         f"Graphviz's `dot` program is missing (not found on PATH), so {path} was not "
-        f"written; the DOT source is in {dot_path}. Install Graphviz: "
-        "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) or "
-        "`conda install -c conda-forge graphviz`; then run "
+        f"written; the DOT source is in {dot_path}. {INSTALL_DOT}; then run "
         f"`dot -T{os.path.splitext(path)[1][1:]} {dot_path} -o {path}` or render again.")
 
 
-def render(fetches, path, format=None, **kw):
+def render(fetches, path, format=None, keep_dot=False, **kw):
     """Draw ``fetches`` (or a ``graphviz.Digraph``) to ``path`` as SVG, PNG or PDF.
 
     The format comes from ``format``, else from the path's suffix, else SVG (the
-    suffix is added when missing). The DOT text is written first, next to it as
-    ``<stem>.dot``; without Graphviz's ``dot`` a RuntimeError says how to install
-    it. ``kw`` goes to ``to_dot``. Returns the written path."""
+    suffix is added when missing). The DOT text is written next to it as
+    ``<stem>.dot`` when ``keep_dot`` is true, or when Graphviz's ``dot`` is missing
+    or fails (a RuntimeError then says how to install it, or what ``dot`` said).
+    ``kw`` goes to ``to_dot``. Returns the written path."""
     path = os.fspath(path)
     stem, ext = os.path.splitext(path)
     ext = ext[1:].lower()
@@ -188,16 +267,20 @@ def render(fetches, path, format=None, **kw):
     if fmt not in FORMATS:
         raise ValueError(f"render: format must be one of {FORMATS}, got {fmt!r}")
     digraph = _as_digraph(fetches, kw)
-    dot_path = save_dot(digraph, stem + ".dot")
+    if keep_dot:
+        save_dot(digraph, stem + ".dot")
     if shutil.which("dot") is None:
-        raise _missing_dot(path, dot_path)
+        raise _missing_dot(path, save_dot(digraph, stem + ".dot"))
     try:
         data = digraph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        raise _missing_dot(path, dot_path) from None
+        raise _missing_dot(path, save_dot(digraph, stem + ".dot")) from None
     except graphviz.CalledProcessError as e:
         err = (e.stderr or b"").decode(errors="replace").strip()
+        dot_path = save_dot(digraph, stem + ".dot")
         raise RuntimeError(f"render: `dot` failed on {dot_path}: {err}") from None
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
         f.write(data)
     return path

@@ -31,18 +31,62 @@ def _own_scope(node):
     return node.scope or node.name.rpartition("/")[0]
 
 
+def _step_level(scope):
+    """A scope inside ``.../step_<t>/...`` is drawn in the step itself: the cell's
+    own scope repeats in every step and would only add a box around the step's work."""
+    ps = parts(scope)
+    for i, part in enumerate(ps):
+        if _STEP.fullmatch(part):
+            return "/".join(ps[:i + 1])
+    return scope
+
+
+def _common(scopes):
+    ps = [parts(s) for s in scopes]
+    out = []
+    for level in zip(*ps):
+        if len(set(level)) > 1:
+            break
+        out.append(level[0])
+    return "/".join(out)
+
+
+def _home(node, consumers):
+    """Where a forward node belongs. Hash-consing shares a node (a shape, a zero
+    state) between layers that built it alike; it keeps the scope of the first. When
+    its readers sit in other top-level scopes, it is drawn where they meet."""
+    own = _own_scope(node)
+    readers = [_own_scope(c) for c in consumers.get(node.id, ()) if c.grad_of is None]
+    if node.op.name in ("placeholder", "variable") or not own or not readers:
+        return _step_level(own)
+    top = parts(own)[0]
+    others = [r for r in readers if r and parts(r)[0] != top]     # top-level readers stay
+    if not others:
+        return _step_level(own)
+    return _step_level(_common([own] + others))
+
+
 def picture_scopes(nodes):
     """Node id -> the scope it is drawn in. A gradient node goes under
-    ``<its own scope>/gradients/<picture scope of its forward node>``."""
+    ``<its own scope>/gradients/<picture scope of its forward node>`` when that
+    forward node is drawn, else under ``gradients``; sub-scopes of a ``step_<t>``
+    are drawn in the step."""
+    drawn = {n.id for n in nodes}
+    consumers = {}
+    for n in nodes:
+        for t in n.inputs:
+            consumers.setdefault(t.node.id, []).append(n)
     memo = {}
     for n in nodes:
         chain, m = [], n
-        while m.grad_of is not None and m.id not in memo:
+        while m.grad_of is not None and m.grad_of.id in drawn and m.id not in memo:
             chain.append(m)
             m = m.grad_of
-        base = memo.get(m.id, _own_scope(m))
+        base = memo.get(m.id, _home(m, consumers) if m.grad_of is None
+                        else "gradients")     # its forward node is not in the picture
+        memo.setdefault(m.id, base)
         for c in reversed(chain):
-            base = memo[c.id] = join(_own_scope(c), "gradients", base)
+            base = memo[c.id] = _step_level(join(_own_scope(c), "gradients", base))
         memo.setdefault(n.id, base)
     return memo
 
@@ -81,6 +125,7 @@ class Group:
         self.kind = kind          # "collapsed" or "steps"
         self.head = head          # first label lines
         self.members = {}         # node id -> Node
+        self.step = None          # for elided steps: the scope of the first one hidden
 
     @property
     def scope(self):              # the cluster the box sits in
@@ -169,6 +214,7 @@ def _elide_steps(groups, max_steps):
             mid = hidden[hit[0]]
             groups.put(n, parts(hit[0]) + ["step_*"], "steps",
                        [f"… {len(mid)} steps …", f"step_{mid[0]} – step_{mid[-1]}"])
+            groups.owner[n.id].step = join(hit[0], f"step_{mid[0]}")
 
 
 def _fit(groups, max_nodes):

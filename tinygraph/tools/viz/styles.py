@@ -20,15 +20,27 @@ STYLES = {
     "gradient": dict(shape="box", style="rounded,filled", fillcolor="#f4cccc", color=GRAD_COLOR),
     "collapsed": dict(shape="folder", style="filled", fillcolor="#e8e8e8", color="#666666"),
     "steps": dict(shape="folder", style="filled,dashed", fillcolor="#f6f6f6", color="#666666"),
+    # a value drawn elsewhere (a shared weight, a per-step input, a forward value the
+    # backward pass reads), repeated small next to its use instead of a long edge
+    "reference": dict(shape="box", style="rounded,dashed", fillcolor="#ffffff",
+                      color="#8a8a8a", fontcolor="#555555", fontsize="8", height="0.2"),
 }
 LEGEND = {"placeholder": "placeholder", "variable": "variable", "constant": "constant",
           "op": "op", "fused": "fused op", "loop": "loop (scan)", "gradient": "gradient",
-          "collapsed": "collapsed scope", "steps": "elided steps"}
+          "collapsed": "collapsed scope", "steps": "elided steps",
+          "reference": "dashed: drawn elsewhere"}
+EDGE_LEGEND = {
+    "data": "solid arrow: data flows to the reader",
+    "gate": "i, f, g, o on an arrow: the LSTM gate it carries",
+    "grad": "dashed red arrow: from a gradient to its forward node",
+    "control": "dotted arrow: runs after (control dependency)",
+}
 _DTYPES = {"float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16",
            "int32": "i32", "int64": "i64", "uint8": "u8", "bool": "bool"}
 # Drawn by their own name: sources, and identities (named handles, such as the states
 # an unrolled RNN hands from step to step).
 _NAMED = ("placeholder", "variable", "identity")
+_STATES = ("h", "c", "output")
 
 
 def kind(node):
@@ -42,7 +54,12 @@ def kind(node):
 
 
 def head(node):
-    """The first label line: the op's label, or the node's own name for named things."""
+    """The first label line: the op's label, or the node's own name for named things;
+    the last node of a named state's gradient says so (``dL/dh · add_n``)."""
+    fwd = node.grad_of
+    if fwd is not None and fwd.op.name == "identity" and fwd.name.rsplit("/", 1)[-1] in \
+            _STATES:
+        return f"dL/d{fwd.name.rsplit('/', 1)[-1]} · {node.op.label()}"
     return node.name.rsplit("/", 1)[-1] if node.op.name in _NAMED else node.op.label()
 
 
