@@ -11,6 +11,7 @@ from .elementwise import BCAST, Binary, binary_function
 
 class Compare(Binary):
     out_bool = True
+    arithmetic = False
     differentiable = False
 
 

@@ -185,11 +185,22 @@ class Multiply(Binary):
 
 
 class Divide(Binary):
-    """x / y"""
+    """x / y, true division: integers divide to floats, as in TF (float64, or float32
+    for 8- and 16-bit integers)."""
     name = "divide"
     specs = [Spec(lambda x, y: divide(x, y), [(3, 4), (3, 4)], domain=POS, ref=np.divide),
              Spec(lambda x, y: divide(x, y), BCAST, domain=POS, ref=np.divide)]
-    def compute(self, be, x, y): return x / y
+
+    def infer(self, x, y):
+        shape, dtype = Binary.infer(self, x, y)
+        if dtype.kind in "iu":
+            dtype = np.dtype("float32" if dtype.itemsize <= 2 else "float64")
+        return shape, dtype
+
+    def compute(self, be, x, y):
+        out = x / y
+        return out if out.dtype.kind != "f" or x.dtype.kind == "f" else out.astype(
+            "float32" if x.dtype.itemsize <= 2 else "float64")
 
     def vjp(self, node, g):
         x, y = node.inputs
@@ -213,6 +224,7 @@ class Power(Binary):
 class Maximum(Binary):
     """Elementwise max; at ties the gradient goes to x (as TF)."""
     name = "maximum"
+    arithmetic = False
     specs = [Spec(lambda x, y: maximum(x, y), BCAST, ref=np.maximum)]
     def compute(self, be, x, y): return be.xp.maximum(x, y)
 
@@ -230,6 +242,7 @@ def _route(node, g, pick_x_where):
 class Minimum(Binary):
     """Elementwise min; at ties the gradient goes to x (as TF)."""
     name = "minimum"
+    arithmetic = False
     specs = [Spec(lambda x, y: minimum(x, y), BCAST, ref=np.minimum)]
     def compute(self, be, x, y): return be.xp.minimum(x, y)
 

@@ -43,3 +43,24 @@ def norm_axes(axis, ndim):
 def same_shape(a, b):
     """Static shapes equal, treating None as matching anything."""
     return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def user_shape(shape, what, allow_unknown=True):
+    """A shape a user gave (a list or tuple of ints, ``None`` for an unknown dimension
+    when ``allow_unknown``) as a tuple; TypeError / ValueError naming ``what`` else.
+    Floats such as 2.5 and bools are refused, not truncated."""
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, (list, tuple)):
+        raise TypeError(f"{what}: shape must be a list or tuple of ints"
+                        f"{' or None' if allow_unknown else ''}, got {shape!r}")
+    out = []
+    for d in shape:
+        if d is None and allow_unknown:
+            out.append(None)
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)):
+            if d < 0:
+                raise ValueError(f"{what}: negative dimension {int(d)} in shape {tuple(shape)}")
+            out.append(int(d))
+        else:
+            raise TypeError(f"{what}: shape entries must be non-negative ints"
+                            f"{' or None' if allow_unknown else ''}, got {d!r} in {tuple(shape)}")
+    return tuple(out)

@@ -10,18 +10,16 @@ from .cast import cast
 from .constant import constant, constant_value, convert_to_tensor
 from .fill_like import FillLike, ones_like, zeros_like  # noqa: F401 -- tg.zeros_like, ...
 from .dtypes import as_dtype, default_dtype
+from .shape_rules import user_shape
 
 
 def placeholder(shape, dtype="float32", name=None):
     """A value fed at run time. ``None`` in ``shape`` marks an unknown dimension."""
-    try:
-        shape = tuple(None if d is None else int(d) for d in shape)
-    except TypeError:
-        raise TypeError(f"placeholder: shape must be a sequence of ints or None, got {shape!r}") from None
-    if any(d is not None and d < 0 for d in shape):
-        raise ValueError(f"placeholder: negative dimension in shape {shape}")
+    shape = user_shape(shape, "placeholder")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"placeholder: name must be a string, got {name!r}")
     g = get_default_graph()
-    t = apply1(Placeholder(shape=shape, dtype=as_dtype(dtype), ph_name=name), [],
+    t = apply1(Placeholder(shape=shape, dtype=as_dtype(dtype, "placeholder"), ph_name=name), [],
                name=name or "placeholder")
     g.placeholders[t.name] = t
     return t
