@@ -19,6 +19,7 @@ from tinygraph import ops
 from tinygraph.ir.graph import Tensor, name_scope
 from tinygraph.ops.activations import ACTIVATIONS as ACTIVATION_TABLE
 from tinygraph.ops.lstm_step import LSTMMath, lstm_step
+from tinygraph.ops.variables import assign_all
 from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_scope
 
 __all__ = ["LSTMCell", "LSTMStateTuple", "dynamic_rnn", "static_rnn"]
@@ -178,17 +179,7 @@ class LSTMCell:
 
     def set_weights(self, arrays):
         """Set every weight from NumPy arrays in ``weights`` order (all checked first)."""
-        weights, arrays = self.weights, list(arrays)
-        if len(arrays) != len(weights):
-            raise ValueError(f"LSTMCell {self.name!r}: expected {len(weights)} arrays "
-                             f"({', '.join(w.name for w in weights)}), got {len(arrays)}")
-        arrays = [np.asarray(a) for a in arrays]
-        for w, a in zip(weights, arrays):
-            if a.shape != w.shape:
-                raise ValueError(f"LSTMCell {self.name!r}: weight {w.name!r} has shape "
-                                 f"{w.shape}, the array {a.shape}")
-        for w, a in zip(weights, arrays):
-            w.assign_value(a)
+        assign_all(self.weights, arrays, f"LSTMCell {self.name!r}")
 
     def build(self, inputs_shape):
         """Create (or, under reuse, fetch) the weights for inputs of ``inputs_shape``."""

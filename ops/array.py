@@ -272,7 +272,14 @@ def split(x, num_or_size_splits, axis=0, name=None):
                              f"{x.shape} into {n} equal parts")
         sizes = (dim // n,) * n
     else:
-        sizes = tuple(int(s) for s in num_or_size_splits)
+        sizes = [int(s) for s in num_or_size_splits]
+        if sizes.count(-1) == 1 and dim is not None:    # -1: what the others leave (TF)
+            sizes[sizes.index(-1)] = dim - sum(s for s in sizes if s != -1)
+        if any(s < 0 for s in sizes) or (dim is not None and sum(sizes) != dim):
+            raise ShapeError(f"split: sizes {list(num_or_size_splits)} do not add up to "
+                             f"dimension {axis} of {x.name!r} {x.shape} (one -1 may stand for "
+                             "the rest)")
+        sizes = tuple(sizes)
     return list(apply(Split(axis=axis, sizes=sizes), [x], name=name).outputs)
 
 

@@ -80,6 +80,25 @@ class Variable(Tensor):
     __eq__ = Tensor.__eq__
 
 
+def assign_all(variables, values, what):
+    """Set each Variable to its value, all or none: every value is converted and
+    checked (numeric, shape, a cast that keeps values) before any is stored.
+    Errors name ``what`` (the caller) and the Variable."""
+    variables, values = list(variables), list(values)
+    if len(values) != len(variables):
+        names = ", ".join(f"{v.name} {v.shape}" for v in variables)
+        raise ValueError(f"{what}: expected {len(variables)} arrays ({names}), got {len(values)}")
+    staged = []
+    for var, value in zip(variables, values):
+        arr = user_array(value, f"{what}: weight {var.name!r}")
+        if arr.shape != var.shape:
+            raise ValueError(f"{what}: weight {var.name!r} has shape {var.shape}, the array "
+                             f"given for it has shape {arr.shape}")
+        staged.append(lossless_cast(arr, var.dtype, f"{what}: weight {var.name!r} ({var.dtype.name})"))
+    for var, arr in zip(variables, staged):
+        var.assign_value(arr)
+
+
 def trainable_variables(fetches):
     """The trainable Variables that ``fetches`` read, in graph order."""
     out = []
