@@ -29,7 +29,7 @@ from .linalg import matmul
 from .lstm import lstm_cell, lstm_sequence
 from .math import (abs, add, add_n, clip_by_value, divide, exp, hard_sigmoid, hard_sigmoid_v1,
                    identity, log, maximum, minimum, multiply, negative, power, relu, sigmoid,
-                   sign, sqrt, square, stop_gradient, subtract, tanh, where)
+                   sign, softplus, sqrt, square, stop_gradient, subtract, tanh, where)
 from .nn import log_softmax, logsumexp, softmax
 from .random import (dropout_mask, random_bernoulli, random_normal, random_uniform,
                      set_random_seed)

@@ -68,6 +68,16 @@ class Sigmoid(Unary):
         return [g * (y * (1.0 - y))]
 
 
+class Softplus(Unary):
+    """log(1 + e**x), computed as logaddexp(0, x) (no overflow); its derivative is
+    sigmoid(x) everywhere, 0.5 at 0 (the relu + log1p(exp(-|x|)) composite gives 0
+    there, as relu' and abs' are 0 at 0)."""
+    name = "softplus"
+    specs = [Spec(lambda x: softplus(x), [(3, 2)], ref=lambda x: np.logaddexp(0, x))]
+    def compute(self, be, x): return be.xp.logaddexp(x.dtype.type(0), x)
+    def vjp(self, node, g): return [g * sigmoid(node.inputs[0])]
+
+
 class Relu(Unary):
     """max(x, 0)"""
     name = "relu"
@@ -126,6 +136,7 @@ log = unary_function(Log)
 tanh = unary_function(Tanh)
 sigmoid = unary_function(Sigmoid)
 relu = unary_function(Relu)
+softplus = unary_function(Softplus)
 abs = unary_function(Abs)        # noqa: A001 -- tg.abs, as in TF
 sign = unary_function(Sign)
 sqrt = unary_function(Sqrt)
@@ -217,7 +228,7 @@ class Power(Binary):
     def vjp(self, node, g):
         x, y = node.inputs
         gx = g * y * power(x, y - 1.0)
-        gy = None if y.node.op.name == "constant" else g * node.out * log(x)
+        gy = g * node.out * log(x)      # built even for a constant y: a user may ask d/dy
         return [unbroadcast(gx, x), None if gy is None else unbroadcast(gy, y)]
 
 
