@@ -6,6 +6,7 @@ from tinygraph.ir.graph import Op, ShapeError, apply, apply1, register_op
 from tinygraph.ir.spec import Spec
 
 from .constant import convert_to_tensor
+from .dtypes import as_dtype
 from .shape_rules import norm_axis, norm_axes
 from .fill_like import zeros_like
 
@@ -383,6 +384,7 @@ class OneHot(Op):
 
 
 def one_hot(indices, depth, dtype="float32"):
-    if int(depth) <= 0:
-        raise ValueError(f"one_hot: depth must be positive, got {depth}")
-    return apply1(OneHot(depth=int(depth), dtype=np.dtype(dtype)), [convert_to_tensor(indices)])
+    if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, (int, np.integer)) or depth <= 0:
+        raise ValueError(f"one_hot: depth must be a positive int, got {depth!r}")
+    return apply1(OneHot(depth=int(depth), dtype=as_dtype(dtype, "one_hot")),
+                  [convert_to_tensor(indices)])

@@ -117,6 +117,8 @@ def _norm_index(index, shape):
             continue
         d = shape[dim]
         if isinstance(item, builtins.slice):
+            if item.step == 0:
+                raise ValueError(f"index {item!r} on axis {dim}: the step of a slice cannot be 0")
             if d is None:
                 out.append(None)
             else:

@@ -159,8 +159,8 @@ class ReduceMax(Reduce):
 
 def _reduce(cls, x, axis, keepdims, name):
     x = convert_to_tensor(x)
-    if axis is not None and not isinstance(axis, (int, np.integer)):
-        axis = tuple(int(a) for a in axis)
+    if isinstance(axis, list):
+        axis = tuple(axis)
     try:
         norm_axes(axis, x.ndim)
     except ShapeError as e:

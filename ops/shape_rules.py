@@ -26,7 +26,8 @@ def broadcast_shapes(*shapes):
 
 def norm_axis(axis, ndim, what="axis"):
     """A non-negative axis, with a ShapeError when it is out of range."""
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < max(ndim, 1):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) \
+            or not -ndim <= axis < max(ndim, 1):
         raise ShapeError(f"{what} {axis!r} is out of range for rank {ndim}")
     return int(axis) % max(ndim, 1)
 
@@ -35,9 +36,13 @@ def norm_axes(axis, ndim):
     """None -> all axes; int or sequence -> sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
+    if isinstance(axis, (str, bytes)) or not isinstance(axis, (int, np.integer, list, tuple)):
+        raise ShapeError(f"axis must be an int, a list or tuple of ints, or None; got {axis!r}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    axes = tuple(sorted({norm_axis(a, ndim) for a in axes}))
-    return axes
+    normed = [norm_axis(a, ndim) for a in axes]
+    if len(set(normed)) != len(normed):
+        raise ShapeError(f"axis {axis!r} names an axis twice (rank {ndim})")
+    return tuple(sorted(normed))
 
 
 def same_shape(a, b):

@@ -64,7 +64,16 @@ def shape_tensor(dims):
             known = [constant_value(t) for t in dims.node.inputs]
             return tuple(None if v is None else int(v) for v in known), dims
         return (None,) * dims.shape[0], dims
+    if isinstance(dims, np.ndarray) and dims.ndim == 1:
+        dims = dims.tolist()
+    if isinstance(dims, (str, bytes)) or not isinstance(dims, (list, tuple)):
+        raise TypeError(f"shape must be a list or tuple of ints or scalar int tensors, got {dims!r}")
     dims = list(dims)
+    for d in dims:
+        if not isinstance(d, Tensor) and (isinstance(d, (bool, np.bool_))
+                                          or not isinstance(d, (int, np.integer))):
+            raise TypeError(f"shape entries must be ints or scalar int tensors, got {d!r} "
+                            f"in {tuple(dims)}")
     if all(isinstance(d, (int, np.integer)) for d in dims):
         static = tuple(int(d) for d in dims)
         if any(d < 0 for d in static):

@@ -167,6 +167,10 @@ class Session:
         """What running ``fetches`` would do: the kernels in order, fused kernels, and
         for every LSTM-like subgraph left unfused, why."""
         flat = nest.flatten(fetches)
+        for f in flat:
+            if not isinstance(f, (Tensor, Node)):
+                raise TypeError(f"Session.explain: cannot explain {type(f).__name__} {f!r}; "
+                                "pass Tensors or ops")
         if feed_dict is None:          # assume every placeholder the fetches read is fed
             fed = [n.outputs[0] for n in topo_nodes(flat) if n.op.is_placeholder]
         else:
