@@ -21,15 +21,16 @@ def as_dtype(dtype, what="dtype"):
     return dt
 
 
-def default_dtype(value):
-    """TF's conventions: Python floats become float32, Python ints int32."""
+def default_dtype(value, arr=None):
+    """TF's conventions: Python floats become float32, Python ints int32 (``arr``:
+    ``value`` as an array, if the caller has it already)."""
     if isinstance(value, (bool, np.bool_)):
         return np.dtype(bool)
     if isinstance(value, float):
         return np.dtype("float32")
     if isinstance(value, int):
         return np.dtype("int32")
-    arr = np.asarray(value)
+    arr = user_array(value, "value") if arr is None else arr
     if isinstance(value, (list, tuple)):
         if arr.dtype.kind == "f":
             return np.dtype("float32")
@@ -45,9 +46,12 @@ def user_array(value, what):
     except ValueError:
         raise ValueError(f"{what}: {_short(value)} is ragged (its rows differ in length); "
                          "expected a rectangular array") from None
+    except TypeError:           # a list holding tensors (which refuse iteration)
+        arr = np.empty(0, object)
     if arr.dtype.kind not in NUMERIC_KINDS:
         raise TypeError(f"{what}: cannot convert {type(value).__name__} {_short(value)} "
-                        f"(dtype {arr.dtype}) to a tensor; expected numbers or bools")
+                        f"(dtype {arr.dtype}) to a tensor; expected numbers or bools"
+                        f"{' (tg.stack makes one tensor of several)' if isinstance(value, (list, tuple)) else ''}")
     return arr
 
 
@@ -89,8 +93,8 @@ def _short(value):
 
 def to_array(value, dtype=None, what="value"):
     """A NumPy array of ``dtype``; refuses lossy float->int or non-numeric casts."""
-    dtype = default_dtype(value) if dtype is None else as_dtype(dtype, what)
     arr = user_array(value, what)
+    dtype = default_dtype(value, arr) if dtype is None else as_dtype(dtype, what)
     if arr.dtype != dtype:
         out = arr.astype(dtype)
         # float -> float rounds (as TF); anything else must keep every value

@@ -13,6 +13,7 @@ from tinygraph.ir.spec import Spec
 from . import activation_kernels
 from .compare import greater, greater_equal, less_equal
 from .constant import convert_pair, convert_to_tensor
+from .dtypes import require_float
 from .elementwise import BCAST, Binary, Unary, binary_function, unary_function
 from .reduce import unbroadcast
 from .shape_rules import broadcast_shapes
@@ -346,9 +347,11 @@ def clip_by_value(x, clip_value_min, clip_value_max, name=None):
 
 def hard_sigmoid(x):
     """Keras 3's hard sigmoid: clip(x/6 + 1/2, 0, 1), saturating at +-3."""
+    require_float("hard_sigmoid", convert_to_tensor(x))
     return clip_by_value(x * (1.0 / 6.0) + 0.5, 0.0, 1.0)
 
 
 def hard_sigmoid_v1(x):
     """Keras 2's hard sigmoid: clip(0.2x + 0.5, 0, 1), saturating at +-2.5."""
+    require_float("hard_sigmoid_v1", convert_to_tensor(x))
     return clip_by_value(x * 0.2 + 0.5, 0.0, 1.0)
