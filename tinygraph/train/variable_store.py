@@ -33,11 +33,11 @@ def variable_scope(name, reuse=None):
 
 def get_variable(name, shape=None, dtype="float32", initializer=None, trainable=True):
     """Create or (under a reusing scope) fetch the Variable ``<scopes>/name``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"get_variable: name must be a non-empty string, got {name!r}")
     g = get_default_graph()
     full = "/".join([s for s, _ in g.variable_scopes] + [name])
     reuse = g.variable_scopes[-1][1] if g.variable_scopes else None
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"get_variable: name must be a non-empty string, got {name!r}")
     dtype = as_dtype(dtype, f"get_variable({full!r})")
     if shape is not None:
         shape = user_shape(shape, f"get_variable({full!r})", allow_unknown=False)
