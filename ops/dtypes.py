@@ -56,13 +56,13 @@ def user_array(value, what):
 
 
 def lossless_cast(arr, dtype, what):
-    """``arr`` as ``dtype`` when that keeps every value (float -> narrower float rounds
-    and is allowed, as in TF); ValueError naming ``what`` when a value would change."""
+    """``arr`` as ``dtype`` when that keeps every value (into a float, rounding is
+    allowed, as in TF); ValueError naming ``what`` when a value would change."""
     dtype = np.dtype(dtype)
     if arr.dtype == dtype:
         return arr
-    if np.can_cast(arr.dtype, dtype, casting="safe") or (arr.dtype.kind == "f" and dtype.kind == "f"):
-        return arr.astype(dtype)
+    if np.can_cast(arr.dtype, dtype, casting="safe") or (arr.dtype.kind in "biuf" and dtype.kind == "f"):
+        return arr.astype(dtype)       # into a float: rounding only, as TF does
     # array methods only: ``arr`` may be a device array (a CuPy one stays on the device)
     out = arr.astype(dtype)
     kept = bool((out.astype(arr.dtype) == arr).all())

@@ -62,7 +62,7 @@ def test_static_dtype_is_run_time_dtype(name, i, spec, dtype, backend):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int32", "int8", "bool"])
 @pytest.mark.parametrize("name,i,spec", CASES, ids=[f"{n}-{i}" for n, i, _ in CASES])
-def test_folding_never_changes_a_value(name, i, spec, dtype):
+def test_folding_never_changes_a_value(name, i, spec, dtype, backend):
     args = _inputs(spec, dtype)
     outs = _build(spec, lambda: [tg.constant(a) for a in args])
     if outs is None or any(not isinstance(t, tg.Tensor) for t in outs):
@@ -78,7 +78,10 @@ def test_folding_never_changes_a_value(name, i, spec, dtype):
         return                   # random ops: a fresh stream per Session
     for p, f in zip(plain, folded):
         assert p.dtype == f.dtype
-        np.testing.assert_array_equal(p, f)
+        if backend == "numpy":          # folding computes with the numpy kernels
+            np.testing.assert_array_equal(p, f)
+        else:                           # another backend's kernels round differently
+            np.testing.assert_allclose(p, f, rtol=100 * np.finfo(p.dtype).eps if p.dtype.kind == "f" else 0)
 
 
 @pytest.mark.parametrize("build,want", [
