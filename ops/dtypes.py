@@ -83,7 +83,7 @@ def _first_changed(arr, out):
         return "some values"
     a, b = np.ravel(arr), np.ravel(out)
     i = int(np.argmax(b.astype(a.dtype) != a))
-    return f"{a[i]!r} becomes {b[i]!r}"
+    return f"{a[i].item()!r} becomes {b[i].item()!r}"
 
 
 def _short(value):
