@@ -179,9 +179,17 @@ class Session:
 
 
 def _save_streams(be):
-    """A copy of the backend's random streams (a failed run must not advance them)."""
+    """A copy of the backend's random streams (a failed run must not advance them).
+    (Backend could offer this itself; backends/base.py keeps its streams in _streams.)"""
     streams = be._streams
-    return dict(streams), {k: copy.deepcopy(gen) for k, (_, gen) in streams.items()}
+    return dict(streams), {k: _copy(gen) for k, (_, gen) in streams.items()}
+
+
+def _copy(gen):
+    try:
+        return copy.deepcopy(gen)
+    except Exception:       # a device generator that cannot be copied keeps its place
+        return gen
 
 
 def _restore_streams(be, saved):
