@@ -7,7 +7,7 @@ from tinygraph.ir.spec import Spec
 
 from .constant import convert_to_tensor
 from .dtypes import as_dtype
-from .shape_rules import norm_axis, norm_axes
+from .shape_rules import norm_axis, norm_axes, user_ints
 from .fill_like import zeros_like
 
 
@@ -70,7 +70,9 @@ class ReshapeLike(Op):
 def reshape(x, shape, name=None):
     """Reshape to ``shape`` (ints, at most one -1; None, as in a static shape, means -1)."""
     x = convert_to_tensor(x)
-    shape = tuple(-1 if d is None else int(d) for d in shape)
+    if isinstance(shape, (list, tuple)):
+        shape = [-1 if d is None else d for d in shape]
+    shape = user_ints(shape, "reshape: shape")
     return apply1(Reshape(shape=shape), [x], name=name)
 
 
@@ -104,7 +106,8 @@ class Transpose(Op):
 
 def transpose(x, perm=None, name=None):
     x = convert_to_tensor(x)
-    perm = tuple(reversed(range(x.ndim))) if perm is None else tuple(int(p) % max(x.ndim, 1) for p in perm)
+    perm = tuple(reversed(range(x.ndim))) if perm is None else user_ints(perm, "transpose: perm")
+    perm = tuple(p + x.ndim if -x.ndim <= p < 0 else p for p in perm)
     if perm == tuple(range(x.ndim)):
         return x
     return apply1(Transpose(perm=perm), [x], name=name)

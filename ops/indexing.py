@@ -8,7 +8,7 @@ from tinygraph.ir.graph import Op, ShapeError, Tensor, apply1, register_op
 from tinygraph.ir.spec import Spec
 
 from .constant import constant_value, convert_to_tensor
-from .shape_rules import norm_axis
+from .shape_rules import norm_axis, user_ints
 
 
 @register_op
@@ -189,6 +189,7 @@ def getitem(x, index):
 def slice(x, begin, size):  # noqa: A001 -- tg.slice, as in TF
     """x[begin[i] : begin[i] + size[i]] on every axis; size -1 means to the end."""
     x = convert_to_tensor(x)
+    begin, size = user_ints(begin, "slice: begin"), user_ints(size, "slice: size")
     if len(begin) != x.ndim or len(size) != x.ndim:
         raise ValueError(f"slice: begin {begin} and size {size} need one entry per axis of "
                          f"{x.name!r} {x.shape}")

@@ -7,7 +7,7 @@ by ``unbroadcast`` (ops/reduce.py).
 """
 import numpy as np
 
-from tinygraph.ir.graph import Op, ShapeError, Tensor, apply1, register_op
+from tinygraph.ir.graph import Node, Op, ShapeError, Tensor, apply1, register_op
 from tinygraph.ir.spec import Spec
 
 from . import activation_kernels
@@ -145,7 +145,14 @@ stop_gradient = unary_function(StopGradient)
 
 
 def identity(x, name=None, control_inputs=()):
-    return apply1(Identity(), [convert_to_tensor(x)], name=name, control_inputs=control_inputs)
+    """``x``, computed after ``control_inputs`` (Nodes or Tensors) have run."""
+    nodes = []
+    for c in control_inputs:
+        if not isinstance(c, (Tensor, Node)):
+            raise TypeError(f"identity: control_inputs must be Tensors or ops, got "
+                            f"{type(c).__name__} {c!r}")
+        nodes.append(c.node if isinstance(c, Tensor) else c)
+    return apply1(Identity(), [convert_to_tensor(x)], name=name, control_inputs=nodes)
 
 
 register_op(Identity)

@@ -142,6 +142,14 @@ class ReduceSum(Reduce):
 class ReduceMax(Reduce):
     """Max over axes; the gradient is shared equally among tied maxima (as TF)."""
     name = "reduce_max"
+
+    def infer(self, x):
+        axes = norm_axes(self.axis, x.ndim)
+        empty = [a for a in axes if x.shape[a] == 0]
+        if empty:
+            raise ShapeError(f"cannot take the max over axis {empty[0]} of size 0 (a max of "
+                             "nothing has no value)")
+        return Reduce.infer(self, x)
     specs = [Spec(lambda x: reduce_max(x, axis=1), [(3, 5)], ref=lambda x: x.max(1)),
              Spec(lambda x: reduce_max(x), [(3, 5)], ref=np.max)]
 

@@ -69,3 +69,14 @@ def user_shape(shape, what, allow_unknown=True):
             raise TypeError(f"{what}: shape entries must be non-negative ints"
                             f"{' or None' if allow_unknown else ''}, got {d!r} in {tuple(shape)}")
     return tuple(out)
+
+
+def user_ints(values, what):
+    """A list of ints a user gave (axes, a permutation, slice bounds) as a tuple;
+    TypeError naming ``what`` for floats, bools, strings or a non-sequence."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple, np.ndarray)):
+        raise TypeError(f"{what}: expected a list or tuple of ints, got {values!r}")
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{what}: expected ints, got {v!r} in {list(values)}")
+    return tuple(int(v) for v in values)

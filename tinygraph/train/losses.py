@@ -4,6 +4,7 @@ import numpy as np
 
 from tinygraph import ops
 from tinygraph.ops.constant import constant_value
+from tinygraph.ops.variables import Variable
 
 
 def mean_squared_error(labels, predictions):
@@ -59,6 +60,10 @@ def regularization_loss(*layers_or_variables):
     for item in layers_or_variables:
         if hasattr(item, "losses"):
             terms.extend(item.losses)
-        elif getattr(item, "regularizer", None) is not None:
-            terms.append(item.regularizer(item))
+        elif isinstance(item, Variable):
+            if item.regularizer is not None:
+                terms.append(item.regularizer(item))
+        else:
+            raise TypeError(f"regularization_loss: expected layers or Variables, got "
+                            f"{type(item).__name__} {item!r}")
     return ops.add_n(terms) if terms else ops.constant(0.0)
