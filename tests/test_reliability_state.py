@@ -221,3 +221,10 @@ def test_plans_of_a_reset_default_graph_are_dropped():
     tg.reset_default_graph()
     sess.run(tg.constant(2.0) + 1.0)
     assert len(sess._plans) == 1
+
+
+def test_an_empty_fetch_and_a_reset_graph_share_a_session():
+    sess = tg.Session()
+    assert sess.run([]) == []
+    tg.reset_default_graph()
+    assert sess.run(tg.constant(1.0)) == 1.0 and sess.run([]) == []

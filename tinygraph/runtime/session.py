@@ -102,7 +102,7 @@ class Session:
                 return hit[1]
             plan = self._compile(flat, fed)
             # bounded: graphs a user dropped (or left by reset_default_graph) go first
-            for k in [k for k, (g, _) in self._plans.items() if g.retired]:
+            for k in [k for k, (g, _) in self._plans.items() if g is not None and g.retired]:
                 del self._plans[k]
             self._plans[key] = (_graph_of(flat[0]) if flat else None, plan)
             while len(self._plans) > MAX_PLANS:
