@@ -76,7 +76,11 @@ def _activation(activation):
 def _float_dtype(dtype, who):
     if dtype is None:
         return None
-    dt = np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
+    try:
+        dt = np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
+    except TypeError:
+        raise TypeError(f"{who}: dtype must be a float type such as 'float32', got "
+                        f"{dtype!r}") from None
     if dt.kind != "f":
         raise TypeError(f"{who}: dtype must be a float type, got {dt.name}")
     return dt

@@ -206,8 +206,22 @@ def _layer_cases():
          VE, r"mask must have shape \(batch, time\)"),
         ("lstm-reset-not-stateful", lambda: L.LSTM(2).reset_states(), VE, "needs stateful=True"),
         ("cell-units", lambda: L.LSTMCell(-1), VE, "units"),
+        ("tf1-cell-dtype", lambda: L.rnn_cell.LSTMCell(3, dtype="foo"), TE,
+         "LSTMCell: dtype must be a float type such as 'float32', got 'foo'"),
+        ("tf1-cell-dtype-int", lambda: L.rnn_cell.LSTMCell(3, dtype="int32"), TE,
+         "dtype must be a float type, got int32"),
+        ("tf1-set-weights-str", lambda: _built_tf1().set_weights(
+            [np.ones((5, 12)), np.array(["a"] * 12)]), TE, "LSTMCell 'lstm_cell': weight .*bias"),
+        ("tf1-set-weights-count", lambda: _built_tf1().set_weights([np.ones(1)]), VE,
+         "expected 2 arrays"),
         ("cell-initializer", lambda: L.LSTMCell(2, recurrent_initializer="nope"), VE, "nope"),
     ]
+
+
+def _built_tf1():
+    cell = layers.rnn_cell.LSTMCell(3)
+    cell.build((None, 2))
+    return cell
 
 
 def _built_dense():
