@@ -64,7 +64,8 @@ def lossless_cast(arr, dtype, what):
     if np.can_cast(arr.dtype, dtype, casting="safe") or (arr.dtype.kind in "biuf" and dtype.kind == "f"):
         return arr.astype(dtype)       # into a float: rounding only, as TF does
     # array methods only: ``arr`` may be a device array (a CuPy one stays on the device)
-    out = arr.astype(dtype)
+    with np.errstate(invalid="ignore", over="ignore"):     # NaN or 1e300 into an int
+        out = arr.astype(dtype)
     kept = bool((out.astype(arr.dtype) == arr).all())
     if arr.dtype.kind in "biu" and dtype.kind in "iuf":
         if kept:
