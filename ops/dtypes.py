@@ -97,7 +97,8 @@ def to_array(value, dtype=None, what="value"):
     arr = user_array(value, what)
     dtype = default_dtype(value, arr) if dtype is None else as_dtype(dtype, what)
     if arr.dtype != dtype:
-        out = arr.astype(dtype)
+        with np.errstate(invalid="ignore", over="ignore"):    # checked just below
+            out = arr.astype(dtype)
         # float -> float rounds (as TF); anything else must keep every value
         if not (arr.dtype.kind == "f" and dtype.kind == "f") and not np.array_equal(
                 out.astype(arr.dtype), arr):
