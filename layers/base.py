@@ -66,6 +66,18 @@ def check_rate(owner, what, rate):
     return value
 
 
+def float_dtype(cls, dtype):
+    """A layer's ``dtype`` argument (None: float32) as a float NumPy dtype; ValueError
+    naming the layer class ``cls`` otherwise."""
+    try:
+        dt = np.dtype(dtype if dtype is not None else "float32")
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind != "f":
+        raise ValueError(f"{cls}: dtype must be a float dtype (float32, float64), got {dtype!r}")
+    return dt
+
+
 class Layer:
     """Base class: ``Layer(name=None, dtype="float32", trainable=True)``.
 
@@ -83,12 +95,7 @@ class Layer:
                             + ", ".join(valid))
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"{cls}: name must be a non-empty string without '/', got {name!r}")
-        try:
-            dt = np.dtype(dtype if dtype is not None else "float32")
-        except TypeError:
-            dt = None
-        if dt is None or dt.kind != "f":
-            raise ValueError(f"{cls}: dtype must be a float dtype (float32, float64), got {dtype!r}")
+        dt = float_dtype(cls, dtype)
         self.name = name or _unique_layer_name(_snake_case(cls))
         self.dtype = dt.name
         self.built = False

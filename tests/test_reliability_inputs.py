@@ -151,7 +151,7 @@ def test_placeholder_with_a_string_shape():
 
 
 def test_lstm_with_an_unknown_dtype():
-    with pytest.raises(ValueError, match=r"dtype must be a float dtype .* got 'foo'"):
+    with pytest.raises(ValueError, match=r"^LSTM: dtype must be a float dtype .* got 'foo'"):
         layers.LSTM(3, dtype="foo")
 
 
