@@ -17,6 +17,7 @@ import tinygraph as tg
 from tinygraph.train import initializers as _initializers
 from tinygraph.ir import nest
 from tinygraph.ir.graph import get_default_graph, in_scope
+from tinygraph.ops.variables import assign_all
 
 from . import constraints as _constraints
 from . import regularizers as _regularizers
@@ -66,6 +67,18 @@ def check_rate(owner, what, rate):
     return value
 
 
+def float_dtype(cls, dtype):
+    """A layer's ``dtype`` argument (None: float32) as a float NumPy dtype; ValueError
+    naming the layer class ``cls`` otherwise."""
+    try:
+        dt = np.dtype(dtype if dtype is not None else "float32")
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind != "f":
+        raise ValueError(f"{cls}: dtype must be a float dtype (float32, float64), got {dtype!r}")
+    return dt
+
+
 class Layer:
     """Base class: ``Layer(name=None, dtype="float32", trainable=True)``.
 
@@ -83,9 +96,7 @@ class Layer:
                             + ", ".join(valid))
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"{cls}: name must be a non-empty string without '/', got {name!r}")
-        dt = np.dtype(dtype if dtype is not None else "float32")
-        if dt.kind != "f":
-            raise ValueError(f"{cls}: dtype must be a float dtype (float32, float64), got {dtype!r}")
+        dt = float_dtype(cls, dtype)
         self.name = name or _unique_layer_name(_snake_case(cls))
         self.dtype = dt.name
         self.built = False
@@ -198,9 +209,8 @@ class Layer:
             if arr.dtype.kind not in "fiub":
                 raise ValueError(f"{self.name}.set_weights: weight {var.name!r} needs a "
                                  f"numeric array, got dtype {arr.dtype}")
-            arrays.append(arr.astype(var.dtype))
-        for var, arr in zip(variables, arrays):
-            var.assign_value(arr)
+            arrays.append(arr)
+        assign_all(variables, arrays, f"{self.name}.set_weights")
 
     @property
     def losses(self):

@@ -94,7 +94,7 @@ class Embedding(Layer):
                                           self.embeddings_regularizer, self.embeddings_constraint)
 
     def call(self, inputs):
-        return tg.gather(self.embeddings, inputs, axis=0)
+        return tg.gather(self.embeddings, inputs, axis=0, negative=False)   # id -1 is a bug
 
     def compute_mask(self, inputs):
         """``ids != 0`` when ``mask_zero``, else None."""

@@ -10,7 +10,7 @@ import tinygraph as tg
 from tinygraph.ops.lstm_step import LSTMMath, lstm_step
 
 from . import activations, regularizers
-from .base import Layer
+from .base import Layer, float_dtype
 from .cell_base import CellBase, expose_cell_attributes
 from .rnn import RNN
 
@@ -125,6 +125,7 @@ class LSTM(RNN):
                  name=None, dtype=None, trainable=True, **kwargs):
         if kwargs:      # report unknown arguments against LSTM's own list, before the cell
             Layer.__init__(self, **kwargs)
+        float_dtype("LSTM", dtype)         # named as LSTM's argument, not its cell's
         cell = LSTMCell(units, activation=activation, recurrent_activation=recurrent_activation,
                         use_bias=use_bias, kernel_initializer=kernel_initializer,
                         recurrent_initializer=recurrent_initializer,

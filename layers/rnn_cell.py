@@ -19,6 +19,7 @@ from tinygraph import ops
 from tinygraph.ir.graph import Tensor, name_scope
 from tinygraph.ops.activations import ACTIVATIONS as ACTIVATION_TABLE
 from tinygraph.ops.lstm_step import LSTMMath, lstm_step
+from tinygraph.ops.variables import assign_all
 from tinygraph.train.variable_store import AUTO_REUSE, get_variable, variable_scope
 
 from .base import Layer, serialize_initializer
@@ -89,7 +90,11 @@ def _activation(activation):
 def _float_dtype(dtype, who):
     if dtype is None:
         return None
-    dt = np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
+    try:
+        dt = np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
+    except TypeError:
+        raise TypeError(f"{who}: dtype must be a float type such as 'float32', got "
+                        f"{dtype!r}") from None
     if dt.kind != "f":
         raise TypeError(f"{who}: dtype must be a float type, got {dt.name}")
     return dt
@@ -221,17 +226,7 @@ class LSTMCell:
 
     def set_weights(self, arrays):
         """Set every weight from NumPy arrays in ``weights`` order (all checked first)."""
-        weights, arrays = self.weights, list(arrays)
-        if len(arrays) != len(weights):
-            raise ValueError(f"LSTMCell {self.name!r}: expected {len(weights)} arrays "
-                             f"({', '.join(w.name for w in weights)}), got {len(arrays)}")
-        arrays = [np.asarray(a) for a in arrays]
-        for w, a in zip(weights, arrays):
-            if a.shape != w.shape:
-                raise ValueError(f"LSTMCell {self.name!r}: weight {w.name!r} has shape "
-                                 f"{w.shape}, the array {a.shape}")
-        for w, a in zip(weights, arrays):
-            w.assign_value(a)
+        assign_all(self.weights, arrays, f"LSTMCell {self.name!r}")
 
     def build(self, inputs_shape):
         """Create (or, under reuse, fetch) the weights for inputs of ``inputs_shape``."""

@@ -31,7 +31,8 @@ from .linalg import einsum, matmul
 from .lstm import lstm_cell, lstm_sequence
 from .math import (abs, add, add_n, clip_by_value, divide, exp, floor, hard_sigmoid,
                    hard_sigmoid_v1, identity, log, maximum, minimum, multiply, negative, power,
-                   relu, round, sigmoid, sign, sqrt, square, stop_gradient, subtract, tanh, where)
+                   relu, round, sigmoid, sign, softplus, sqrt, square, stop_gradient, subtract,
+                   tanh, where)
 from .nn import log_softmax, logsumexp, softmax
 from .pad_tile import pad, tile
 from .random import (dropout_mask, random_bernoulli, random_normal, random_uniform,

@@ -6,7 +6,8 @@ from tinygraph.ir.graph import Op, ShapeError, apply, apply1, register_op
 from tinygraph.ir.spec import Spec
 
 from .constant import convert_to_tensor
-from .shape_rules import norm_axis, norm_axes
+from .dtypes import as_dtype
+from .shape_rules import norm_axis, norm_axes, user_ints
 from .fill_like import zeros_like
 
 
@@ -69,7 +70,9 @@ class ReshapeLike(Op):
 def reshape(x, shape, name=None):
     """Reshape to ``shape`` (ints, at most one -1; None, as in a static shape, means -1)."""
     x = convert_to_tensor(x)
-    shape = tuple(-1 if d is None else int(d) for d in shape)
+    if isinstance(shape, (list, tuple)):
+        shape = [-1 if d is None else d for d in shape]
+    shape = user_ints(shape, "reshape: shape")
     return apply1(Reshape(shape=shape), [x], name=name)
 
 
@@ -103,7 +106,8 @@ class Transpose(Op):
 
 def transpose(x, perm=None, name=None):
     x = convert_to_tensor(x)
-    perm = tuple(reversed(range(x.ndim))) if perm is None else tuple(int(p) % max(x.ndim, 1) for p in perm)
+    perm = tuple(reversed(range(x.ndim))) if perm is None else user_ints(perm, "transpose: perm")
+    perm = tuple(p + x.ndim if -x.ndim <= p < 0 else p for p in perm)
     if perm == tuple(range(x.ndim)):
         return x
     return apply1(Transpose(perm=perm), [x], name=name)
@@ -272,7 +276,14 @@ def split(x, num_or_size_splits, axis=0, name=None):
                              f"{x.shape} into {n} equal parts")
         sizes = (dim // n,) * n
     else:
-        sizes = tuple(int(s) for s in num_or_size_splits)
+        sizes = [int(s) for s in num_or_size_splits]
+        if sizes.count(-1) == 1 and dim is not None:    # -1: what the others leave (TF)
+            sizes[sizes.index(-1)] = dim - sum(s for s in sizes if s != -1)
+        if any(s < 0 for s in sizes) or (dim is not None and sum(sizes) != dim):
+            raise ShapeError(f"split: sizes {list(num_or_size_splits)} do not add up to "
+                             f"dimension {axis} of {x.name!r} {x.shape} (one -1 may stand for "
+                             "the rest)")
+        sizes = tuple(sizes)
     return list(apply(Split(axis=axis, sizes=sizes), [x], name=name).outputs)
 
 
@@ -376,6 +387,7 @@ class OneHot(Op):
 
 
 def one_hot(indices, depth, dtype="float32"):
-    if int(depth) <= 0:
-        raise ValueError(f"one_hot: depth must be positive, got {depth}")
-    return apply1(OneHot(depth=int(depth), dtype=np.dtype(dtype)), [convert_to_tensor(indices)])
+    if isinstance(depth, (bool, np.bool_)) or not isinstance(depth, (int, np.integer)) or depth <= 0:
+        raise ValueError(f"one_hot: depth must be a positive int, got {depth!r}")
+    return apply1(OneHot(depth=int(depth), dtype=as_dtype(dtype, "one_hot")),
+                  [convert_to_tensor(indices)])

@@ -11,6 +11,7 @@ from .elementwise import BCAST, Binary, binary_function
 
 class Compare(Binary):
     out_bool = True
+    arithmetic = False
     differentiable = False
 
 
@@ -50,6 +51,7 @@ def logical_not(x):
 class Logical(Binary):
     """Two bool operands, broadcasting, a bool result."""
     out_bool = True
+    arithmetic = False
     differentiable = False
 
     def infer(self, x, y):

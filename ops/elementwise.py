@@ -6,7 +6,7 @@ register an op class and return the function that applies it (``tg.exp``, ``tg.a
 """
 import numpy as np
 
-from tinygraph.ir.graph import Op, apply1, register_op
+from tinygraph.ir.graph import Op, ShapeError, apply1, register_op
 
 from .constant import convert_pair, convert_to_tensor
 from .dtypes import require_float
@@ -27,9 +27,13 @@ class Binary(Op):
     """Two same-dtype operands, NumPy broadcasting."""
 
     out_bool = False
+    arithmetic = True    # False for comparisons, max/min: those take bools too
 
     def infer(self, x, y):
         shape = broadcast_shapes(x.shape, y.shape)
+        if self.arithmetic and x.dtype == bool:
+            raise ShapeError(f"{self.name} of bool tensors {x.name!r} and {y.name!r} is not "
+                             "defined; use tg.cast to a number type, or logical ops")
         return shape, (np.dtype(bool) if self.out_bool else x.dtype)
 
 

@@ -7,8 +7,8 @@ import numpy as np
 from tinygraph.ir.graph import Op, ShapeError, Tensor, apply1, register_op
 from tinygraph.ir.spec import Spec
 
-from .constant import convert_to_tensor
-from .shape_rules import norm_axis
+from .constant import constant_value, convert_to_tensor
+from .shape_rules import norm_axis, user_ints
 
 
 @register_op
@@ -28,12 +28,7 @@ class Gather(Op):
 
     def compute(self, be, params, indices):
         # checked here, not left to xp.take: CuPy wraps out-of-range indices silently
-        n = params.shape[self.axis]
-        if indices.size:
-            lo, hi = int(indices.min()), int(indices.max())
-            if lo < -n or hi >= n:
-                raise IndexError(f"gather: index {hi if hi >= n else lo} is out of range for "
-                                 f"axis {self.axis} of size {n}")
+        _check_indices(indices, params.shape[self.axis], self.axis, self.negative)
         return be.xp.take(params, indices, axis=self.axis)
 
     def vjp(self, node, g):
@@ -65,11 +60,27 @@ class GatherGrad(Op):
         return [gather(gg, indices, axis=self.axis), None, None]
 
 
-def gather(params, indices, axis=0, name=None):
+def _check_indices(indices, n, axis, negative):
+    """Indices must lie in [-n, n) ([0, n) without ``negative``: ids, where -1 is a
+    bug that would read the last row); CuPy would wrap out-of-range ones silently."""
+    if indices.size:
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < (-n if negative else 0) or hi >= n:
+            bound = "" if negative else f" [0, {n})"
+            raise IndexError(f"gather: index {hi if hi >= n else lo} is out of range{bound} for "
+                             f"axis {axis} of size {n}")
+
+
+def gather(params, indices, axis=0, name=None, negative=True):
+    """``params`` indexed along ``axis`` by integer ``indices`` in [-size, size)
+    (NumPy's negative indices), or in [0, size) with ``negative=False`` (ids)."""
     params = convert_to_tensor(params)
     indices = convert_to_tensor(indices, "int32" if not isinstance(indices, Tensor) else None)
     axis = norm_axis(axis, params.ndim)
-    return apply1(Gather(axis=axis), [params, indices], name=name)
+    known = constant_value(indices)
+    if known is not None and known.dtype.kind in "iu" and params.shape[axis] is not None:
+        _check_indices(known, params.shape[axis], axis, negative)   # at build time
+    return apply1(Gather(axis=axis, negative=bool(negative)), [params, indices], name=name)
 
 
 # ----------------------------------------------------------------------- slicing
@@ -80,6 +91,9 @@ def _norm_index(index, shape):
     if not isinstance(index, tuple):
         index = (index,)
     for item in index:
+        if isinstance(item, (bool, np.bool_)):
+            raise TypeError(f"index {item!r}: a bool is not an index (x[True] is not x[1]); "
+                            "use ints, slices, None or ...")
         if isinstance(item, Tensor) or (not isinstance(item, (int, np.integer, builtins.slice))
                                         and item is not None and item is not Ellipsis):
             raise TypeError(f"index {item!r}: only ints, slices, None and ... are supported; "
@@ -103,6 +117,8 @@ def _norm_index(index, shape):
             continue
         d = shape[dim]
         if isinstance(item, builtins.slice):
+            if item.step == 0:
+                raise ValueError(f"index {item!r} on axis {dim}: the step of a slice cannot be 0")
             if d is None:
                 out.append(None)
             else:
@@ -173,8 +189,15 @@ def getitem(x, index):
 def slice(x, begin, size):  # noqa: A001 -- tg.slice, as in TF
     """x[begin[i] : begin[i] + size[i]] on every axis; size -1 means to the end."""
     x = convert_to_tensor(x)
+    begin, size = user_ints(begin, "slice: begin"), user_ints(size, "slice: size")
     if len(begin) != x.ndim or len(size) != x.ndim:
         raise ValueError(f"slice: begin {begin} and size {size} need one entry per axis of "
                          f"{x.name!r} {x.shape}")
+    for axis, (b, n, d) in enumerate(zip(begin, size, x.shape)):
+        b, n = int(b), int(n)
+        if b < 0 or n < -1 or (d is not None and (b > d or (n != -1 and b + n > d))):
+            raise IndexError(f"slice: begin {b} and size {n} reach outside axis {axis} of "
+                             f"{x.name!r} {x.shape} (begin >= 0, begin + size <= dimension, "
+                             "size -1 for the rest)")
     return x[tuple(builtins.slice(int(b), None if int(s) == -1 else int(b) + int(s))
                    for b, s in zip(begin, size))]

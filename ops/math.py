@@ -7,12 +7,13 @@ by ``unbroadcast`` (ops/reduce.py).
 """
 import numpy as np
 
-from tinygraph.ir.graph import Op, ShapeError, Tensor, apply1, register_op
+from tinygraph.ir.graph import Node, Op, ShapeError, Tensor, apply1, register_op
 from tinygraph.ir.spec import Spec
 
 from . import activation_kernels
 from .compare import greater, greater_equal, less_equal
 from .constant import convert_pair, convert_to_tensor
+from .dtypes import require_float
 from .elementwise import BCAST, Binary, Unary, binary_function, unary_function
 from .reduce import unbroadcast
 from .shape_rules import broadcast_shapes
@@ -66,6 +67,16 @@ class Sigmoid(Unary):
     def vjp(self, node, g):
         y = node.out
         return [g * (y * (1.0 - y))]
+
+
+class Softplus(Unary):
+    """log(1 + e**x), computed as logaddexp(0, x) (no overflow); its derivative is
+    sigmoid(x) everywhere, 0.5 at 0 (the relu + log1p(exp(-|x|)) composite gives 0
+    there, as relu' and abs' are 0 at 0)."""
+    name = "softplus"
+    specs = [Spec(lambda x: softplus(x), [(3, 2)], ref=lambda x: np.logaddexp(0, x))]
+    def compute(self, be, x): return be.xp.logaddexp(x.dtype.type(0), x)
+    def vjp(self, node, g): return [g * sigmoid(node.inputs[0])]
 
 
 class Relu(Unary):
@@ -142,6 +153,7 @@ log = unary_function(Log)
 tanh = unary_function(Tanh)
 sigmoid = unary_function(Sigmoid)
 relu = unary_function(Relu)
+softplus = unary_function(Softplus)
 abs = unary_function(Abs)        # noqa: A001 -- tg.abs, as in TF
 sign = unary_function(Sign)
 floor = unary_function(Floor)
@@ -151,7 +163,14 @@ stop_gradient = unary_function(StopGradient)
 
 
 def identity(x, name=None, control_inputs=()):
-    return apply1(Identity(), [convert_to_tensor(x)], name=name, control_inputs=control_inputs)
+    """``x``, computed after ``control_inputs`` (Nodes or Tensors) have run."""
+    nodes = []
+    for c in control_inputs:
+        if not isinstance(c, (Tensor, Node)):
+            raise TypeError(f"identity: control_inputs must be Tensors or ops, got "
+                            f"{type(c).__name__} {c!r}")
+        nodes.append(c.node if isinstance(c, Tensor) else c)
+    return apply1(Identity(), [convert_to_tensor(x)], name=name, control_inputs=nodes)
 
 
 register_op(Identity)
@@ -203,11 +222,22 @@ class Multiply(Binary):
 
 
 class Divide(Binary):
-    """x / y"""
+    """x / y, true division: integers divide to floats, as in TF (float64, or float32
+    for 8- and 16-bit integers)."""
     name = "divide"
     specs = [Spec(lambda x, y: divide(x, y), [(3, 4), (3, 4)], domain=POS, ref=np.divide),
              Spec(lambda x, y: divide(x, y), BCAST, domain=POS, ref=np.divide)]
-    def compute(self, be, x, y): return x / y
+
+    def infer(self, x, y):
+        shape, dtype = Binary.infer(self, x, y)
+        if dtype.kind in "iu":
+            dtype = np.dtype("float32" if dtype.itemsize <= 2 else "float64")
+        return shape, dtype
+
+    def compute(self, be, x, y):
+        out = x / y
+        return out if out.dtype.kind != "f" or x.dtype.kind == "f" else out.astype(
+            "float32" if x.dtype.itemsize <= 2 else "float64")
 
     def vjp(self, node, g):
         x, y = node.inputs
@@ -224,13 +254,14 @@ class Power(Binary):
     def vjp(self, node, g):
         x, y = node.inputs
         gx = g * y * power(x, y - 1.0)
-        gy = None if y.node.op.is_constant else g * node.out * log(x)
+        gy = g * node.out * log(x)      # built even for a constant y: a user may ask d/dy
         return [unbroadcast(gx, x), None if gy is None else unbroadcast(gy, y)]
 
 
 class Maximum(Binary):
     """Elementwise max; at ties the gradient goes to x (as TF)."""
     name = "maximum"
+    arithmetic = False
     specs = [Spec(lambda x, y: maximum(x, y), BCAST, ref=np.maximum)]
     def compute(self, be, x, y): return be.xp.maximum(x, y)
 
@@ -248,6 +279,7 @@ def _route(node, g, pick_x_where):
 class Minimum(Binary):
     """Elementwise min; at ties the gradient goes to x (as TF)."""
     name = "minimum"
+    arithmetic = False
     specs = [Spec(lambda x, y: minimum(x, y), BCAST, ref=np.minimum)]
     def compute(self, be, x, y): return be.xp.minimum(x, y)
 
@@ -340,9 +372,11 @@ def clip_by_value(x, clip_value_min, clip_value_max, name=None):
 
 def hard_sigmoid(x):
     """Keras 3's hard sigmoid: clip(x/6 + 1/2, 0, 1), saturating at +-3."""
+    require_float("hard_sigmoid", convert_to_tensor(x))
     return clip_by_value(x * (1.0 / 6.0) + 0.5, 0.0, 1.0)
 
 
 def hard_sigmoid_v1(x):
     """Keras 2's hard sigmoid: clip(0.2x + 0.5, 0, 1), saturating at +-2.5."""
+    require_float("hard_sigmoid_v1", convert_to_tensor(x))
     return clip_by_value(x * 0.2 + 0.5, 0.0, 1.0)

@@ -58,7 +58,7 @@ class TileGrad(Op):
         split = []
         for d, m in zip(g.shape, self.multiples):
             split += [m, d // m]
-        return g.reshape(split).sum(axis=tuple(range(0, 2 * g.ndim, 2)))
+        return g.reshape(split).sum(axis=tuple(range(0, 2 * g.ndim, 2)), dtype=g.dtype)
 
     def vjp(self, node, gg):
         return [tile(gg, self.multiples)]

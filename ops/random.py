@@ -19,8 +19,10 @@ def set_random_seed(seed):
     """Seed of the default graph (as TF's graph-level seed; a new graph has none): random
     ops built afterwards without a seed get one derived from it; weight initializers
     without a seed draw from a generator seeded with it."""
+    if seed is not None:
+        seed = _op_seed(seed)        # the same rule as an op's seed
     g = get_default_graph()
-    g.random_seed = None if seed is None else int(seed)
+    g.random_seed = seed
     g.random_ops = itertools.count()
     g.initializer_rng = None if seed is None else np.random.default_rng(seed)
 
@@ -61,7 +63,10 @@ class Random(Op):
 
 def _make(cls, shape, dtype, seed, **attrs):
     static, dyn = shape_tensor(shape)
-    op = cls(shape=static, dtype=as_dtype(dtype), seed=_op_seed(seed), **attrs)
+    dtype = as_dtype(dtype, cls.name)
+    if dtype.kind != "f":
+        raise TypeError(f"{cls.name}: dtype must be a float dtype, got {dtype.name}")
+    op = cls(shape=static, dtype=dtype, seed=_op_seed(seed), **attrs)
     return apply1(op, [] if dyn is None else [dyn])
 
 

@@ -65,7 +65,7 @@ def _sum_to(xp, x, shape):
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
                                       if d == 1 and x.shape[lead + i] != 1)
-    return xp.sum(x, axis=axes, keepdims=True).reshape(shape)
+    return xp.sum(x, axis=axes, keepdims=True, dtype=x.dtype).reshape(shape)
 
 
 def unbroadcast(g, x):
@@ -107,7 +107,10 @@ def _restore_dims(g, axes, keepdims):
 class Reduce(Op):
     def infer(self, x):
         axes = norm_axes(self.axis, x.ndim)
-        return _reduced_shape(x.shape, axes, self.keepdims), x.dtype
+        return _reduced_shape(x.shape, axes, self.keepdims), self.out_dtype(x.dtype)
+
+    def out_dtype(self, dtype):
+        return dtype
 
 
 @register_op
@@ -118,8 +121,16 @@ class ReduceSum(Reduce):
              Spec(lambda x: reduce_sum(x, axis=(0, 2), keepdims=True), [(3, 4, 2)],
                   ref=lambda x: x.sum((0, 2), keepdims=True))]
 
+    def out_dtype(self, dtype):
+        # bools and narrow integers count in int32 (TF's int), not in the input dtype
+        # (True + True is 2, int8 100 + 100 is 200) nor NumPy's platform int
+        if dtype.kind == "b" or (dtype.kind in "iu" and dtype.itemsize < 4):
+            return np.dtype("int32")
+        return dtype
+
     def compute(self, be, x):
-        return be.xp.sum(x, axis=self.axis, keepdims=self.keepdims)
+        return be.xp.sum(x, axis=self.axis, keepdims=self.keepdims,
+                         dtype=self.out_dtype(x.dtype))
 
     def vjp(self, node, g):
         x = node.inputs[0]
@@ -131,6 +142,14 @@ class ReduceSum(Reduce):
 class ReduceMax(Reduce):
     """Max over axes; the gradient is shared equally among tied maxima (as TF)."""
     name = "reduce_max"
+
+    def infer(self, x):
+        axes = norm_axes(self.axis, x.ndim)
+        empty = [a for a in axes if x.shape[a] == 0]
+        if empty:
+            raise ShapeError(f"cannot take the max over axis {empty[0]} of size 0 (a max of "
+                             "nothing has no value)")
+        return Reduce.infer(self, x)
     specs = [Spec(lambda x: reduce_max(x, axis=1), [(3, 5)], ref=lambda x: x.max(1)),
              Spec(lambda x: reduce_max(x), [(3, 5)], ref=np.max)]
 
@@ -148,8 +167,8 @@ class ReduceMax(Reduce):
 
 def _reduce(cls, x, axis, keepdims, name):
     x = convert_to_tensor(x)
-    if axis is not None and not isinstance(axis, (int, np.integer)):
-        axis = tuple(int(a) for a in axis)
+    if isinstance(axis, list):
+        axis = tuple(axis)
     try:
         norm_axes(axis, x.ndim)
     except ShapeError as e:

@@ -41,7 +41,7 @@ class ReduceProd(Reduce):
                   ref=lambda x: np.where(x > 0.5, x, 0.0).prod(0), order=0)]
 
     def compute(self, be, x):
-        return be.xp.prod(x, axis=self.axis, keepdims=self.keepdims)
+        return be.xp.prod(x, axis=self.axis, keepdims=self.keepdims, dtype=self.out_dtype(x.dtype))
 
     def vjp(self, node, g):
         x = node.inputs[0]

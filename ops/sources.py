@@ -7,13 +7,23 @@ from tinygraph.ir.spec import Spec
 
 from .array import Stack, stack
 from .cast import cast
-from .constant import constant, constant_value, convert_to_tensor
+from .constant import constant, constant_value
 from .fill_like import FillLike, ones_like, zeros_like  # noqa: F401 -- tg.zeros_like, ...
 from .dtypes import as_dtype, default_dtype
+from .shape_rules import user_shape
 
 
 def _is_dtype(value):
-    return isinstance(value, (str, np.dtype, type))
+    """Whether ``value`` names a dtype (TF1 passes the dtype first)."""
+    if isinstance(value, (np.dtype, type)):
+        return True
+    if not isinstance(value, str):
+        return False
+    try:
+        np.dtype(value)
+    except TypeError:
+        return False
+    return True
 
 
 def placeholder(shape, dtype="float32", name=None):
@@ -27,14 +37,11 @@ def placeholder(shape, dtype="float32", name=None):
             raise ValueError(f"placeholder: a shape is needed (TF1's unknown-rank "
                              f"placeholder({np.dtype(dtype).name!r}) has no equivalent): "
                              "give a list, with None for unknown dimensions")
-    try:
-        shape = tuple(None if d is None else int(d) for d in shape)
-    except TypeError:
-        raise TypeError(f"placeholder: shape must be a sequence of ints or None, got {shape!r}") from None
-    if any(d is not None and d < 0 for d in shape):
-        raise ValueError(f"placeholder: negative dimension in shape {shape}")
+    shape = user_shape(shape, "placeholder")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"placeholder: name must be a string, got {name!r}")
     g = get_default_graph()
-    t = apply1(Placeholder(shape=shape, dtype=as_dtype(dtype), ph_name=name), [],
+    t = apply1(Placeholder(shape=shape, dtype=as_dtype(dtype, "placeholder"), ph_name=name), [],
                name=name or "placeholder")
     g.placeholders[t.name] = t
     return t
@@ -79,7 +86,16 @@ def shape_tensor(dims):
             known = [constant_value(t) for t in dims.node.inputs]
             return tuple(None if v is None else int(v) for v in known), dims
         return (None,) * dims.shape[0], dims
+    if isinstance(dims, np.ndarray) and dims.ndim == 1:
+        dims = dims.tolist()
+    if isinstance(dims, (str, bytes)) or not isinstance(dims, (list, tuple)):
+        raise TypeError(f"shape must be a list or tuple of ints or scalar int tensors, got {dims!r}")
     dims = list(dims)
+    for d in dims:
+        if not isinstance(d, Tensor) and (isinstance(d, (bool, np.bool_))
+                                          or not isinstance(d, (int, np.integer))):
+            raise TypeError(f"shape entries must be ints or scalar int tensors, got {d!r} "
+                            f"in {tuple(dims)}")
     if all(isinstance(d, (int, np.integer)) for d in dims):
         static = tuple(int(d) for d in dims)
         if any(d < 0 for d in static):

@@ -4,7 +4,7 @@ A run reads every Variable as it was when the run started; the updates a run mak
 are committed together when it ends, so a failing run changes nothing."""
 import numpy as np
 
-from tinygraph.ir.graph import Op, ShapeError, apply, as_node, register_op
+from tinygraph.ir.graph import Node, Op, ShapeError, Tensor, apply, as_node, register_op
 
 
 @register_op
@@ -83,8 +83,9 @@ def group(*ops, name=None):
     """One op that runs all of ``ops`` (Nodes or Tensors) when fetched."""
     nodes = []
     for o in ops:
-        if isinstance(o, (list, tuple)):
-            nodes.extend(as_node(x) for x in o)
-        else:
-            nodes.append(as_node(o))
+        for x in (o if isinstance(o, (list, tuple)) else [o]):
+            if not isinstance(x, (Tensor, Node)):
+                raise TypeError(f"group: expected Tensors or ops (Nodes), got "
+                                f"{type(x).__name__} {x!r}")
+            nodes.append(as_node(x))
     return apply(NoOp(), [], name=name or "group", control_inputs=nodes)

@@ -5,6 +5,7 @@ from tinygraph.ir.graph import Tensor, apply, topo_nodes
 from tinygraph.ir.nest import flatten
 
 from .constant import convert_to_tensor
+from .dtypes import as_dtype, lossless_cast, user_array
 from .state import Assign, AssignAdd, ReadVariable
 
 
@@ -24,11 +25,14 @@ class Variable(Tensor):
                             f"Tensor ({initial_value.name!r}); evaluate it first")
         if callable(initial_value):
             initial_value = initial_value()
-        value = np.array(initial_value, dtype=dtype)
-        if dtype is None and value.dtype == np.float64 and not isinstance(initial_value, np.ndarray):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Variable: name must be a string, got {name!r}")
+        what = f"Variable {name or ''}".rstrip()
+        value = np.array(user_array(initial_value, what))
+        if dtype is not None:
+            value = np.array(lossless_cast(value, as_dtype(dtype, what), what))
+        elif value.dtype == np.float64 and not isinstance(initial_value, np.ndarray):
             value = value.astype(np.float32)          # Python floats -> float32, as in TF
-        if value.dtype == object:
-            raise TypeError(f"Variable: cannot hold a value of type {type(initial_value).__name__}")
         self.trainable = bool(trainable)
         self.constraint = None     # set by layers: applied after optimizer updates
         self.regularizer = None
@@ -55,12 +59,10 @@ class Variable(Tensor):
 
     def assign_value(self, value):
         """Set the value now (shape and dtype must match; a safe cast is done)."""
-        arr = np.asarray(value)
+        arr = user_array(value, f"Variable {self.name!r}")
         if arr.shape != self.shape:
             raise ValueError(f"Variable {self.name!r}: expected shape {self.shape}, got {arr.shape}")
-        if not np.can_cast(arr.dtype, self.dtype, casting="same_kind"):
-            raise ValueError(f"Variable {self.name!r}: cannot store {arr.dtype.name} in "
-                             f"{self.dtype.name}")
+        arr = lossless_cast(arr, self.dtype, f"Variable {self.name!r} ({self.dtype.name})")
         self._value = np.array(arr, dtype=self.dtype)
         self._device_value = None
         self._version += 1
@@ -76,6 +78,25 @@ class Variable(Tensor):
 
     __hash__ = Tensor.__hash__
     __eq__ = Tensor.__eq__
+
+
+def assign_all(variables, values, what):
+    """Set each Variable to its value, all or none: every value is converted and
+    checked (numeric, shape, a cast that keeps values) before any is stored.
+    Errors name ``what`` (the caller) and the Variable."""
+    variables, values = list(variables), list(values)
+    if len(values) != len(variables):
+        names = ", ".join(f"{v.name} {v.shape}" for v in variables)
+        raise ValueError(f"{what}: expected {len(variables)} arrays ({names}), got {len(values)}")
+    staged = []
+    for var, value in zip(variables, values):
+        arr = user_array(value, f"{what}: weight {var.name!r}")
+        if arr.shape != var.shape:
+            raise ValueError(f"{what}: weight {var.name!r} has shape {var.shape}, the array "
+                             f"given for it has shape {arr.shape}")
+        staged.append(lossless_cast(arr, var.dtype, f"{what}: weight {var.name!r} ({var.dtype.name})"))
+    for var, arr in zip(variables, staged):
+        var.assign_value(arr)
 
 
 def trainable_variables(fetches):

@@ -42,7 +42,9 @@ def fold_constant(b, t):
         kw = {"needed": (True,) * len(node.outputs)} if node.op.needs_output_mask else {}
         values = node.op.compute(NumpyBackend(), *[i.node.op.value for i in node.inputs], **kw)
     values = values if isinstance(values, tuple) else (values,)
-    value = np.asarray(values[t.index], dtype=t.dtype)
+    value = np.asarray(values[t.index])
+    if value.dtype != t.dtype or value.shape != t.shape:
+        return None     # never cast here: a fold must give the value a run would give
     if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
         return None     # keep the node: check_numerics must name where a NaN/Inf arises
     return constant(value)
@@ -59,6 +61,8 @@ def _same_shape_operand(b, t):
     """``x`` when the other operand cannot change the result's shape (a static
     match, or it broadcasts into ``x``, or it is zeros_like(x))."""
     x = b["x"]
+    if x.dtype != t.dtype:          # int x / 1 is a float
+        return None
     other = t.node.inputs[1] if t.node.inputs[0] is x else t.node.inputs[0]
     if (x.shape == t.shape and _static(t)) or _broadcasts_into(other.shape, x.shape) \
             or b.get("y") is x:

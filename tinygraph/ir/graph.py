@@ -35,6 +35,7 @@ class Graph:
         self.random_seed = None           # tg.set_random_seed: TF's graph-level seed
         self.random_ops = itertools.count()   # seeds derived for unseeded random ops
         self.initializer_rng = None       # what unseeded initializers draw from, if seeded
+        self.retired = False              # reset_default_graph replaced it: caches drop it
 
     def unique_name(self, base):
         base = "/".join(self._scope + [base]) if self._scope else base
@@ -78,6 +79,7 @@ def reset_default_graph():
     """Start a fresh default graph (names, variable store); old tensors stay valid."""
     if _state.stack:
         raise RuntimeError("reset_default_graph() inside a `with graph.as_default()` block")
+    _state.root.retired = True
     _state.root = Graph()
 
 

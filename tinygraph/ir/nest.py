@@ -1,4 +1,5 @@
 """Nested structures of fetches: lists, tuples, namedtuples and dicts."""
+import copy
 
 
 def _is_namedtuple(x):
@@ -21,7 +22,12 @@ def pack_as(structure, leaves):
     def build(s):
         if isinstance(s, dict):
             built = {k: build(s[k]) for k in sorted(s, key=repr)}
-            return type(s)((k, built[k]) for k in s) if type(s) is not dict else {k: built[k] for k in s}
+            if type(s) is dict:
+                return {k: built[k] for k in s}
+            out = copy.copy(s)          # keeps a subclass's own state (a defaultdict's factory)
+            out.clear()
+            out.update((k, built[k]) for k in s)
+            return out
         if _is_namedtuple(s):
             return type(s)(*[build(v) for v in s])
         if isinstance(s, (list, tuple)):

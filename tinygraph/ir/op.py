@@ -36,6 +36,11 @@ def _freeze(value):
         return ("tensor", id(value))
     if isinstance(value, slice):
         return ("slice", value.start, value.stop, value.step)
+    if type(value).__hash__ is object.__hash__:
+        # compared by identity anyway (a loop body's Function, a callable): the key
+        # holds its id, not the object, so the hash-consing table never keeps a loop
+        # body (and the graph it reaches) alive; the node's op holds it while it lives
+        return ("id", id(value))
     try:
         hash(value)
     except TypeError:

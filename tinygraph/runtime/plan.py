@@ -5,6 +5,7 @@ need (pruned), in a topological order (networkx), each with the kernel the backe
 chose, its input/output buffer slots, and the slots that die after it (liveness),
 so every intermediate buffer is dropped right after its last use.
 """
+import contextvars
 import functools
 
 import networkx as nx
@@ -17,6 +18,21 @@ from tinygraph.ir.rebuild import tensor_key
 
 class NumericsError(FloatingPointError):
     """``check_numerics=True`` found a NaN or Inf."""
+
+
+# the loop bodies a checking run is inside: {"iterations": {id(plan): n}, "bodies":
+# [(plan, iteration)]}; None when no run checks numerics (per thread)
+_LOOPS = contextvars.ContextVar("tinygraph_check_numerics_loops", default=None)
+
+
+def _loop_step():
+    """Where in a loop a NaN was found, as text ("" outside loops)."""
+    state = _LOOPS.get()
+    if not state or not state["bodies"]:
+        return ""
+    plan, n = state["bodies"][-1]
+    return (f"; at iteration {n} of the loop body (counting from 0 in the order the "
+            "loop ran it)")
 
 
 def _owned_nbytes(a):
@@ -51,6 +67,7 @@ class Plan:
         self._slots = {}
         self.in_slots = [self._slot(t) for t in inputs]
         self.steps = self._steps(fed)
+        self.updates = [s.update for s in self.steps if s.update is not None]
         self.out_slots = [self._slot(o) if isinstance(o, Tensor) else None for o in outputs]
         self.n_slots = len(self._slots)
         if liveness:
@@ -101,7 +118,29 @@ class Plan:
 
     def run(self, input_values, updates=None):
         """Run with arrays for ``inputs``; returns arrays for ``outputs`` (None for
-        Nodes). Variable updates go to ``updates`` (var -> array) if given."""
+        Nodes). Variable updates go to ``updates`` (var -> array) if given.
+
+        Under ``check_numerics`` the plans of loop bodies run inside this one check
+        too, so a NaN is reported at the body's op and the loop iteration."""
+        state = _LOOPS.get()
+        if state is None and not self.check_numerics:
+            return self._execute(input_values, updates, False)
+        token = None
+        if state is None:
+            token = _LOOPS.set(state := {"iterations": {}, "bodies": []})
+        else:                               # a loop body, run by a checking plan
+            n = state["iterations"].get(id(self), -1) + 1
+            state["iterations"][id(self)] = n
+            state["bodies"].append((self, n))
+        try:
+            return self._execute(input_values, updates, True)
+        finally:
+            if token is not None:
+                _LOOPS.reset(token)
+            else:
+                state["bodies"].pop()
+
+    def _execute(self, input_values, updates, check_numerics):
         env = [None] * self.n_slots
         for slot, v in zip(self.in_slots, input_values):
             env[slot] = v
@@ -113,7 +152,7 @@ class Plan:
             except Exception as e:
                 raise _with_node(e, step.node) from e
             if step.update is not None:
-                _stage_update(step, result, updates)
+                _stage_update(self.backend, step, result, updates, self.check_numerics)
                 continue
             if len(step.outs) == 1 and not isinstance(result, tuple):   # a loop's 1-tuple stays
                 result = (result,)
@@ -123,7 +162,7 @@ class Plan:
                     nb = _owned_nbytes(value)
                     live += nb
                     total += nb
-            if self.check_numerics:
+            if check_numerics:
                 _check_finite(self.backend, step.node, result)
             peak = max(peak, live)
             for slot in step.free:
@@ -175,15 +214,24 @@ def _check_fed(nodes, fed):
         raise ValueError(f"placeholder(s) {shown} must be fed: the fetches depend on them")
 
 
-def _stage_update(step, value, updates):
-    """Keep a Variable's new value for the commit at the end of the run."""
+def _stage_update(be, step, value, updates, check_numerics):
+    """Keep a Variable's new value for the commit at the end of the run, checked
+    (shape, dtype, and finiteness under check_numerics) so that the commit cannot fail
+    half-way."""
     if updates is None:
         raise ValueError(f"{step.node.name!r} updates a Variable inside a loop body")
-    if tuple(value.shape) != step.update.shape:   # checked before any commit
+    var = step.update
+    if tuple(value.shape) != var.shape:
         raise ValueError(f"{step.node.op.name} node {step.node.name!r} would give "
-                         f"Variable {step.update.name!r} shape {tuple(value.shape)}, "
-                         f"it has {step.update.shape}")
-    updates[step.update] = value
+                         f"Variable {var.name!r} shape {tuple(value.shape)}, "
+                         f"it has {var.shape}")
+    if value.dtype != var.dtype:
+        raise TypeError(f"{step.node.op.name} node {step.node.name!r} computed "
+                        f"{value.dtype.name} for Variable {var.name!r}, which is "
+                        f"{var.dtype.name}")
+    if check_numerics:
+        _check_finite(be, step.node, (value,), f"would store in Variable {var.name!r}")
+    updates[var] = value
 
 
 def _with_node(e, node):
@@ -198,7 +246,7 @@ def _with_node(e, node):
         return RuntimeError(f"{e} ({where})")
 
 
-def _check_finite(be, node, outputs):
+def _check_finite(be, node, outputs, what="produced"):
     xp = be.xp
     for i, out in enumerate(outputs):
         if out is None or getattr(out, "dtype", np.dtype(object)).kind != "f":
@@ -207,4 +255,5 @@ def _check_finite(be, node, outputs):
             kind = "NaN" if bool(xp.any(xp.isnan(out))) else "Inf"
             inputs = ", ".join(repr(t.name) for t in node.inputs) or "none"
             raise NumericsError(f"check_numerics: {node.op.name} node {node.name!r} "
-                                f"(output {i}) produced {kind}; its inputs: {inputs}")
+                                f"(output {i}) {what} {kind}; its inputs: {inputs}"
+                                f"{_loop_step()}")

@@ -4,16 +4,27 @@ A ``Session`` validates feeds, runs the passes (``optimize=True``), caches one P
 (tinygraph.runtime.plan) per (fetches, fed keys), and commits Variable updates
 only when a run succeeds.
 """
-import numpy as np
+import collections
+import collections.abc
+import copy
+import threading
 
 import tinygraph.backends as backends
 from tinygraph.compile.pipeline import optimize_for_run
 from tinygraph.ir import nest
 from tinygraph.ir.graph import Node, Tensor, fmt_shape, get_default_graph, topo_nodes
+from tinygraph.ops.dtypes import lossless_cast, user_array
 from tinygraph.runtime.explain import Explanation
 from tinygraph.runtime.plan import Plan
 
 _default_sessions = []
+
+# Runs that update Variables hold this lock from their first read of a Variable to
+# their commit, so concurrent updating runs (any Session, any thread) never lose an
+# update; runs that only read take no lock and run concurrently.
+_UPDATE_LOCK = threading.RLock()
+
+MAX_PLANS = 64      # compiled plans a Session keeps (least recently used go first)
 
 
 class Session:
@@ -31,7 +42,8 @@ class Session:
         self.optimize = bool(optimize)
         self.check_numerics = bool(check_numerics)
         self.liveness = bool(liveness)
-        self._plans = {}
+        self._plans = collections.OrderedDict()     # key -> (graph, Plan), LRU order
+        self._compile_lock = threading.Lock()
         self.last_run_stats = {}
         self.graph = get_default_graph()
 
@@ -64,29 +76,38 @@ class Session:
         """The fed value as an array of ``t``'s dtype; device arrays of this Session's
         backend (say, a ``keep_on_device`` result) are checked and stay on the device."""
         on_device = self.backend.owns(value)
-        arr = value if on_device else np.asarray(value)
-        if arr.dtype == object:
-            raise ValueError(f"feed for {t.name!r}: cannot convert {type(value).__name__} to an array")
+        what = f"feed for {t.name!r}"
+        if isinstance(value, Tensor):
+            raise TypeError(f"{what}: got the symbolic tensor {value.name!r}; feed arrays "
+                            "or numbers (run the tensor first to get its value)")
+        try:
+            arr = value if on_device else user_array(value, what)
+        except TypeError as e:
+            raise ValueError(str(e)) from None
         if arr.ndim != len(t.shape) or any(d is not None and d != a for d, a in zip(t.shape, arr.shape)):
-            raise ValueError(f"feed for {t.name!r}: expected shape {fmt_shape(t.shape)}, "
+            raise ValueError(f"{what}: expected shape {fmt_shape(t.shape)}, "
                              f"got {tuple(arr.shape)}")
         if arr.dtype != t.dtype:
-            lossy_float = arr.dtype.kind == "f" and t.dtype.kind == "f"
-            if not (lossy_float or np.can_cast(arr.dtype, t.dtype, casting="same_kind")):
-                raise ValueError(f"feed for {t.name!r}: expected {t.dtype.name}, got "
-                                 f"{arr.dtype.name}, which cannot be converted safely")
-            arr = arr.astype(t.dtype)
+            arr = lossless_cast(arr, t.dtype, what)
         return arr
 
     # ------------------------------------------------------------------ compile
     def _plan(self, flat, fed):
         key = (tuple((f.node.id, f.index) if isinstance(f, Tensor) else ("node", f.id)
                      for f in flat), tuple(sorted((t.node.id, t.index) for t in fed)))
-        plan = self._plans.get(key)
-        if plan is None:
+        with self._compile_lock:        # passes build nodes: one compile at a time
+            hit = self._plans.get(key)
+            if hit is not None:
+                self._plans.move_to_end(key)
+                return hit[1]
             plan = self._compile(flat, fed)
-            self._plans[key] = plan
-        return plan
+            # bounded: graphs a user dropped (or left by reset_default_graph) go first
+            for k in [k for k, (g, _) in self._plans.items() if g is not None and g.retired]:
+                del self._plans[k]
+            self._plans[key] = (_graph_of(flat[0]) if flat else None, plan)
+            while len(self._plans) > MAX_PLANS:
+                self._plans.popitem(last=False)
+            return plan
 
     def _compile(self, flat, fed):
         outputs, inputs = list(flat), list(fed)
@@ -107,6 +128,9 @@ class Session:
             if not isinstance(f, (Tensor, Node)):
                 raise TypeError(f"Session.run: cannot fetch {type(f).__name__} {f!r}; "
                                 "fetch Tensors or ops")
+        if feed_dict is not None and not isinstance(feed_dict, collections.abc.Mapping):
+            raise TypeError(f"Session.run: feed_dict must be a dict mapping placeholders "
+                            f"(or their names) to values, got {type(feed_dict).__name__}")
         feeds = {}
         for k, v in (feed_dict or {}).items():
             t = self._resolve_key(k)
@@ -114,23 +138,64 @@ class Session:
         fed = list(feeds)
         plan = self._plan(flat, fed)
         be = self.backend
-        updates = {}
-        values = plan.run([be.asarray(feeds[t]) for t in fed], updates)
-        for var, value in updates.items():        # all-or-nothing: only after success
-            be.write_variable(var, value)
-        self.last_run_stats = dict(plan.stats)
+        inputs = [be.asarray(feeds[t]) for t in fed]
+        if plan.updates:
+            with _UPDATE_LOCK:
+                values = self._run_and_commit(plan, inputs)
+        else:
+            values = self._run_and_commit(plan, inputs)
         values = [None if v is None else be.result(v, keep_on_device) for v in values]
         return nest.pack_as(fetches, values)
+
+    def _run_and_commit(self, plan, inputs):
+        """Run ``plan``; commit its Variable updates only if the whole run succeeded,
+        and leave the seeded random streams as they were if it failed."""
+        be = self.backend
+        streams = _save_streams(be)
+        updates = {}
+        try:
+            values = plan.run(inputs, updates)
+        except BaseException:
+            _restore_streams(be, streams)
+            raise
+        for var, value in updates.items():        # staged and checked: none can fail
+            be.write_variable(var, value)
+        self.last_run_stats = dict(plan.stats)
+        return values
 
     def explain(self, fetches, feed_dict=None):
         """What running ``fetches`` would do: the kernels in order, fused kernels, and
         for every LSTM-like subgraph left unfused, why."""
         flat = nest.flatten(fetches)
+        for f in flat:
+            if not isinstance(f, (Tensor, Node)):
+                raise TypeError(f"Session.explain: cannot explain {type(f).__name__} {f!r}; "
+                                "pass Tensors or ops")
         if feed_dict is None:          # assume every placeholder the fetches read is fed
             fed = [n.outputs[0] for n in topo_nodes(flat) if n.op.is_placeholder]
         else:
             fed = [self._resolve_key(k) for k in feed_dict]
         return Explanation(self._plan(flat, fed), self.optimize)
+
+
+def _save_streams(be):
+    """A copy of the backend's random streams (a failed run must not advance them).
+    (Backend could offer this itself; backends/base.py keeps its streams in _streams.)"""
+    streams = be._streams
+    return dict(streams), {k: _copy(gen) for k, (_, gen) in streams.items()}
+
+
+def _copy(gen):
+    try:
+        return copy.deepcopy(gen)
+    except Exception:       # a device generator that cannot be copied keeps its place
+        return gen
+
+
+def _restore_streams(be, saved):
+    entries, gens = saved
+    be._streams.clear()
+    be._streams.update({k: (op, gens[k]) for k, (op, _) in entries.items()})
 
 
 def _graph_of(fetch):

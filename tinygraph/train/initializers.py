@@ -5,6 +5,8 @@ import math
 import numpy as np
 
 from tinygraph.ir.graph import get_default_graph
+from tinygraph.ops.dtypes import as_dtype
+from tinygraph.ops.shape_rules import user_shape
 
 _global = [np.random.default_rng()]
 
@@ -37,6 +39,7 @@ class Initializer:
     """Callable ``init(shape, dtype="float32") -> np.ndarray``."""
 
     name = None
+    float_only = True        # draws real numbers: an integer dtype would truncate them
 
     def __init__(self, seed=None):
         self.seed = seed
@@ -52,7 +55,12 @@ class Initializer:
         return cls(**config)
 
     def __call__(self, shape, dtype="float32"):
-        return np.asarray(self.sample(tuple(shape)), dtype=dtype)
+        what = f"initializer {self.name!r}"
+        shape = user_shape(shape, what, allow_unknown=False)
+        dtype = as_dtype(dtype, what)
+        if self.float_only and dtype.kind != "f":
+            raise TypeError(f"{what}: dtype must be a float dtype, got {dtype.name}")
+        return np.asarray(self.sample(shape), dtype=dtype)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -61,6 +69,7 @@ class Initializer:
 
 class Zeros(Initializer):
     name = "zeros"
+    float_only = False
 
     def __init__(self):
         super().__init__(None)
@@ -81,6 +90,7 @@ class Ones(Zeros):
 
 class Constant(Initializer):
     name = "constant"
+    float_only = False
 
     def __init__(self, value=0.0):
         super().__init__(None)

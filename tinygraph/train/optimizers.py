@@ -5,12 +5,23 @@ import numpy as np
 
 from tinygraph import ops
 from tinygraph.autodiff import gradients
+from tinygraph.ir.node import Tensor
 from tinygraph.ops.variables import Variable, trainable_variables
+
+
+def _number(owner, name, value):
+    """A hyperparameter as a float; TypeError naming it when it is not a real number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{type(owner).__name__}: {name} must be a number, got "
+                        f"{type(value).__name__} {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{type(owner).__name__}: {name} must be finite, got {value}")
+    return float(value)
 
 
 class Optimizer:
     def __init__(self, learning_rate):
-        if not float(learning_rate) > 0:
+        if not _number(self, "learning_rate", learning_rate) > 0:
             raise ValueError(f"{type(self).__name__}: learning_rate must be positive, "
                              f"got {learning_rate}")
         self.learning_rate = float(learning_rate)
@@ -26,6 +37,11 @@ class Optimizer:
     def minimize(self, loss, var_list=None):
         """The op that takes one step on ``loss`` for ``var_list`` (default: every
         trainable Variable the loss reads)."""
+        if not isinstance(loss, Tensor):
+            raise TypeError(f"minimize: loss must be a Tensor, got {type(loss).__name__} {loss!r}")
+        if loss.dtype.kind != "f":
+            raise TypeError(f"minimize: loss {loss.name!r} must be a float tensor, is "
+                            f"{loss.dtype.name}")
         if loss.ndim != 0 and any(d != 1 for d in loss.shape):
             raise ValueError(f"minimize: loss {loss.name!r} must be a scalar, has shape {loss.shape}")
         var_list = trainable_variables(loss) if var_list is None else list(var_list)
@@ -56,7 +72,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0):
         super().__init__(learning_rate)
-        if not 0.0 <= float(momentum) <= 1.0:
+        if not 0.0 <= _number(self, "momentum", momentum) <= 1.0:
             raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
         self.momentum = float(momentum)
 
@@ -78,8 +94,10 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(learning_rate)
         for n, b in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0.0 <= float(b) < 1.0:
+            if not 0.0 <= _number(self, n, b) < 1.0:
                 raise ValueError(f"Adam: {n} must be in [0, 1), got {b}")
+        if not _number(self, "epsilon", epsilon) > 0:
+            raise ValueError(f"Adam: epsilon must be positive, got {epsilon}")
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.iterations = Variable(np.zeros((), "float64"), name="adam_iterations", trainable=False)
 

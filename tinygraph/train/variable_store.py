@@ -5,6 +5,8 @@ import numpy as np
 
 from tinygraph.ir.graph import get_default_graph, name_scope
 from tinygraph.ops.state import group
+from tinygraph.ops.dtypes import as_dtype
+from tinygraph.ops.shape_rules import user_shape
 from tinygraph.ops.variables import Variable
 from tinygraph.train import initializers
 
@@ -32,10 +34,14 @@ def variable_scope(name, reuse=None):
 
 def get_variable(name, shape=None, dtype="float32", initializer=None, trainable=True):
     """Create or (under a reusing scope) fetch the Variable ``<scopes>/name``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"get_variable: name must be a non-empty string, got {name!r}")
     g = get_default_graph()
     full = "/".join([s for s, _ in g.variable_scopes] + [name])
     reuse = g.variable_scopes[-1][1] if g.variable_scopes else None
-    dtype = np.dtype(dtype)
+    dtype = as_dtype(dtype, f"get_variable({full!r})")
+    if shape is not None:
+        shape = user_shape(shape, f"get_variable({full!r})", allow_unknown=False)
     existing = g.variable_store.get(full)
     if existing is not None:
         if reuse not in (True, AUTO_REUSE):
@@ -44,13 +50,15 @@ def get_variable(name, shape=None, dtype="float32", initializer=None, trainable=
         if shape is not None and tuple(shape) != existing.shape:
             raise ValueError(f"Variable {full}: asked for shape {tuple(shape)}, it has "
                              f"{existing.shape}")
+        if dtype != existing.dtype:
+            raise ValueError(f"Variable {full}: asked for dtype {dtype.name}, it has "
+                             f"{existing.dtype.name}")
         return existing
     if reuse is True:
         raise ValueError(f"Variable {full} does not exist, and its scope has reuse=True; "
                          "create it first or use tg.AUTO_REUSE")
     if shape is None:
         raise ValueError(f"get_variable({full!r}): a new variable needs a shape")
-    shape = tuple(int(d) for d in shape)
     init = initializers.get(initializer if initializer is not None else "glorot_uniform")
     value = np.asarray(init(shape, dtype), dtype=dtype)
     saved = g._scope
