@@ -1,0 +1,110 @@
+"""The result of one analysis: per-step gradients, their norms, table, plots."""
+import numpy as np
+
+from tinygraph.autodiff import gradients
+from tinygraph.ir.graph import topo_nodes
+from tinygraph.runtime.session import Session
+from tinygraph.tools import viz
+
+GATES = ("i", "f", "g", "o")
+PLOT_HINT = "pip install -e '.[plot]'  (or: pip install matplotlib)"
+
+
+class GradientFlowReport:
+    """Per-step gradients of one analysis. ``grads[name]`` is the (T, batch, units)
+    array for ``name`` in ``names`` ("h", "c", "i", "f", "g", "o", or the state
+    names of the cell); ``loss_value`` is the loss at the analysed point."""
+
+    def __init__(self, grads, loss_value, *, kind, label="", loss=None, feed_dict=None,
+                 session=None):
+        self.grads = grads
+        self.names = tuple(grads)
+        self.loss_value = loss_value
+        self.kind = kind                  # "unrolled", "loop" or "tensors"
+        self.label = label
+        self.T = len(next(iter(grads.values())))
+        self._loss, self._feed, self._session = loss, feed_dict, session
+
+    def __repr__(self):
+        return (f"<GradientFlowReport {self.label or self.kind}: T={self.T}, "
+                f"{', '.join(self.names)}>")
+
+    def norms(self, name="h"):
+        """Frobenius norm of the gradient at each step, t = 0..T-1 in processing order."""
+        if name not in self.grads:
+            raise KeyError(f"gradflow: no {name!r} in this report; it has {list(self.names)}")
+        g = self.grads[name]
+        return np.sqrt((g.astype(np.float64) ** 2).reshape(self.T, -1).sum(axis=1))
+
+    def table(self, names=None):
+        """Text: a header, then one row per step t with the norm of each quantity."""
+        names = list(self.names if names is None else names)
+        cols = {n: self.norms(n) for n in names}
+        heads = {n: f"|{_quantity(n)}|" for n in names}
+        widths = {n: max(len(heads[n]), 9) for n in names}
+        lines = ["   t  " + "  ".join(heads[n].rjust(widths[n]) for n in names)]
+        for t in range(self.T):
+            lines.append(f"{t:4d}  " + "  ".join(f"{cols[n][t]:.3e}".rjust(widths[n])
+                                                 for n in names))
+        return "\n".join(lines)
+
+    def plot(self, path, names=None, title=None):
+        """Curves of the per-step norms against t on a log scale, saved to ``path``
+        (any format matplotlib writes: .png, .svg, .pdf). Returns the path."""
+        names = list(self.names if names is None else names)
+        series = {_quantity(n): self.norms(n) for n in names}
+        return _plot_curves(series, path, title or f"gradient flow {self.label}".strip())
+
+    def to_dot(self, **kw):
+        """The loss's forward graph (``tg.viz.to_dot``) with every node coloured by
+        the mean |dL/dx| of its output: where the gradient is large, where it dies.
+        ``kw`` goes to ``to_dot`` (e.g. ``max_steps``, ``expand``)."""
+        nodes = [n for n in topo_nodes([self._loss]) if not n.op.is_constant]
+        xs = [t for n in nodes for t in n.outputs if t.dtype.kind == "f"]
+        gs = gradients(self._loss, xs)
+        pairs = [(x, g) for x, g in zip(xs, gs) if g is not None]
+        # Unfused: these are gradients w.r.t. inner tensors, which a fused op would hide.
+        backend = self._session.backend.name if self._session is not None else "numpy"
+        vals = Session(backend, optimize=False).run([g for _, g in pairs], self._feed)
+        kw.setdefault("value_name", "|dL/dx|")
+        kw.setdefault("title", f"gradient magnitude mean |dL/dx| {self.label}".strip())
+        return viz.to_dot(self._loss, values={x: v for (x, _), v in zip(pairs, vals)}, **kw)
+
+
+def _quantity(name):
+    """dL/dh for a state, dL/dz_i for a gate (its pre-activation)."""
+    return f"dL/dz_{name}" if name in GATES else f"dL/d{name}"
+
+
+def plot_compare(reports, path, name="h", title=None):
+    """One curve per report (``reports``: dict label -> GradientFlowReport) of
+    ``norms(name)`` against t, log scale; e.g. LSTM vs SimpleRNN. Returns the path."""
+    series = {label: r.norms(name) for label, r in reports.items()}
+    return _plot_curves(series, path, title or f"||dL/d{name}_t|| per time step",
+                        ylabel=f"||dL/d{name}_t||")
+
+
+def _plot_curves(series, path, title, ylabel="gradient norm"):
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(f"gradflow plots need matplotlib, which is not installed: "
+                          f"{PLOT_HINT}") from None
+    from matplotlib.ticker import MaxNLocator
+    fig = Figure(figsize=(7.2, 3.8), layout="constrained")
+    ax = fig.subplots()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for label, ys in series.items():
+        ys = np.where(ys > 0, ys, np.nan)           # log scale: zeros are not drawn
+        ax.plot(np.arange(len(ys)), ys, marker="." if len(ys) <= 60 else None, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("time step t (processing order)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    svg = str(path).lower().endswith(".svg")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):     # SVG text as text: small files
+        fig.savefig(path, metadata={"Date": None} if svg else None)   # reproducible SVGs
+    return path
