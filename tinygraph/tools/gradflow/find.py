@@ -13,13 +13,15 @@ class LayerCall:
     """An RNN layer's call as the graph declares it: ``kind`` ("loop" or "unrolled"),
     ``names`` of its flat states, ``inputs`` (T, B, D: time-major, in processing
     order), ``initial_states``, and ``loop_node`` (loop) or ``unrolled_states`` (per
-    step t, the flat states after it; None for one the graph does not reach)."""
+    step t, the flat states after it; None for one the graph does not reach; with
+    ``handles``, per step, the handle tensors of the states it reads)."""
 
     def __init__(self, kind, names, inputs, initial_states, loop_node=None,
-                 unrolled_states=None):
+                 unrolled_states=None, handles=None):
         self.kind, self.names, self.inputs = kind, list(names), inputs
         self.initial_states, self.loop_node = list(initial_states), loop_node
         self.unrolled_states = unrolled_states
+        self.handles = handles              # unrolled: per step t, the handles it reads
 
     def __repr__(self):
         return f"<LayerCall {self.kind}: {', '.join(self.names)}>"
@@ -105,7 +107,9 @@ def _unrolled_call(inputs, nodes):
     after = [read(t + 1) for t in range(T - 1)]
     after.append([_same_place(s, f"{scope}/step_{T - 2}/", f"{scope}/step_{T - 1}/", by_name)
                   for s in after[-1]])
-    return LayerCall("unrolled", names, inputs.outputs[0], read(0), unrolled_states=after)
+    handles = [[entering.get(t, {}).get(k) for k in names] for t in range(T)]
+    return LayerCall("unrolled", names, inputs.outputs[0], read(0), unrolled_states=after,
+                     handles=handles)
 
 
 def _handle_input(handle):

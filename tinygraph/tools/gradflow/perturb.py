@@ -16,7 +16,7 @@ def _copy(t):
 def _perturbed_loop(loss, node, carry_eps):
     """Rebuild the loop ``node`` with the sequence ``carry_eps[j]`` added to carry j
     after each step, and ``loss`` on top of it. Returns (new loss, {carry j: history
-    of carry j entering each step})."""
+    of carry j entering each step, for every carry})."""
     op = node.op
     nc, ns = op.n_carry, op.n_seq
     inits, seqs, caps = node.inputs[:nc], node.inputs[nc:nc + ns], node.inputs[nc + ns:]
@@ -34,7 +34,7 @@ def _perturbed_loop(loss, node, carry_eps):
     new = final[0].node
     mapping = {(node.id, i): t for i, t in enumerate(new.outputs)}
     new_loss = substitute([loss], mapping)[0]
-    return new_loss, {j: new.outputs[nc + op.n_ys + j] for j in carry_eps}
+    return new_loss, {j: new.outputs[nc + op.n_ys + j] for j in range(nc)}
 
 
 def _key(t):

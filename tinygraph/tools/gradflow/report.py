@@ -5,18 +5,21 @@ from tinygraph.autodiff import gradients
 from tinygraph.ir.graph import topo_nodes
 from tinygraph.runtime.session import Session
 from tinygraph.tools import viz
+from tinygraph.tools.gradflow.views import JacobianViews
 
 GATES = ("i", "f", "g", "o")
 PLOT_HINT = "pip install -e '.[plot]'  (or: pip install matplotlib)"
 
 
-class GradientFlowReport:
+class GradientFlowReport(JacobianViews):
     """Per-step gradients of one analysis. ``grads[name]`` is the (T, batch, units)
     array for ``name`` in ``names`` ("h", "c", "i", "f", "g", "o", or the state
-    names of the cell); ``loss_value`` is the loss at the analysed point."""
+    names of the cell); ``loss_value`` is the loss at the analysed point;
+    ``jacobians`` (T, B, n, n) and ``gate_values`` ({gate: (T, B, U)}) when asked for
+    (views.py)."""
 
     def __init__(self, grads, loss_value, *, kind, label="", loss=None, feed_dict=None,
-                 session=None):
+                 session=None, jacobians=None, gate_values=None, saturating=()):
         self.grads = grads
         self.names = tuple(grads)
         self.loss_value = loss_value
@@ -24,13 +27,19 @@ class GradientFlowReport:
         self.label = label
         self.T = len(next(iter(grads.values())))
         self._loss, self._feed, self._session = loss, feed_dict, session
+        self.jacobians, self.saturating = jacobians, tuple(saturating)
+        self.gate_values = None if gate_values is None else {
+            k: gate_values[k] for k in self.saturating if k in gate_values}
 
     def __repr__(self):
         return (f"<GradientFlowReport {self.label or self.kind}: T={self.T}, "
                 f"{', '.join(self.names)}>")
 
     def norms(self, name="h"):
-        """Frobenius norm of the gradient at each step, t = 0..T-1 in processing order."""
+        """Frobenius norm of the gradient at each step, t = 0..T-1 in processing order;
+        ``"jac"``: the largest singular value of J_t (mean over the batch)."""
+        if name == "jac":
+            return self._jac_norms()
         if name not in self.grads:
             raise KeyError(f"gradflow: no {name!r} in this report; it has {list(self.names)}")
         g = self.grads[name]

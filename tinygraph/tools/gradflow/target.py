@@ -5,7 +5,9 @@ from tinygraph.ir.graph import Node, Tensor, name_scope
 from tinygraph.ir.rebuild import substitute
 from tinygraph.ops import shape, stack
 from tinygraph.ops.scan import Scan
+from tinygraph.tools.gradflow.cells import parts_of
 from tinygraph.tools.gradflow.find import _carry_names, find_call
+from tinygraph.tools.gradflow.jacobians import loop_jacobians, unrolled_jacobians
 from tinygraph.tools.gradflow.perturb import _copy, _perturbed_loop
 from tinygraph.tools.gradflow.report import GATES
 
@@ -20,6 +22,9 @@ class _Target:
     carries = None
     steps = None
     cell = None
+    parts = None                           # the cell family (cells.py), with cell
+    call = None
+    history = None
     inputs = None
     initial = None
     reverse = False
@@ -53,7 +58,7 @@ class _Target:
             raise ValueError(f"gradflow.analyze: names must be {len(self.names)} distinct "
                              f"names (one per state), got {names!r}")
         if self.cell is not None and names[:2] != ["h", "c"]:
-            self.cell = None               # gates are only reported with the h, c names
+            self.cell = self.parts = None  # gates are only reported with the h, c names
         if self.steps is not None:
             self.steps = dict(zip(names, self.steps.values()))
         if self.carries is not None:
@@ -80,7 +85,9 @@ class _Target:
         self.what = f"the layer {layer.name!r}"
         self.label = layer.name
         self.initial, self.inputs = call.initial_states, call.inputs
-        if call.names == ["h", "c"]:        # declared only for an LSTMCell (layers/rnn.py)
+        self.call = call
+        self.parts = parts_of(call.names)
+        if self.parts is not None:
             self.cell = layer.cell
             if layer.cell.dropout or layer.cell.recurrent_dropout:
                 warnings.warn(f"gradflow.analyze: {layer.cell.name!r} has dropout; the gate "
@@ -150,6 +157,7 @@ class _Target:
         if self.kind == "loop":
             per_carry = {j: eps[name] for name, js in self.carries.items() for j in js}
             new_loss, hist = _perturbed_loop(loss, self.node, per_carry)
+            self.history = hist
             return new_loss, {name: hist[js[0]] for name, js in self.carries.items()}, []
         mapping, leaves = {}, []
         with name_scope("gradflow"):
@@ -168,6 +176,19 @@ class _Target:
             prev = {name: stack([init] + self.steps[name][:-1], axis=0)
                     for name, init in zip(self.names, self.initial)}
         return new_loss, prev, leaves
+
+    def jacobians(self, shapes):
+        """({name: (T, n * B, u) VJP tensors}, {placeholder: tensor to feed it from})
+        of the state Jacobians (jacobians.py); call after ``perturb`` (a loop's carry
+        history comes from there)."""
+        if self.kind == "loop":
+            return loop_jacobians(self.node, self.carries, self.history, shapes)
+        if self.call is None:
+            raise ValueError("gradflow.analyze: jacobians=True needs a layer or a loop node as "
+                             "wrt (the step function comes from its call); got per-step tensors")
+        call = self.call
+        return unrolled_jacobians(call.inputs, call.handles, call.unrolled_states, self.names,
+                                  shapes)
 
 
 def _as_node(x):
