@@ -46,7 +46,9 @@ only for other cells; an unrolled call needs two steps or more.
 """
 from tinygraph.tools.gradflow.analysis import analyze
 from tinygraph.tools.gradflow.find import LayerCall, find_call
+from tinygraph.tools.gradflow.monitor import Monitor
+from tinygraph.tools.gradflow.plots import plot_heatmap, plot_saturation, plot_spectra
 from tinygraph.tools.gradflow.report import GATES, PLOT_HINT, GradientFlowReport, plot_compare
 
 __all__ = ["analyze", "find_call", "LayerCall", "GradientFlowReport", "plot_compare", "GATES",
-           "PLOT_HINT"]
+           "PLOT_HINT", "Monitor", "plot_spectra", "plot_saturation", "plot_heatmap"]

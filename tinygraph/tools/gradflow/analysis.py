@@ -47,6 +47,8 @@ class Analysis:
         if not any(t.node.id in forward for t in target.anchors()):
             raise ValueError(f"gradflow.analyze: loss {loss.name!r} does not depend on "
                              f"{target.what}")
+        if gates is None:                  # Monitor's default: when the cell has gates
+            gates = target.parts is not None
         if gates and target.parts is None:
             raise ValueError(f"gradflow.analyze: gates=True needs an LSTM layer (layers.LSTM, "
                              f"an RNN of an LSTMCell); {target.what} has no gates to read")
