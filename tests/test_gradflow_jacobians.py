@@ -62,8 +62,13 @@ def test_lstm_jacobians_match_finite_differences(unroll, optimize):
     assert report.jacobians.shape == (T, B, 2 * U, 2 * U)
     for t in range(T):
         np.testing.assert_allclose(report.jacobian(t), want[t], atol=1e-8, err_msg=f"t={t}")
-    # the top-right block is d h_t / d c_{t-1}; the cell path d c_t / d c_{t-1} = diag(f_t)
-    assert np.allclose(report.jacobian(2)[:, U:, U:] * (1 - np.eye(U)), 0)
+    # the cell path: d c_t / d c_{t-1} = diag(f_t), the forget gate of the same step
+    both = tg.gradflow.analyze(loss, lstm, feed, tg.Session(optimize=optimize),
+                               jacobians=True, gates=True)
+    cc = both.jacobians[:, :, U:, U:]
+    np.testing.assert_allclose(np.diagonal(cc, axis1=2, axis2=3), both.gate_values["f"],
+                               rtol=1e-12)
+    assert np.all(cc * (1 - np.eye(U)) == 0)
 
 
 def test_go_backwards_jacobians_are_in_processing_order():
@@ -116,6 +121,10 @@ def test_span_is_the_product_of_the_step_jacobians():
     np.testing.assert_allclose(s, np.linalg.svd(prod, compute_uv=False), atol=1e-7)
     assert s.shape == (B, 2 * U) and np.all(np.diff(s, axis=1) <= 0)
     assert np.all(np.diff(report.spectrum(1), axis=1) <= 0)
+    # the all-steps views (from eigenvalues) agree with the per-step SVD
+    np.testing.assert_allclose(report.spectra()[1], report.spectrum(1), atol=1e-8)
+    np.testing.assert_allclose(report.norms("jac"),
+                               [report.spectrum(t)[:, 0].mean() for t in range(T)], rtol=1e-10)
 
 
 def test_jacobian_errors_name_what_is_wrong():

