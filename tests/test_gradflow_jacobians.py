@@ -154,3 +154,40 @@ def test_jacobians_of_per_step_tensors_are_refused_at_build():
         hs.append(h)
     with pytest.raises(ValueError, match="jacobians=True needs a layer or a loop node"):
         tg.gradflow.analyze(tg.reduce_sum(h), hs, {x: np.ones((T, B, U))}, jacobians=True)
+
+
+def _other(case, unroll):
+    tg.reset_default_graph()
+    tg.initializers.reseed(0)
+    rng = np.random.default_rng(0)
+    x = tg.placeholder((B, T, D), "float64")
+    layer = {
+        "stacked": lambda: layers.RNN([layers.LSTMCell(3, dtype="float64"),
+                                       layers.SimpleRNNCell(2, dtype="float64")],
+                                      unroll=unroll, return_sequences=True, dtype="float64"),
+        "tf1": lambda: layers.RNN(layers.rnn_cell.LSTMCell(3, dtype="float64"), unroll=unroll,
+                                  dtype="float64"),
+        "masked": lambda: layers.LSTM(3, unroll=unroll, return_sequences=True, dtype="float64"),
+    }[case]()
+    feed = {x: rng.normal(size=(B, T, D))}
+    if case == "masked":
+        m = tg.placeholder((B, T), "bool")
+        feed[m] = np.ones((B, T), bool)
+        feed[m][:, 2] = False
+        out = layer(x, mask=m)
+    else:
+        out = layer(x)
+    return tg.gradflow.analyze(tg.reduce_sum(tg.tanh(out)), layer, feed, jacobians=True)
+
+
+@pytest.mark.parametrize("case,n", [("stacked", 3 + 3 + 2), ("tf1", 6), ("masked", 6)])
+def test_any_cell_loop_and_unrolled_jacobians_agree(case, n):
+    loop = _other(case, False)
+    assert loop.jacobians.shape == (T, B, n, n)
+    assert np.abs(loop.jacobians).max() > 0.01
+    if case == "masked":          # a masked step keeps the state: J_2 is the identity
+        np.testing.assert_allclose(loop.jacobian(2), np.broadcast_to(np.eye(n), (B, n, n)))
+        with pytest.raises(ValueError, match="use unroll=False"):
+            _other(case, True)    # the mask is per sample, not a state: not rebuilt at n * B
+        return
+    np.testing.assert_allclose(loop.jacobians, _other(case, True).jacobians, atol=1e-12)

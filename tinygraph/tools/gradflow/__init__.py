@@ -39,6 +39,18 @@ that ``loss`` reaches is analysed; ``find_call(loss, layer)`` returns it. State 
 LSTMCell; h for a SimpleRNNCell (or any one-state cell); c, h for a TF1
 ``rnn_cell.LSTMCell``; h0, c0, h1, ... for stacked cells (index = layer).
 
+Why it vanishes (docs/gradient-flow.md): ``analyze(..., jacobians=True)`` adds the
+state Jacobians J_t[b, i, j] = d state_t[b, i] / d state_{t-1}[b, j] (state =
+concat of the states in ``names``: h, c for an LSTM; J_0 w.r.t. the initial state)
+by batched VJPs (jacobians.py) and ``report.jacobian``, ``spectrum``, ``span``,
+``norms("jac")`` (views.py); ``gates=True`` the gate activations for
+``report.saturation`` (cells.py: what each cell family has); ``Monitor`` records an
+analysis every N training steps (monitor.py); plots.py draws them.
+
+Package layout: find.py (where a call is), target.py (what ``wrt`` names),
+perturb.py (states + eps), analysis.py (``analyze``), report.py, views.py,
+jacobians.py, cells.py, monitor.py, plots.py.
+
 Limits: with a ``mask``, h_t is the state after the masking (a masked step keeps
 h_{t-1}) and the gate norms are computed as if every step were kept; gates are
 reported for ``layers.LSTMCell`` / ``layers.LSTM`` (one cell: the states h, c), states

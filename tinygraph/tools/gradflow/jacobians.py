@@ -17,6 +17,7 @@ import numpy as np
 
 from tinygraph.autodiff import gradients
 from tinygraph.ir.graph import name_scope
+from tinygraph.ir.op import ShapeError
 from tinygraph.ir.rebuild import substitute
 from tinygraph.ops import constant, gather, placeholder, reduce_sum, reshape, scan, stack
 
@@ -89,7 +90,18 @@ def unrolled_jacobians(inputs, handles, after, names, shapes):
             for k in range(len(names)):
                 h = handles[t][k]
                 mapping[(h.node.id, h.index)] = prev[k][t]
-        outs = substitute([after[t][k] for k in range(len(names)) for t in range(T)], mapping)
+        outs = [after[t][k] for k in range(len(names)) for t in range(T)]
+        if any(o is None for o in outs):
+            raise ValueError("gradflow.analyze: jacobians=True needs every state after every "
+                             "step of the unrolled call in the graph, and the loss does not "
+                             "reach some (e.g. a masked last step's); use unroll=False")
+        try:
+            outs = substitute(outs, mapping)
+        except ShapeError as e:
+            raise ValueError("gradflow.analyze: jacobians=True could not rebuild the unrolled "
+                             f"steps at batch n * B = {n * batch}: a step reads a per-sample "
+                             "tensor that is neither a state nor the inputs (a mask?); use "
+                             f"unroll=False ({e})") from None
         per_state = [stack(outs[k * T:(k + 1) * T], axis=0) for k in range(len(names))]
         flat = [reshape(y, (T, n * batch, sz)) for y, sz in zip(per_state, sizes)]
         grads = _vjp(flat, prev, sizes, batch, dtype.name)

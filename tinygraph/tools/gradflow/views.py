@@ -14,7 +14,6 @@ class JacobianViews:
     jacobians = None
     gate_values = None
     saturating = ()
-    _jac_norm_cache = None
     _spectra_cache = None
 
     def _jac(self):
@@ -50,10 +49,7 @@ class JacobianViews:
 
     def _jac_norms(self):
         """Per step, the largest singular value of J_t, mean over the batch."""
-        if self._jac_norm_cache is None:
-            J = self._jac()
-            self._jac_norm_cache = self.spectra()[:, :, 0].mean(axis=1)
-        return self._jac_norm_cache
+        return self.spectra()[:, :, 0].mean(axis=1)
 
     def spectra(self):
         """(T, batch, n): every step's singular values, descending (what the spectrum
