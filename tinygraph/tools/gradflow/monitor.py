@@ -3,6 +3,7 @@ import numpy as np
 
 from tinygraph.tools.gradflow.analysis import Analysis
 from tinygraph.tools.gradflow.plots import _figure, _finish, plot_heatmap
+from tinygraph.tools.gradflow.report import _quantity
 
 
 class Monitor:
@@ -22,6 +23,7 @@ class Monitor:
         self._analysis = None
         self.steps, self.losses = [], []
         self._norms, self._saturation = {}, {}
+        self._states = ()
 
     def __repr__(self):
         return f"<gradflow.Monitor every={self.every}: {len(self.steps)} records>"
@@ -37,6 +39,7 @@ class Monitor:
         saturation = {g: report.saturation(g) for g in report.saturating} \
             if report.gate_values is not None else {}
         # all computed before anything is stored: a failing record leaves no half row
+        self._states = tuple(self._analysis.target.names)
         self.steps.append(int(step))
         self.losses.append(float(report.loss_value))
         for n, v in norms.items():
@@ -66,12 +69,13 @@ class Monitor:
 
     def table(self, names=None):
         """Text: one row per record, starting with its step, then the loss and for each
-        name the norm at the first and at the last time step."""
+        name the norm at the first (@0) and at the last time step (@T-1)."""
         names = list(self._norms if names is None else names)
-        heads = [f"|{n}| t=0".rjust(11) + f"|{n}| t=T-1".rjust(13) for n in names]
+        heads = [f"|{_label(n)}|@0".rjust(14) + f"|{_label(n)}|@T-1".rjust(16)
+                 for n in names]
         lines = ["   step        loss" + "".join(heads)]
         for k, step in enumerate(self.steps):
-            cols = "".join(f"{self._norms[n][k][0]:11.3e}{self._norms[n][k][-1]:13.3e}"
+            cols = "".join(f"{self._norms[n][k][0]:14.3e}{self._norms[n][k][-1]:16.3e}"
                            for n in names)
             lines.append(f"{step:7d}  {self.losses[k]:10.4g}" + cols)
         return "\n".join(lines)
@@ -80,17 +84,20 @@ class Monitor:
         """log10 of ``norms(name)`` over (training step, time step), with a colour bar."""
         return plot_heatmap(self.steps, self.norms(name), path, name=name, title=title)
 
-    def plot(self, path=None, title="gradient flow over training"):
-        """Against the training step: the loss, and per name the norm at the first
-        time step (what reaches the start of the sequence) and at the last."""
+    def plot(self, path=None, names=None, title="gradient flow over training"):
+        """Against the training step: the loss, and per name (default: the states)
+        the norm at the first time step (what reaches the start of the sequence,
+        solid) and at the last (dashed)."""
+        names = list(self._states if names is None else names)
         fig, (top, bottom) = _figure(2, size=(7.2, 5.2))
         top.plot(self.steps, self.losses, color="k")
         top.set_ylabel("loss")
         top.set_title(title)
-        for k, n in enumerate(self._norms):
-            v = self.norms(n)
-            bottom.plot(self.steps, v[:, 0], color=f"C{k}", label=f"{n}: t=0")
-            bottom.plot(self.steps, v[:, -1], color=f"C{k}", ls="--", label=f"{n}: t=T-1")
+        for k, n in enumerate(names):
+            v = np.where(self.norms(n) > 0, self.norms(n), np.nan)   # log scale: no zeros
+            q = _label(n)
+            bottom.plot(self.steps, v[:, 0], color=f"C{k}", label=f"||{q}|| at t=0")
+            bottom.plot(self.steps, v[:, -1], color=f"C{k}", ls="--", label=f"||{q}|| at t=T-1")
         bottom.set_yscale("log")
         bottom.set_xlabel("training step")
         bottom.set_ylabel("gradient norm")
@@ -99,3 +106,8 @@ class Monitor:
         for ax in (top, bottom):
             ax.grid(True, which="both", alpha=0.3)
         return _finish(fig, path)
+
+
+def _label(name):
+    """What a recorded name measures: dL/dh, dL/dz_f, or the Jacobian's sigma_max."""
+    return "sigma_max(J)" if name == "jac" else _quantity(name)
