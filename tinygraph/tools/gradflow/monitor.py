@@ -12,7 +12,8 @@ class Monitor:
     ``record(session, feed_dict, step)`` analyses with the weights as they are at
     that call when ``step % every == 0`` (and returns the report; None otherwise).
     The analysis graph is built at the first record and rerun after, so a record
-    costs one analysis run and nothing else. ``gates``: fetch the gate saturation
+    costs one analysis run and nothing else; feed every record the same shapes (a
+    fixed probe batch). ``gates``: fetch the gate saturation
     (None: when the cell has gates); ``jacobians`` adds ``norms("jac")``."""
 
     def __init__(self, loss, wrt, every=1, *, gates=None, jacobians=False, names=None):
