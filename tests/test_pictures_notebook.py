@@ -68,7 +68,7 @@ def test_plot_compare_names_the_report_that_lacks_the_quantity():
 
 def test_zeros_on_a_log_plot_are_named_in_the_legend():
     pytest.importorskip("matplotlib")
-    from tinygraph.tools.gradflow_plots import plot_curves
+    from tinygraph.tools.gradflow.curves import plot_curves
     fig = plot_curves({"dL/dz_f": np.array([0.0, 1e-3, 1e-2])}, None, "t")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["dL/dz_f (0 at t=0: not drawn on a log scale)"]

@@ -169,8 +169,10 @@ def _progress(steps, quiet):
     return bar, bar
 
 
-def train(T, steps, batch, units, quiet=False, seed=0):
-    """Train the demo model; returns (model dict, session, [(step, validation MSE)])."""
+def train(T, steps, batch, units, quiet=False, seed=0, monitor_every=None):
+    """Train the demo model; returns (model dict, session, [(step, validation MSE)]).
+    With ``monitor_every``, ``m["monitor"]`` is a ``tg.gradflow.Monitor`` that recorded
+    the gradient flow on 16 validation sequences every that many steps."""
     tg.reset_default_graph()
     m = build_model(T, units)
     train_op = tg.optimizers.Adam(0.01).minimize(m["loss"])
@@ -178,10 +180,15 @@ def train(T, steps, batch, units, quiet=False, seed=0):
     rng = np.random.default_rng(seed)
     xv, yv = adding_problem(np.random.default_rng(99), 256, T)
     valid = {m["x"]: xv, m["y"]: yv}
+    monitor = None if monitor_every is None else \
+        tg.gradflow.Monitor(m["loss"], m["lstm"], every=monitor_every)
+    probe = {m["x"]: xv[:16], m["y"]: yv[:16]}
     history = [(0, float(sess.run(m["loss"], valid)))]
     it, bar = _progress(steps, quiet)
     every = max(1, steps // 10)
     for step in it:
+        if monitor is not None:
+            monitor.record(sess, probe, step)
         xb, yb = adding_problem(rng, batch, T)
         loss, _ = sess.run([m["loss"], train_op], {m["x"]: xb, m["y"]: yb})
         if bar is not None and step % 10 == 0:
@@ -192,7 +199,7 @@ def train(T, steps, batch, units, quiet=False, seed=0):
                 print(f"  step {step + 1:4d}/{steps}  validation MSE {history[-1][1]:.4f}")
     if bar is not None:
         bar.close()
-    m.update(train_op=train_op, valid=valid)
+    m.update(train_op=train_op, valid=valid, monitor=monitor)
     return m, sess, history
 
 
@@ -212,11 +219,13 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
 
     say(f"1. training LSTM({units}) -> Dense(1) on the adding problem, T={T}, "
         f"{steps} Adam steps of batch {batch} ...")
-    m, sess, history = train(T, steps, batch, units, quiet=quiet)
+    m, sess, history = train(T, steps, batch, units, quiet=quiet,
+                             monitor_every=max(1, steps // 20))
     say(f"   validation MSE {history[0][1]:.4f} -> {history[-1][1]:.4f} (predicting the mean "
         "scores about 0.17)")
     fused = _fused_kernels(sess.explain([m["train_op"]]))
     trained = tg.gradflow.analyze(m["loss"], m["lstm"], m["valid"], session=sess)
+    gated = tg.gradflow.analyze(m["loss"], m["lstm"], m["valid"], session=sess, gates=True)
     say("2. pictures of a small LSTM (T=4):")
     written, notes = _pictures(out, say)
     say(f"3. gradient flow over T={flow_T} steps (fresh weights) and in the trained LSTM:")
@@ -224,8 +233,14 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
     flow_files, flow_notes = _flow_files(out, reports, trained, T, flow_T, plot_format, say)
     written += flow_files
     notes += flow_notes
+    say(f"   why: Jacobian spectra (T={flow_T}, fresh), gate saturation and the monitor:")
+    spectra = spectrum_reports(T=flow_T)
+    deeper, deeper_notes = _deeper_files(out, spectra, gated, m["monitor"], plot_format, say)
+    written += deeper
+    notes += deeper_notes
     lines = _summary_lines(T, steps, history, fused, reports, trained, flow_T, written)
     notes += _story_notes(quick, reports, trained)
+    lines += _deeper_summary(spectra, gated, m["monitor"], flow_T)
     lines += [""] + notes + [f"demo took {time.time() - start:.1f} s"]
     summary = os.path.join(out, "summary.txt")
     with open(summary, "w") as f:
@@ -336,4 +351,78 @@ def _summary_lines(T, steps, history, fused, reports, trained, flow_T, written):
     hn = trained.norms("h")
     lines += [f"  {'trained LSTM (adding problem)':30s} {hn[0] / hn[-1]:.2e}", "",
               "files:"] + [f"  {p}" for p in written]
+    return lines
+
+
+# --------------------------------------------------------------------------- why it vanishes
+
+def spectrum_reports(T=50, batch=4, units=16, seed=0):
+    """Freshly initialised SimpleRNN and LSTM on N(0, 1) inputs, analysed with
+    ``jacobians=True``: dict label -> report."""
+    data = np.random.default_rng(seed).normal(size=(batch, T, 4)).astype("float32")
+    makers = {"SimpleRNN (tanh)": lambda: layers.RNN(layers.SimpleRNNCell(units)),
+              "LSTM": lambda: layers.LSTM(units)}
+    reports = {}
+    for label, make in makers.items():
+        tg.reset_default_graph()
+        tg.initializers.reseed(seed)
+        x = tg.placeholder((batch, T, 4), name="x")
+        layer = make()
+        loss = tg.reduce_mean(tg.square(layer(x)))
+        reports[label] = tg.gradflow.analyze(loss, layer, {x: data}, jacobians=True)
+    return reports
+
+
+def _deeper_files(out, spectra, gated, monitor, ext, say):
+    """The spectrum plot, the saturation plot and the monitor's heat map (and a text
+    file with their numbers): (paths, notes)."""
+    text = ["largest / smallest singular value of J_t per step (mean over the batch):"]
+    for label, r in spectra.items():
+        s = r.spectra()
+        text.append(f"{label}:\n" + "\n".join(
+            f"{t:4d}  {s[t, :, 0].mean():.3e}  {s[t, :, -1].mean():.3e}" for t in range(r.T)))
+    text.append("\ngate saturation of the trained LSTM (fraction < 0.1, > 0.9) per step:")
+    for gate in gated.saturating:
+        low, high = gated.saturation(gate)
+        text.append(f"{gate}: " + " ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(low, high)))
+    text.append(f"\ngradient flow over training (tg.gradflow.Monitor):\n{monitor.table()}")
+    text_path = os.path.join(out, "gradient_flow_why.txt")
+    with open(text_path, "w") as f:
+        f.write("\n".join(text) + "\n")
+    say(f"   {text_path}")
+    try:
+        paths = [tg.gradflow.plot_spectra(spectra, os.path.join(out, f"jacobian_spectra.{ext}")),
+                 tg.gradflow.plot_saturation(gated, os.path.join(out, f"gate_saturation.{ext}")),
+                 monitor.heatmap(os.path.join(out, f"gradient_flow_training.{ext}"))]
+    except ImportError:
+        return [text_path], [f"matplotlib is not installed, so spectra, saturation and the "
+                             f"training heat map are only in {text_path}; {PLOT_HINT}"]
+    say("\n".join(f"   {p}" for p in paths))
+    return [text_path] + paths, []
+
+
+def _deeper_summary(spectra, gated, monitor, flow_T):
+    lines = ["", f"why (fresh weights, T={flow_T}): the largest singular value of the state "
+             "Jacobian J_t, mean over t (where it is below 1, that step shrinks every "
+             "perturbation):"]
+    lines += [f"  {label:30s} {r.norms('jac').mean():.3f}" for label, r in spectra.items()]
+    lines.append(f"and of their product J_{flow_T - 1} ... J_1 (span(0, {flow_T - 1}), mean over "
+                 "the batch): what a change of the first state does to the last")
+    lines += [f"  {label:30s} {r.span(0, r.T - 1)[:, 0].mean():.2e}"
+              for label, r in spectra.items()]
+    lines.append("gate saturation of the trained LSTM, mean over t (fraction < 0.1 / > 0.9):")
+    for gate in gated.saturating:
+        low, high = gated.saturation(gate)
+        lines.append(f"  {gate}: {low.mean():.2f} / {high.mean():.2f}")
+    h = monitor.norms("h")
+    lines.append(f"over training ({len(monitor.steps)} records, steps {monitor.steps[0]}.."
+                 f"{monitor.steps[-1]}): ||dL/dh_0|| {h[0, 0]:.2e} -> {h[-1, 0]:.2e}, "
+                 f"||dL/dh_last|| {h[0, -1]:.2e} -> {h[-1, -1]:.2e}")
+    lines += ["  jacobian_spectra: largest (solid) and smallest (dashed) singular value of J_t "
+              "per step; the product of T of them bounds how much of the gradient survives",
+              "  gate_saturation: per gate, the fraction of units nearly closed (< 0.1) or open "
+              "(> 0.9) per step; a saturated gate's pre-activation gets almost no gradient "
+              "(sigmoid' ~ 0), while f open keeps the cell path d c_t / d c_t-1 = f_t near 1",
+              "  gradient_flow_training: log10 ||dL/dh_t|| over (training step, t): how the "
+              "reach of the gradient into the past changes as the LSTM learns"]
     return lines

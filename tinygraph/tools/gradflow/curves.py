@@ -1,6 +1,6 @@
 """How gradient-flow reports look: matplotlib curves (``plot_curves``), the series
 of several reports side by side (``compare_series``), and a report as HTML for a
-notebook (``report_html``). Split from gradflow.py, which measures; this draws.
+notebook (``report_html``). The rest of the package measures; this draws.
 
 matplotlib is optional: it is imported when a plot is drawn."""
 import html
