@@ -75,10 +75,14 @@ class CellBase(DropoutRNNCellMixin, Layer):
         if len(flat) != n_states:
             raise ValueError(f"{self.name}: expected {n_states} state tensor(s), got {len(flat)}")
         flat = [self._convert_input(s) for s in flat]
-        for s in flat:
+        batch = inputs.shape[0]
+        for k, s in enumerate(flat):
             if s.ndim != 2 or s.shape[1] != self.units:
                 raise ValueError(f"{self.name}: expected states (batch, {self.units}), got "
                                  f"{s.shape}")
+            if None not in (batch, s.shape[0]) and s.shape[0] != 1 and s.shape[0] != batch:
+                raise ValueError(f"{self.name}: state {k} ({s.name!r}) has batch {s.shape[0]}, "
+                                 f"the step inputs {inputs.name!r} have batch {batch}")
         return flat
 
     def get_initial_state(self, batch_size=None, inputs=None, dtype=None):

@@ -27,6 +27,7 @@ import tinygraph as tg
 from tinygraph.ir import nest
 from tinygraph.ir.graph import apply1, in_scope
 from tinygraph.ops.math import Identity
+from tinygraph.ops.variables import assign_all
 
 from .base import Layer, deserialize, serialize
 from .cell_contract import call_cell, initial_state_of, output_size_of, state_sizes
@@ -174,15 +175,7 @@ class RNN(Layer):
             values = [np.array(v) for v in self._initial_values]
         else:
             values = [np.asarray(s) for s in nest.flatten(states)]
-            if len(values) != len(self.states):
-                raise ValueError(f"{self.name}.reset_states: expected {len(self.states)} arrays, "
-                                 f"got {len(values)}")
-            for v, a in zip(self.states, values):
-                if a.shape != v.shape:
-                    raise ValueError(f"{self.name}.reset_states: state {v.name!r} has shape "
-                                     f"{v.shape}, got an array of shape {a.shape}")
-        for v, a in zip(self.states, values):
-            v.assign_value(a)
+        assign_all(self.states, values, f"{self.name}.reset_states")
 
     # ------------------------------------------------------------------ calling
     def _check_inputs(self, x, mask):
@@ -200,6 +193,9 @@ class RNN(Layer):
                              f"inputs of shape {x.shape}")
         if mask is None:
             return None
+        if not isinstance(mask, tg.Tensor) and np.asarray(mask).dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: mask must be bool (or numbers, nonzero = keep), got "
+                            f"an array of dtype {np.asarray(mask).dtype}")
         mask = tg.convert_to_tensor(mask)
         want = x.shape[:2]
         if mask.ndim != 2 or any(a is not None and b is not None and a != b

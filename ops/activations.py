@@ -62,10 +62,6 @@ def selu(x):
     return scale * m.where(x > 0, x, alpha * (m.exp(m.minimum(x, 0.0)) - 1.0))
 
 
-def softplus(x):
-    return m.relu(x) + m.log(1.0 + m.exp(-m.abs(x)))
-
-
 def softsign(x):
     return x / (1.0 + m.abs(x))
 
@@ -124,7 +120,7 @@ _ROWS = [
     Activation("exponential", m.exp),
     Activation("elu", elu),
     Activation("selu", selu),
-    Activation("softplus", softplus),
+    Activation("softplus", m.softplus),
     Activation("softsign", softsign),
 ]
 

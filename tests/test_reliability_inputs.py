@@ -93,8 +93,6 @@ def test_a_bool_is_not_an_index():
         tg.constant(np.ones((3, 4)))[True]
 
 
-@pytest.mark.xfail(strict=True, reason="needs layers/rnn.py change: _check_inputs must "
-                   "refuse a non-numeric mask naming it ('mask ... must be bool or numbers')")
 def test_a_string_mask_is_refused_naming_the_mask():
     with pytest.raises(TypeError, match="mask"):
         layers.LSTM(5)(tg.placeholder((2, 3, 4)), mask=np.array([["a"] * 3] * 2))
@@ -110,8 +108,6 @@ def test_softplus_gradient_at_zero_is_one_half():
     np.testing.assert_allclose(g, [0.5, 0.0, 1.0])
 
 
-@pytest.mark.xfail(strict=True, reason="needs ops/activations.py change: the softplus "
-                   "activation row should use the primitive ops.math.softplus")
 def test_softplus_activation_gradient_at_zero_is_one_half():
     x = tg.constant(np.zeros(1))
     y = layers.activations.get("softplus")(x)
@@ -171,8 +167,6 @@ def test_a_ragged_feed():
         tg.Session().run(p, {p: [[1, 2], [3]]})
 
 
-@pytest.mark.xfail(strict=True, reason="needs layers/cell_base.py change: _check_step must "
-                   "compare the states' batch with the inputs' and name the state")
 def test_lstm_cell_state_with_the_wrong_batch():
     cell = layers.LSTMCell(5)
     with pytest.raises(ValueError, match="state"):

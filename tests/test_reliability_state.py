@@ -51,8 +51,6 @@ def test_tf1_set_weights_checks_every_array_before_writing():
     np.testing.assert_array_equal(cell.weights[0].value, kernel)
 
 
-@pytest.mark.xfail(strict=True, reason="needs layers/rnn.py change: reset_states must check "
-                   "every value (dtype too) before assigning (ops.variables.assign_all)")
 def test_reset_states_is_all_or_nothing():
     r = layers.LSTM(5, stateful=True)
     r(tg.placeholder((2, 3, 4)))

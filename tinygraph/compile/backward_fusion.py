@@ -76,6 +76,9 @@ def _why_kept(rec):
     if any(x.node.inputs for x in rec.xs):
         return ("taken with respect to an intermediate tensor, which a fused op could "
                 "absorb: kept as built")
+    if any(x.node.op.is_constant for x in rec.xs):
+        return ("taken with respect to a constant, which folding absorbs into its users: "
+                "kept as built")
     return ""
 
 

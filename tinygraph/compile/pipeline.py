@@ -94,21 +94,9 @@ def _run_passes(roots, selected):
 
 def _optimize(roots, passes):
     selected = _selected(passes)
-    if any(p.fuses for p in selected) and not _gradient_of_a_constant(roots):
+    if any(p.fuses for p in selected):
         return backward_fusion(roots, lambda r: _run_passes(r, selected))
     return _run_passes(roots, selected)
-
-
-def _gradient_of_a_constant(roots):
-    """Whether a recorded gradient is taken with respect to a constant: folding would
-    absorb that constant into its users, and a gradient taken again after folding
-    would be zero, so such graphs keep their gradients as built."""
-    for node in topo_nodes(roots):
-        for t in node.outputs:
-            if t.grad_record is not None and any(x.node.op.is_constant
-                                                 for x in t.grad_record[0].xs):
-                return True
-    return False
 
 
 def optimize(fetches, passes=None, return_report=False):
