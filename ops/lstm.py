@@ -134,7 +134,8 @@ def lstm_cell(z, c_prev, peepholes=None, **attrs):
 @register_op
 class LSTMSequenceOp(FusedLSTMOp):
     """A whole LSTM layer: inputs (x (T, B, D), h0, c0 (B, U), W (D, 4U), R (U, 4U),
-    b (4U,)) -> (hs (T, B, U), h_T, c_T, gates (T, B, 4U), cs (T, B, U)).
+    b (4U,) [, p_i, p_f, p_o (U,)]) -> (hs (T, B, U), h_T, c_T, gates (T, B, 4U),
+    cs (T, B, U)).
 
     The input projection of every step is one GEMM; the recurrence runs in the
     kernel with preallocated buffers. ``gates`` and ``cs`` are what the backward
@@ -147,12 +148,17 @@ class LSTMSequenceOp(FusedLSTMOp):
         Spec(lambda x, h, c, W, R, b: lstm_sequence(x, h, c, W, R, b, reverse=True, forget_bias=1.0,
                                                     activation="relu", recurrent_activation="hard_sigmoid")[:3],
              [(3, 2, 2), (2, 3), (2, 3), (2, 12), (3, 12), (12,)], domain=(-1, 1)),
+        Spec(lambda x, h, c, W, R, b, pi, pf, po: lstm_sequence(
+            x, h, c, W, R, b, peepholes=(pi, pf, po), cell_clip=0.6, forget_bias=1.0,
+            gate_order="ijfo")[:3],
+             [(3, 2, 2), (2, 2), (2, 2), (2, 8), (2, 8), (8,), (2,), (2,), (2,)], domain=(-1, 1)),
     ]
 
-    def infer(self, x, h0, c0, W, R, b):
+    def infer(self, x, h0, c0, W, R, b, *peep):
         self.check_attrs()
-        if self.peepholes or self.cell_clip:
-            raise ShapeError("lstm_sequence has no peepholes or cell clipping; use lstm_cell per step")
+        if len(peep) != (3 if self.peepholes else 0):
+            raise ShapeError("lstm_sequence: peepholes=True needs three (U,) weights "
+                             f"(p_i, p_f, p_o), got {len(peep)} extra inputs")
         if x.ndim != 3 or W.ndim != 2 or R.ndim != 2 or b.ndim != 1:
             raise ShapeError("expected x (T, B, D), W (D, 4U), R (U, 4U), b (4U,)")
         T, B = x.shape[0], x.shape[1]
@@ -160,17 +166,17 @@ class LSTMSequenceOp(FusedLSTMOp):
         return [((T, B, U), x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
                 ((T, B, 4 * U), x.dtype), ((T, B, U), x.dtype)]
 
-    def compute(self, be, x, h0, c0, W, R, b, needed):
-        return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, needed)
+    def compute(self, be, x, h0, c0, W, R, b, *peep, needed):
+        return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, *peep,
+                                needed=needed)
 
     def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs):
         if g_gates is not None or g_cs is not None:
             raise ValueError(f"{node.name!r}: the saved gates and cell states of lstm_sequence "
                              "feed its own backward op only; they are not differentiable outputs")
-        x, h0, c0, W, R, b = node.inputs
         hs, _, _, gates, cs = node.outputs
         zero = [zeros_like(t) if g is None else g for g, t in zip((g_hs, g_h, g_c), node.outputs[:3])]
-        grad = apply(LSTMSequenceGradOp(**self.attrs), [x, h0, c0, W, R, b, hs, gates, cs] + zero)
+        grad = apply(LSTMSequenceGradOp(**self.attrs), list(node.inputs) + [hs, gates, cs] + zero)
         return list(grad.outputs)
 
     def decompose(self, inputs):
@@ -179,9 +185,10 @@ class LSTMSequenceOp(FusedLSTMOp):
 
 @register_op
 class LSTMSequenceGradOp(FusedLSTMOp):
-    """Backward of lstm_sequence: (x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
-    -> (gx, gh0, gc0, gW, gR, gb). The recurrence runs backwards in the kernel; the
-    input, kernel and bias gradients are one GEMM / one sum over all steps."""
+    """Backward of lstm_sequence: (x, h0, c0, W, R, b, [p_i, p_f, p_o,] hs, gates, cs,
+    g_hs, g_hT, g_cT) -> (gx, gh0, gc0, gW, gR, gb[, gp_i, gp_f, gp_o]). The recurrence
+    runs backwards in the kernel; the input, kernel and bias gradients are one GEMM /
+    one sum over all steps."""
     name = "lstm_sequence_grad"
     specs = [Spec(lambda x, h, c, W, R, b, gy: _sequence_grad_spec(x, h, c, W, R, b, gy),
                   [(3, 2, 2), (2, 2), (2, 2), (2, 8), (2, 8), (8,), (3, 2, 2)], domain=(-1, 1),
@@ -189,16 +196,20 @@ class LSTMSequenceGradOp(FusedLSTMOp):
 
     def infer(self, x, h0, c0, W, R, *rest):
         b_shape = (W.shape[1],)
-        return [(x.shape, x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
-                (W.shape, x.dtype), (R.shape, x.dtype), (b_shape, x.dtype)]
+        out = [(x.shape, x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
+               (W.shape, x.dtype), (R.shape, x.dtype), (b_shape, x.dtype)]
+        if self.peepholes:
+            out += [(p.shape, x.dtype) for p in rest[1:4]]
+        return out
 
     def compute(self, be, *arrays):
         return sequence_backward(be.xp, self, numpy_backward_step, *arrays)
 
     def primal(self, inputs):
-        # (x, h0, c0, W, R, b, hs, gates, cs, cotangents of hs, h_T, c_T): the saved
-        # hs, gates and cs are what the kernel reads; the math needs only the inputs
-        return LSTMSequenceOp(**self.attrs), inputs[:6], inputs[9:]
+        # (x, h0, c0, W, R, b, [peepholes,] hs, gates, cs, cotangents of hs, h_T, c_T): the
+        # saved hs, gates and cs are what the kernel reads; the math needs only the inputs
+        n = 9 if self.peepholes else 6
+        return LSTMSequenceOp(**self.attrs), inputs[:n], inputs[n + 3:]
 
 
 def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
@@ -208,10 +219,12 @@ def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
                  [x, h0, c0, W, R, b, hs, gates, cs, g_hs, zero, zero]).outputs
 
 
-def lstm_sequence(x, h0, c0, W, R, b, reverse=False, **attrs):
-    """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs)."""
-    a = _attrs(**attrs)
-    return list(apply(LSTMSequenceOp(reverse=bool(reverse), **a), [x, h0, c0, W, R, b]).outputs)
+def lstm_sequence(x, h0, c0, W, R, b, reverse=False, peepholes=None, **attrs):
+    """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs).
+    ``peepholes``: (p_i, p_f, p_o) or None."""
+    a = _attrs(peepholes=peepholes is not None, **attrs)
+    return list(apply(LSTMSequenceOp(reverse=bool(reverse), **a),
+                      [x, h0, c0, W, R, b] + list(peepholes or ())).outputs)
 
 
 # ----------------------------------------------------------------------- decompositions
@@ -223,10 +236,10 @@ def _cell_decomposition(op, z, c, *peep):
     return list(lstm_step(z, c, math_of(op), peep if op.peepholes else None)[:2])
 
 
-def _sequence_decomposition(op, x, h0, c0, W, R, b):
+def _sequence_decomposition(op, x, h0, c0, W, R, b, *peep):
     def step(carry, x_t):
         h, c = carry
-        h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(op))[:2]
+        h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(op), peep if op.peepholes else None)[:2]
         return (h2, c2), h2
     (hT, cT), hs = scan(step, x, (h0, c0), reverse=op.reverse)
     return [hs, hT, cT]

@@ -138,10 +138,14 @@ def _sum_to(xp, g, shape):
 
 
 # ----------------------------------------------------------------------- sequence loops
+# A make_step(xp, op, B, U, dtype) returns the per-step elementwise work of a backend:
+#   forward  step(a, zx_t, c_prev, c_new, h, *peep)
+#   backward step(a, c, c_prev, g_h, dh, dc, d, *peep) -> () or the peephole products
+#            (p_i, p_f, p_o gradients per sample, (B, U) each)
 
-def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, needed):
+def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *peep, needed):
     """lstm_sequence's outputs (hs, h_T, c_T, gates, cs); ``gates`` and ``cs`` only
-    when ``needed`` says the backward op reads them."""
+    when ``needed`` says the backward op reads them. ``peep``: (p_i, p_f, p_o) or ()."""
     T, B, D = x.shape
     U = R.shape[0]
     if T == 0:
@@ -163,7 +167,7 @@ def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, needed):
         a = gates[t] if keep else scratch_a
         xp.matmul(h, R, out=a)                # a = h @ R; the step adds zx[t] and activates
         c_new = cs[t] if keep else scratch_c[k % 2]
-        step(a, zx[t], c, c_new, hs[t])
+        step(a, zx[t], c, c_new, hs[t], *peep)
         h, c = hs[t], c_new
     return hs, h, c, gates, cs
 
@@ -172,43 +176,48 @@ def numpy_forward_step(xp, op, B, U, dtype):
     """A sequence step: ``a = h @ R`` plus the step's input projection, then the cell."""
     cell = forward_step(xp, op, B, U, dtype)
 
-    def step(a, zx_t, c_prev, c_new, h):
+    def step(a, zx_t, c_prev, c_new, h, *peep):
         a += zx_t
-        cell(a, c_prev, c_new, h)
+        cell(a, c_prev, c_new, h, peep)
     return step
 
 
-def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
-    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb)."""
+def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest):
+    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb[, gp_i, gp_f, gp_o]);
+    ``rest``: [p_i, p_f, p_o,] hs, gates, cs, g_hs, g_hT, g_cT."""
+    peep, (hs, gates, cs, g_hs, g_hT, g_cT) = rest[:-6], rest[-6:]
     T, B, D = x.shape
     U = R.shape[0]
     dz = xp.empty((T, B, 4 * U), x.dtype)
     dh, dc = g_hT.copy(), g_cT.copy()
+    gp = [xp.zeros((B, U), x.dtype) for _ in peep]
     step = make_step(xp, op, B, U, x.dtype)
     RT = R.T
     order = list(range(T - 1, -1, -1)) if op.reverse else list(range(T))
     for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
         t = order[k]
         c_prev = cs[order[k - 1]] if k > 0 else c0
-        step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t])
+        products = step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t], *peep)
+        for acc, p in zip(gp, products or ()):
+            acc += p
         xp.matmul(dz[t], RT, out=dh)
     dz2 = dz.reshape(T * B, 4 * U)
     gx = xp.matmul(dz2, W.T).reshape(T, B, D)
     gW = xp.matmul(x.reshape(T * B, D).T, dz2)
     # the hidden state entering step t is the previous step's output (h0 for the first)
-    first, rest, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
+    first, rest_, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
         (0, slice(1, T), slice(0, T - 1))
-    gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest].reshape(-1, 4 * U))
+    gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest_].reshape(-1, 4 * U))
     gR += xp.matmul(h0.T, dz[first])
     gb = dz2.sum(0)
-    return gx, dh, dc, gW, gR, gb
+    return (gx, dh, dc, gW, gR, gb) + tuple(g.sum(0) for g in gp)
 
 
 def numpy_backward_step(xp, op, B, U, dtype):
     """A sequence step backwards: the gradient from hs[t] joins the recurrent one."""
     cell = backward_step(xp, op, B, U, dtype)
 
-    def step(a, c, c_prev, g_h, dh, dc, d):
+    def step(a, c, c_prev, g_h, dh, dc, d, *peep):
         dh += g_h
-        cell(a, c, c_prev, dh, dc, d)
+        return cell(a, c, c_prev, dh, dc, d, peep)
     return step

@@ -16,6 +16,7 @@ alone is reported with the reason (``Session.explain`` prints them).
 from tinygraph.compile.rewrite import Decline, Extension, Rule, rewrite
 from tinygraph.ir.function import Function
 from tinygraph.ir.graph import apply, in_scope, topo_nodes
+from tinygraph.ir.rebuild import substitute, tensor_key
 from tinygraph.ir.pattern import Alt, Opt, Pat, V
 from tinygraph.ops.activations import ACTIVATIONS, FUSABLE, scalar_constant
 from tinygraph.ops.array import concat
@@ -192,56 +193,134 @@ def _pairs(t):
     return [(a, b), (b, a)]
 
 
+def _invariant(body, caps):
+    """Ids of the body's nodes that read only captured values (weights and their
+    slices): the same at every step, so they can be rebuilt outside the loop."""
+    cap_ids = {p.node.id for p in caps}
+    inv = set()
+    for n in topo_nodes(body.outputs):
+        if n.id in cap_ids or (n.op.name != "placeholder" and n.inputs
+                               and all(t.node.id in inv for t in n.inputs)):
+            inv.add(n.id)
+    return inv
+
+
+def _projections(z, x_ph, h_ph, inv):
+    """How z = x_t @ W + h @ R (+ b) is computed, per block of its columns: a list of
+    (W parts, R parts, bias, x mask, nodes) with each parts a list of (loop-invariant
+    tensor, row slice or None) whose product sum is the block; or a reason why not.
+
+    - Keras implementation=2: ``x @ W + h @ R + b``, one block;
+    - TF1: ``concat([x, h], 1) @ K + b``: W and R are K's first D and last H rows;
+    - Keras implementation=1: ``concat([x @ W_k + b_k + h @ R_k for k in i, f, c, o])``,
+      four blocks (the fusion concatenates their W, R and b)."""
+    if _op(z) == "concat" and z.node.op.axis in (-1, z.ndim - 1) and len(z.node.inputs) == 4:
+        blocks = [_projections(piece, x_ph, h_ph, inv) for piece in z.node.inputs]
+        bad = next((blk for blk in blocks if isinstance(blk, str)), None)
+        if bad is not None:
+            return bad
+        masks = {id(blk[0][3]) for blk in blocks}
+        if len(masks) > 1:
+            return ("the four gates read the input through different dropout masks "
+                    "(implementation=1 with dropout); fused step by step")
+        return [blk[0][:4] + (blk[0][4] + [z.node],) for blk in blocks]
+    terms = _step_terms(z)
+    if terms is None:
+        return "the cell's input z has a term other than x@W, h@R and b"
+    matmuls, bias, nodes = terms
+    if bias is not None and bias.node.id not in inv:
+        return "the cell's bias changes from step to step"
+    W, R, mask = None, None, None
+    for a, w, node in matmuls:
+        if w.node.id not in inv:
+            return "the cell's input z is not x_t @ W + h @ R (+ b) with fixed weights"
+        nodes.append(node)
+        if _op(a) == "concat" and len(a.node.inputs) == 2 and a.node.op.axis in (1, -1) \
+                and a.node.inputs[1] is h_ph and W is None and R is None:
+            x_in, width = a.node.inputs[0], a.node.inputs[0].shape[-1]
+            W, R = (w, slice(0, width)), (w, slice(width, None))
+            nodes.append(a.node)
+        elif _op(a) == "multiply" and any(u is h_ph for u in a.node.inputs):
+            return ("the recurrent state reaches each gate through its own dropout mask "
+                    "(recurrent_dropout); the sequence kernel has no recurrent masks, so the "
+                    "cells are fused step by step")
+        elif a is h_ph and R is None:
+            R, x_in = (w, None), None
+        elif W is None:
+            W, x_in = (w, None), a
+        else:
+            return "the cell's input z is not x_t @ W + h @ R (+ b)"
+        if x_in is not None:
+            mask = _step_mask(x_in, x_ph, inv, nodes)
+            if isinstance(mask, str):
+                return mask
+    if W is None or R is None:
+        return "the cell's input z is not x_t @ W + h @ R (+ b)"
+    return [([W], [R], bias, mask, nodes)]
+
+
+def _dead_carries(body, nc, slots, inv):
+    """Ids of the body nodes that update carries other than h and c from themselves
+    alone (dynamic_rnn's step counter), or None when such a carry does more."""
+    dead = set()
+    for j in range(nc):
+        if j in slots:
+            continue
+        own = {body.inputs[j].node.id}
+        for n in topo_nodes([body.outputs[j]]):
+            if n.id in inv or n.id in own:
+                continue
+            if n.op.name == "placeholder" or not all(t.node.id in own | inv for t in n.inputs):
+                return None
+            own.add(n.id)
+        dead |= own
+    return dead
+
+
 def _read_body(op):
     """How a loop body computes one LSTM step, or a reason why it is not one."""
     body, nc = op.body, op.n_carry
     if op.n_seq != 1:
         return ("the loop reads more than one sequence (a mask or several inputs); its "
                 "cells are fused step by step")
-    if nc != 2 or op.n_ys != 1:
-        return f"the loop carries {nc} values and emits {op.n_ys}; an LSTM layer carries (h, c) and emits h"
     cells = [o for o in body.outputs if _op(o) == "lstm_cell"]
     if not cells:
         return "the loop body holds no fused LSTM cell"
     cell = cells[0].node
-    if cell.op.peepholes or cell.op.cell_clip:
-        return "peepholes and cell clipping are fused per step (lstm_cell), not per sequence"
     carries, x_ph, caps = body.inputs[:nc], body.inputs[nc], body.inputs[nc + 1:]
-    h_new, outs = cell.outputs[0], body.outputs
-    if not (outs[2] is h_new and {outs[0].node.id, outs[1].node.id} == {cell.id}):
-        return "the loop body does more than one LSTM step (its outputs are not the cell's h, c)"
-    h_slot = 0 if outs[0] is h_new else 1
-    z, c_prev = cell.inputs[:2]
-    if c_prev is not carries[1 - h_slot]:
+    (h_new, c_new), outs = cell.outputs, body.outputs
+    slots = [next((j for j in range(nc) if outs[j] is t), None) for t in (h_new, c_new)]
+    if None in slots or op.n_ys != 1 or outs[nc] is not h_new:
+        return ("the loop body does more than one LSTM step (it does not carry the cell's "
+                "h and c and emit h: a projection, num_proj?)")
+    h_slot, c_slot = slots
+    z, c_prev, *peep = cell.inputs
+    if c_prev is not carries[c_slot]:
         return "the cell's previous c is not the loop's carried c"
-    if _op(z) == "concat":
-        return PER_GATE_PRODUCTS
-    terms = _step_terms(z)
-    if terms is None:
-        return "the cell's input z has a term other than x@W, h@R and b"
-    matmuls, bias, nodes = terms
-    is_cap = lambda t: any(t is p for p in caps)              # noqa: E731
-    h_term = next((m for m in matmuls if m[0] is carries[h_slot] and is_cap(m[1])), None)
-    x_term = next((m for m in matmuls if m is not h_term and is_cap(m[1])), None)
-    if x_term is None or h_term is None or (bias is not None and not is_cap(bias)):
-        return "the cell's input z is not x_t @ W + h @ R (+ b)"
-    mask = _step_mask(x_term[0], x_ph, caps, nodes)
-    if isinstance(mask, str):
-        return mask
-    inner = {n.id for n in [cell, x_term[2], h_term[2]] + nodes}
+    inv = _invariant(body, caps)
+    dead = _dead_carries(body, nc, slots, inv)
+    if dead is None:
+        return f"the loop carries {nc} values; an LSTM layer carries (h, c) (and a step counter)"
+    if any(p.node.id not in inv for p in peep):
+        return "the cell's peephole weights change from step to step"
+    blocks = _projections(z, x_ph, carries[h_slot], inv)
+    if isinstance(blocks, str):
+        return blocks
+    inner = {cell.id} | inv | dead | {n.id for blk in blocks for n in blk[4]}
     extra = [n for n in topo_nodes(body.outputs) if n.id not in inner and n.op.name != "placeholder"]
     if extra:
         return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
-    return dict(cell=cell, h_slot=h_slot, W=x_term[1], R=h_term[1], b=bias, mask=mask)
+    return dict(cell=cell, h_slot=h_slot, c_slot=c_slot, blocks=blocks, peep=peep,
+                mask=blocks[0][3])
 
 
-def _step_mask(x_in, x_ph, caps, nodes):
-    """The captured dropout mask the step input is multiplied by (None without one),
-    or a reason why the input is not x_t."""
+def _step_mask(x_in, x_ph, inv, nodes):
+    """The loop-invariant dropout mask the step input is multiplied by (None without
+    one), or a reason why the input is not x_t."""
     if x_in is x_ph:
         return None
     if _op(x_in) == "multiply":
-        mask = next((m for a, m in _pairs(x_in) if a is x_ph and any(m is p for p in caps)), None)
+        mask = next((m for a, m in _pairs(x_in) if a is x_ph and m.node.id in inv), None)
         if mask is not None:
             nodes.append(x_in.node)
             return mask
@@ -256,29 +335,52 @@ def read_loop(b, t, ctx):
         fused_inside = any(_op(o) == "lstm_cell" for o in node.op.body.outputs)
         return Decline(info) if fused_inside else None
     nc = node.op.n_carry
-    return Extension(interior=[node], replaces=list(node.outputs[:nc + 1]), data=info)
+    replaces = [node.outputs[info["h_slot"]], node.outputs[info["c_slot"]], node.outputs[nc]]
+    return Extension(interior=[node], replaces=replaces, data=info)
+
+
+def _weights(blocks, outer):
+    """(W, R, b) outside the loop from the read blocks (concatenated per gate block
+    for implementation=1; b None when the cell has no bias)."""
+    def part(t, rows):
+        o = outer(t)
+        return o if rows is None else o[rows]
+    W = [part(*p) for blk in blocks for p in blk[0]]
+    R = [part(*p) for blk in blocks for p in blk[1]]
+    bs = [outer(blk[2]) if blk[2] is not None else None for blk in blocks]
+    if len(blocks) == 1:
+        return W[0], R[0], bs[0]
+    if any(v is None for v in bs):
+        bs = [v if v is not None else zeros((w.shape[1],), w.dtype) for v, w in zip(bs, W)]
+    return concat(W, axis=-1), concat(R, axis=-1), concat(bs, axis=-1)
 
 
 def build_loop(b, t):
     node, info = t.node, b["extension"]
     op, nc = node.op, node.op.n_carry
-    outer = dict(zip([p.node.id for p in op.body.inputs], node.inputs))
+    caps = op.body.inputs[nc + 1:]
+    mapping = {tensor_key(p): o for p, o in zip(op.body.inputs, node.inputs) if p in caps}
 
-    def out(p):
-        return outer[p.node.id]
-    x = out(op.body.inputs[nc])
+    def outer(p):                # a loop-invariant body tensor, rebuilt outside the loop
+        return substitute([p], mapping)[0]
+    x = node.inputs[nc]
     if info["mask"] is not None:
-        x = x * out(info["mask"])            # the dropout mask is the same at every step
-    h0, c0 = node.inputs[info["h_slot"]], node.inputs[1 - info["h_slot"]]
-    W, R = out(info["W"]), out(info["R"])
-    bias = out(info["b"]) if info["b"] is not None else zeros((W.shape[1],), W.dtype)
+        x = x * outer(info["mask"])          # the dropout mask is the same at every step
+    h0, c0 = node.inputs[info["h_slot"]], node.inputs[info["c_slot"]]
+    W, R, bias = _weights(info["blocks"], outer)
+    bias = bias if bias is not None else zeros((W.shape[1],), W.dtype)
     cell = info["cell"].op
+    peep = [outer(p) for p in info["peep"]] or None
     hs, hT, cT, _, _ = lstm_sequence(x, h0, c0, W, R, bias, reverse=op.reverse,
-                                     activation=cell.activation,
-                                     recurrent_activation=cell.recurrent_activation,
-                                     forget_bias=cell.forget_bias, gate_order=cell.gate_order)
-    finals = node.outputs[:nc]
-    return {node.outputs[nc]: hs, finals[info["h_slot"]]: hT, finals[1 - info["h_slot"]]: cT}
+                                     peepholes=peep, **_cell_attrs(cell))
+    return {node.outputs[nc]: hs, node.outputs[info["h_slot"]]: hT,
+            node.outputs[info["c_slot"]]: cT}
+
+
+def _cell_attrs(cell):
+    return dict(activation=cell.activation, recurrent_activation=cell.recurrent_activation,
+                forget_bias=cell.forget_bias, gate_order=cell.gate_order,
+                cell_clip=cell.cell_clip)
 
 
 def _step_inputs(xs_t):

@@ -1,0 +1,59 @@
+"""The CUDA sequence kernels with peepholes and cell clipping (backends/cuda_lstm.py)
+against the NumPy ones, on the emulated CuPy (tests/cuda_emulation.py)."""
+import sys
+
+import numpy as np
+import pytest
+
+from tinygraph.backends import NumpyBackend, cuda_lstm
+from tinygraph.backends.cupy_backend import CupyBackend
+from tinygraph.ops.lstm import LSTMSequenceGradOp, LSTMSequenceOp, _attrs
+
+import cuda_emulation
+
+pytestmark = [pytest.mark.single_backend,
+              pytest.mark.skipif(cuda_emulation.CXX is None, reason=cuda_emulation.SKIP_REASON)]
+NUMPY = NumpyBackend()
+TOL = {"float64": dict(rtol=1e-12, atol=1e-13), "float32": dict(rtol=1e-5, atol=1e-6)}
+GRID = [dict(peepholes=True), dict(cell_clip=0.3),
+        dict(peepholes=True, cell_clip=0.5, forget_bias=1.0, gate_order="ijfo"),
+        dict(peepholes=True, activation="relu", recurrent_activation="hard_sigmoid")]
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", cuda_emulation.fake_cupy())
+    monkeypatch.setitem(sys.modules, "cupyx", cuda_emulation.fake_cupyx())
+    return CupyBackend()
+
+
+def on(be, arrays):
+    return [be.asarray(a) for a in arrays]
+
+
+def close(want, got, be, dtype):
+    for w, g in zip(want, got):
+        if w is not None:
+            np.testing.assert_allclose(be.to_host(g), w, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("kw", GRID, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+def test_peephole_and_clip_sequence_kernels_match_numpy(gpu, kw, reverse, dtype):
+    rng = np.random.default_rng(7)
+    T, B, D, U = 4, 3, 2, 5
+    shapes = [(T, B, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,)]
+    shapes += [(U,)] * (3 if kw.get("peepholes") else 0)
+    ins = [rng.normal(size=s).astype(dtype) for s in shapes]
+    fwd = LSTMSequenceOp(reverse=reverse, **_attrs(**kw))
+    bwd = LSTMSequenceGradOp(reverse=reverse, **_attrs(**kw))
+    want = fwd.compute(NUMPY, *ins, needed=(True,) * 5)
+    got = cuda_lstm.sequence_forward(fwd, gpu, *on(gpu, ins), needed=(True,) * 5)
+    close(want, got, gpu, dtype)
+    hs, _, _, gates, cs = want
+    cot = [rng.normal(size=s).astype(dtype) for s in [(T, B, U), (B, U), (B, U)]]
+    want_g = bwd.compute(NUMPY, *ins, hs, gates, cs, *cot)
+    got_g = cuda_lstm.sequence_backward(bwd, gpu, *on(gpu, ins + [hs, gates, cs] + cot))
+    assert len(got_g) == len(want_g) == 6 + (3 if kw.get("peepholes") else 0)
+    close(want_g, got_g, gpu, dtype)
