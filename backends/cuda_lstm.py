@@ -326,22 +326,29 @@ def _steps(be, name):
     return make_step
 
 
-def sequence_forward(op, be, x, h0, c0, W, R, b, *peep, needed):
+def sequence_forward(op, be, x, h0, c0, W, R, b, *rest, needed):
     if x.dtype not in _C_TYPES:
-        return op.compute(be, x, h0, c0, W, R, b, *peep, needed=needed)
+        return op.compute(be, x, h0, c0, W, R, b, *rest, needed=needed)
+    peep, mask = (rest[:-1], rest[-1:]) if op.mask_output else (rest, ())
     c0, *peep = _contiguous(be.xp, x.dtype, c0, *peep)
     return _sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"),
-                             x, h0, c0, W, R, b, *peep, needed=needed)
+                             x, h0, c0, W, R, b, *peep, *mask, needed=needed)
 
 
 def sequence_backward(op, be, x, h0, c0, W, R, b, *rest):
+    """``rest``: [peepholes,] [mask,] the saved arrays (3 unmasked, 4 masked) and the
+    cotangents (g_hs first); see ops/lstm_kernels.sequence_backward."""
     xp = be.xp
     if x.dtype not in _C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, *rest)
-    peep, (hs, gates, cs, g_hs, g_hT, g_cT) = rest[:-6], rest[-6:]
-    c0, g_hs, *peep = _contiguous(xp, x.dtype, c0, g_hs, *peep)
+    n_peep = 3 if op.peepholes else 0
+    n_saved = 4 if op.mask_output else 3
+    start = n_peep + (op.mask_output is not None)          # where the saved arrays begin
+    peep, mask, saved = rest[:n_peep], rest[n_peep:start], list(rest[start:])
+    c0, *peep = _contiguous(xp, x.dtype, c0, *peep)
+    saved[n_saved], = _contiguous(xp, x.dtype, saved[n_saved])      # g_hs
     return _sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"),
-                              x, h0, c0, W, R, b, *peep, hs, gates, cs, g_hs, g_hT, g_cT)
+                              x, h0, c0, W, R, b, *peep, *mask, *saved)
 
 
 KERNELS = {"lstm_cell": cell_forward, "lstm_cell_grad": cell_backward,

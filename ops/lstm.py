@@ -15,13 +15,17 @@ Derivatives: the first derivative of each fused op is a fused backward op; the
 derivative of a backward op is taken through the op's decomposition (``body``: the
 same math in primitive ops), so every order works.
 """
+import numpy as np
+
 from tinygraph.ir.graph import Op, ShapeError, apply, register_op
 from tinygraph.ir.spec import Spec as _Spec
 
 from .activations import FUSABLE
+from .constant import constant
 from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step,
                            numpy_forward_step, sequence_backward, sequence_forward)
 from .lstm_step import GATE_BLOCKS, lstm_step
+from .math import where
 from .scan import scan
 from .fill_like import zeros_like
 
@@ -142,6 +146,7 @@ class LSTMSequenceOp(FusedLSTMOp):
     needs (activated gates and cell states); they are kept only when it runs."""
     name = "lstm_sequence"
     needs_output_mask = True
+    mask_output = None       # masked: "carry" (Keras' output rule) or "zero" (zero_output_for_mask)
     specs = [
         Spec(lambda x, h, c, W, R, b: lstm_sequence(x, h, c, W, R, b)[:3],
              [(4, 2, 3), (2, 2), (2, 2), (3, 8), (2, 8), (8,)], domain=(-1, 1)),
@@ -152,32 +157,49 @@ class LSTMSequenceOp(FusedLSTMOp):
             x, h, c, W, R, b, peepholes=(pi, pf, po), cell_clip=0.6, forget_bias=1.0,
             gate_order="ijfo")[:3],
              [(3, 2, 2), (2, 2), (2, 2), (2, 8), (2, 8), (8,), (2,), (2,), (2,)], domain=(-1, 1)),
+        Spec(lambda x, h, c, W, R, b: _masked_spec(x, h, c, W, R, b, "carry", False),
+             [(4, 3, 2), (3, 2), (3, 2), (2, 8), (2, 8), (8,)], domain=(-1, 1)),
+        Spec(lambda x, h, c, W, R, b: _masked_spec(x, h, c, W, R, b, "zero", True),
+             [(4, 3, 2), (3, 2), (3, 2), (2, 8), (2, 8), (8,)], domain=(-1, 1)),
     ]
 
-    def infer(self, x, h0, c0, W, R, b, *peep):
+    def infer(self, x, h0, c0, W, R, b, *rest):
         self.check_attrs()
-        if len(peep) != (3 if self.peepholes else 0):
-            raise ShapeError("lstm_sequence: peepholes=True needs three (U,) weights "
-                             f"(p_i, p_f, p_o), got {len(peep)} extra inputs")
+        masked = self.mask_output is not None
+        if self.mask_output not in (None, "carry", "zero"):
+            raise ShapeError(f"mask_output must be None, 'carry' or 'zero', got {self.mask_output!r}")
+        if len(rest) != (3 if self.peepholes else 0) + masked:
+            raise ShapeError("lstm_sequence: expected three (U,) peephole weights (p_i, p_f, p_o) "
+                             f"with peepholes={self.peepholes} and a (T, B) mask with "
+                             f"mask_output={self.mask_output!r}, got {len(rest)} extra inputs")
         if x.ndim != 3 or W.ndim != 2 or R.ndim != 2 or b.ndim != 1:
             raise ShapeError("expected x (T, B, D), W (D, 4U), R (U, 4U), b (4U,)")
+        if masked and (rest[-1].ndim != 2 or rest[-1].dtype != bool):
+            raise ShapeError(f"the mask must be (T, B) bool, got {rest[-1].dtype} {rest[-1].shape}")
         T, B = x.shape[0], x.shape[1]
         U = R.shape[0]
-        return [((T, B, U), x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
-                ((T, B, 4 * U), x.dtype), ((T, B, U), x.dtype)]
+        seq = ((T, B, U), x.dtype)
+        out = [seq, (h0.shape, x.dtype), (c0.shape, x.dtype), ((T, B, 4 * U), x.dtype), seq]
+        return out + ([(h0.shape, x.dtype), seq, seq] if masked else [])
 
-    def compute(self, be, x, h0, c0, W, R, b, *peep, needed):
-        return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, *peep,
+    def compute(self, be, x, h0, c0, W, R, b, *rest, needed):
+        return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, *rest,
                                 needed=needed)
 
-    def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs):
-        if g_gates is not None or g_cs is not None:
-            raise ValueError(f"{node.name!r}: the saved gates and cell states of lstm_sequence "
-                             "feed its own backward op only; they are not differentiable outputs")
-        hs, _, _, gates, cs = node.outputs
-        zero = [zeros_like(t) if g is None else g for g, t in zip((g_hs, g_h, g_c), node.outputs[:3])]
-        grad = apply(LSTMSequenceGradOp(**self.attrs), list(node.inputs) + [hs, gates, cs] + zero)
-        return list(grad.outputs)
+    def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs, *g_masked):
+        if g_gates is not None or g_cs is not None or any(g is not None for g in g_masked[1:]):
+            raise ValueError(f"{node.name!r}: the saved gates and states of lstm_sequence feed "
+                             "its own backward op only; they are not differentiable outputs")
+        outs = node.outputs
+        # what the backward reads: the states entering each step, the gates, the cells' c
+        saved = [outs[6], outs[3], outs[4], outs[7]] if self.mask_output else list(outs[3:5])
+        saved = saved if self.mask_output else [outs[0]] + saved
+        cot = [(g_hs, outs[0]), (g_h, outs[1]), (g_c, outs[2])]
+        cot += [(g_masked[0], outs[5])] if self.mask_output else []
+        zero = [zeros_like(t) if g is None else g for g, t in cot]
+        grad = apply(LSTMSequenceGradOp(**self.attrs), list(node.inputs) + saved + zero)
+        grads = list(grad.outputs)
+        return grads + ([None] if self.mask_output else [])
 
     def decompose(self, inputs):
         return _sequence_decomposition(self, *inputs)
@@ -190,6 +212,7 @@ class LSTMSequenceGradOp(FusedLSTMOp):
     runs backwards in the kernel; the input, kernel and bias gradients are one GEMM /
     one sum over all steps."""
     name = "lstm_sequence_grad"
+    mask_output = None
     specs = [Spec(lambda x, h, c, W, R, b, gy: _sequence_grad_spec(x, h, c, W, R, b, gy),
                   [(3, 2, 2), (2, 2), (2, 2), (2, 8), (2, 8), (8,), (3, 2, 2)], domain=(-1, 1),
                   order=1)]
@@ -206,10 +229,19 @@ class LSTMSequenceGradOp(FusedLSTMOp):
         return sequence_backward(be.xp, self, numpy_backward_step, *arrays)
 
     def primal(self, inputs):
-        # (x, h0, c0, W, R, b, [peepholes,] hs, gates, cs, cotangents of hs, h_T, c_T): the
-        # saved hs, gates and cs are what the kernel reads; the math needs only the inputs
-        n = 9 if self.peepholes else 6
-        return LSTMSequenceOp(**self.attrs), inputs[:n], inputs[n + 3:]
+        # (x, h0, c0, W, R, b, [peepholes,] [mask,] saved arrays, cotangents): the saved
+        # arrays are what the kernel reads; the math needs only the inputs
+        n = 6 + (3 if self.peepholes else 0) + (self.mask_output is not None)
+        if not self.mask_output:
+            return LSTMSequenceOp(**self.attrs), inputs[:n], inputs[n + 3:]
+        g_hs, g_hT, g_cT, g_y = inputs[n + 4:]      # the cotangents of outputs 0, 1, 2 and 5
+        return LSTMSequenceOp(**self.attrs), inputs[:n], [g_hs, g_hT, g_cT, None, None, g_y]
+
+
+def _masked_spec(x, h0, c0, W, R, b, mask_output, reverse):
+    keep = constant(np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1]], bool))
+    out = lstm_sequence(x, h0, c0, W, R, b, reverse=reverse, mask=keep, mask_output=mask_output)
+    return [out[0], out[1], out[2], out[5]]
 
 
 def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
@@ -219,12 +251,19 @@ def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
                  [x, h0, c0, W, R, b, hs, gates, cs, g_hs, zero, zero]).outputs
 
 
-def lstm_sequence(x, h0, c0, W, R, b, reverse=False, peepholes=None, **attrs):
-    """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs).
-    ``peepholes``: (p_i, p_f, p_o) or None."""
+def lstm_sequence(x, h0, c0, W, R, b, reverse=False, peepholes=None, mask=None,
+                  mask_output="carry", **attrs):
+    """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs) and, with a
+    (T, B) bool ``mask`` (True = keep the step), also (y_T, states h, states c): at a
+    masked step the states keep their values; the output is the carried one
+    (``mask_output="carry"``, zeros before the first kept step) or zeros ("zero"),
+    y_T the carried output after the last step. ``peepholes``: (p_i, p_f, p_o) or None."""
     a = _attrs(peepholes=peepholes is not None, **attrs)
+    if mask is not None:
+        a["mask_output"] = mask_output
+    extra = list(peepholes or ()) + ([mask] if mask is not None else [])
     return list(apply(LSTMSequenceOp(reverse=bool(reverse), **a),
-                      [x, h0, c0, W, R, b] + list(peepholes or ())).outputs)
+                      [x, h0, c0, W, R, b] + extra).outputs)
 
 
 # ----------------------------------------------------------------------- decompositions
@@ -236,10 +275,28 @@ def _cell_decomposition(op, z, c, *peep):
     return list(lstm_step(z, c, math_of(op), peep if op.peepholes else None)[:2])
 
 
-def _sequence_decomposition(op, x, h0, c0, W, R, b, *peep):
+def _sequence_decomposition(op, x, h0, c0, W, R, b, *rest):
+    peep = rest[:3] if op.peepholes else None
+    if op.mask_output:
+        return _masked_decomposition(op, x, h0, c0, W, R, b, peep, rest[-1])
+
     def step(carry, x_t):
         h, c = carry
-        h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(op), peep if op.peepholes else None)[:2]
+        h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(op), peep)[:2]
         return (h2, c2), h2
     (hT, cT), hs = scan(step, x, (h0, c0), reverse=op.reverse)
     return [hs, hT, cT]
+
+
+def _masked_decomposition(op, x, h0, c0, W, R, b, peep, mask):
+    """The masked sequence as the RNN layer builds it: states kept at masked steps, the
+    carried output zeros until the first kept step."""
+    def step(carry, seq):
+        (h, c, y), (x_t, m_t) = carry, seq
+        h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(op), peep)[:2]
+        keep = m_t[:, None]
+        y2 = where(keep, h2, y)
+        out = y2 if op.mask_output == "carry" else where(keep, h2, zeros_like(h2))
+        return (where(keep, h2, h), where(keep, c2, c), y2), out
+    (hT, cT, yT), hs = scan(step, [x, mask], (h0, c0, zeros_like(h0)), reverse=op.reverse)
+    return [hs, hT, cT, None, None, yT]

@@ -143,17 +143,29 @@ def _sum_to(xp, g, shape):
 #   backward step(a, c, c_prev, g_h, dh, dc, d, *peep) -> () or the peephole products
 #            (p_i, p_f, p_o gradients per sample, (B, U) each)
 
-def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *peep, needed):
-    """lstm_sequence's outputs (hs, h_T, c_T, gates, cs); ``gates`` and ``cs`` only
-    when ``needed`` says the backward op reads them. ``peep``: (p_i, p_f, p_o) or ()."""
+def _input_projection(xp, op, x, W, b):
+    """Every step's ``x_t @ W + b`` (forget bias folded in) as one GEMM: (T, B, 4U)."""
     T, B, D = x.shape
-    U = R.shape[0]
     if T == 0:
         raise ValueError("lstm_sequence: zero time steps")
-    zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)   # every step's x @ W
+    zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, W.shape[1])
     zx += b
     if op.forget_bias:
-        zx[..., math_of(op).gate_slices(U)[1]] += op.forget_bias
+        zx[..., math_of(op).gate_slices(W.shape[1] // 4)[1]] += op.forget_bias
+    return zx
+
+
+def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed):
+    """lstm_sequence's outputs (hs, h_T, c_T, gates, cs); ``gates`` and ``cs`` only
+    when ``needed`` says the backward op reads them. ``rest``: the peepholes (p_i,
+    p_f, p_o) if any, then the (T, B) mask when the op is masked."""
+    zx = _input_projection(xp, op, x, W, b)
+    if op.mask_output:
+        return masked_forward(xp, op, make_step(xp, op, x.shape[1], R.shape[0], x.dtype),
+                              zx, h0, c0, R, rest[:-1], rest[-1])
+    peep = rest
+    T, B, D = x.shape
+    U = R.shape[0]
     keep = needed[3] or needed[4]             # the backward op reads gates and cs
     gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
     cs = xp.empty((T, B, U), x.dtype) if keep else None
@@ -184,33 +196,86 @@ def numpy_forward_step(xp, op, B, U, dtype):
 
 def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest):
     """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb[, gp_i, gp_f, gp_o]);
-    ``rest``: [p_i, p_f, p_o,] hs, gates, cs, g_hs, g_hT, g_cT."""
-    peep, (hs, gates, cs, g_hs, g_hT, g_cT) = rest[:-6], rest[-6:]
+    ``rest``: [p_i, p_f, p_o,] hs, gates, cs, g_hs, g_hT, g_cT; masked: [peepholes,]
+    mask, states h, gates, cs, states c, g_hs, g_hT, g_cT, g_y."""
+    n = 8 if op.mask_output else 6
+    peep, saved = rest[:-n], rest[-n:]
+    if op.mask_output:
+        peep, mask = peep[:-1], peep[-1]
+        hs, gates, cs, cst, g_hs, g_hT, g_cT, g_y = saved
+    else:
+        (hs, gates, cs, g_hs, g_hT, g_cT), mask, g_y = saved, None, None
+        cst = cs              # unmasked, the c entering a step is the previous cell's
     T, B, D = x.shape
     U = R.shape[0]
-    dz = xp.empty((T, B, 4 * U), x.dtype)
-    dh, dc = g_hT.copy(), g_cT.copy()
-    gp = [xp.zeros((B, U), x.dtype) for _ in peep]
     step = make_step(xp, op, B, U, x.dtype)
-    RT = R.T
-    order = list(range(T - 1, -1, -1)) if op.reverse else list(range(T))
-    for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
-        t = order[k]
-        c_prev = cs[order[k - 1]] if k > 0 else c0
-        products = step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t], *peep)
-        for acc, p in zip(gp, products or ()):
-            acc += p
-        xp.matmul(dz[t], RT, out=dh)
+    dz, dh, dc, gp = _backward_loop(xp, op, step, R, c0, gates, cs, cst, g_hs, g_hT, g_cT,
+                                    peep, mask, g_y)
     dz2 = dz.reshape(T * B, 4 * U)
     gx = xp.matmul(dz2, W.T).reshape(T, B, D)
     gW = xp.matmul(x.reshape(T * B, D).T, dz2)
-    # the hidden state entering step t is the previous step's output (h0 for the first)
+    # the hidden state entering step t is the previous step's (h0 for the first)
     first, rest_, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
         (0, slice(1, T), slice(0, T - 1))
     gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest_].reshape(-1, 4 * U))
     gR += xp.matmul(h0.T, dz[first])
     gb = dz2.sum(0)
     return (gx, dh, dc, gW, gR, gb) + tuple(g.sum(0) for g in gp)
+
+
+def _backward_loop(xp, op, step, R, c0, gates, cs, cst, g_hs, g_hT, g_cT, peep, mask, g_y):
+    """The recurrence backwards: (dz, gh0, gc0, per-sample peephole gradients). With a
+    mask, a step's cell gets the gradients only where the row is kept; elsewhere they
+    pass to the carried states (and the carried output, ``dy``)."""
+    T, B, U = cs.shape
+    dz = xp.empty((T, B, 4 * U), cs.dtype)
+    dh, dc = g_hT.copy(), g_cT.copy()
+    dy = None if mask is None else g_y.copy()
+    gp = [xp.zeros((B, U), cs.dtype) for _ in peep]
+    RT = R.T
+    order = list(range(T - 1, -1, -1)) if op.reverse else list(range(T))
+    for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
+        t = order[k]
+        c_prev = cst[order[k - 1]] if k > 0 else c0
+        if mask is None:
+            products = step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t], *peep)
+        else:
+            m = mask[t][:, None]
+            g_y_cell = xp.where(m, dy + g_hs[t], 0)
+            dy = xp.where(m, 0, dy + g_hs[t] if op.mask_output == "carry" else dy)
+            dh_pass, dc_pass = xp.where(m, 0, dh), xp.where(m, 0, dc)
+            dh, dc = xp.where(m, dh, 0), xp.where(m, dc, 0)
+            products = step(gates[t], cs[t], c_prev, g_y_cell, dh, dc, dz[t], *peep)
+            dc += dc_pass
+        for acc, p in zip(gp, products or ()):
+            acc += p
+        dh = xp.matmul(dz[t], RT, out=dh if mask is None else None)
+        if mask is not None:
+            dh += dh_pass
+    return dz, dh, dc, gp
+
+
+def masked_forward(xp, op, step, zx, h0, c0, R, peep, mask):
+    """The masked sequence: at a step whose row is masked, h and c keep their values and
+    the carried output its own (zeros before the first kept step); the emitted output
+    is the carried one (``mask_output="carry"``) or zeros (``"zero"``). Returns (hs,
+    h_T, c_T, gates, cs, y_T, states h, states c): cs are the cells' own new c."""
+    T, B, _ = zx.shape
+    U = R.shape[0]
+    gates = xp.empty((T, B, 4 * U), zx.dtype)
+    hs, cs, hst, cst = (xp.empty((T, B, U), zx.dtype) for _ in range(4))
+    h_cell = xp.empty((B, U), zx.dtype)
+    y = xp.zeros((B, U), zx.dtype)
+    h, c = h0, c0
+    for t in (range(T - 1, -1, -1) if op.reverse else range(T)):
+        m = mask[t][:, None]
+        xp.matmul(h, R, out=gates[t])
+        step(gates[t], zx[t], c, cs[t], h_cell, *peep)
+        hst[t], cst[t] = xp.where(m, h_cell, h), xp.where(m, cs[t], c)
+        y = xp.where(m, h_cell, y)
+        hs[t] = y if op.mask_output == "carry" else xp.where(m, h_cell, 0)
+        h, c = hst[t], cst[t]
+    return hs, h, c, gates, cs, y, hst, cst
 
 
 def numpy_backward_step(xp, op, B, U, dtype):

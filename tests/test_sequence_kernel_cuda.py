@@ -57,3 +57,24 @@ def test_peephole_and_clip_sequence_kernels_match_numpy(gpu, kw, reverse, dtype)
     got_g = cuda_lstm.sequence_backward(bwd, gpu, *on(gpu, ins + [hs, gates, cs] + cot))
     assert len(got_g) == len(want_g) == 6 + (3 if kw.get("peepholes") else 0)
     close(want_g, got_g, gpu, dtype)
+
+
+@pytest.mark.parametrize("mask_output", ["carry", "zero"])
+@pytest.mark.parametrize("kw", [dict(), dict(peepholes=True, cell_clip=0.5)],
+                         ids=["plain", "peepholes,clip"])
+def test_masked_sequences_match_numpy(gpu, kw, mask_output):
+    rng = np.random.default_rng(8)
+    T, B, D, U = 4, 3, 2, 5
+    shapes = [(T, B, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,)]
+    shapes += [(U,)] * (3 if kw.get("peepholes") else 0)
+    ins = [rng.normal(size=s) for s in shapes] + [rng.random((T, B)) < 0.6]
+    attrs = dict(_attrs(**kw), mask_output=mask_output, reverse=False)
+    fwd, bwd = LSTMSequenceOp(**attrs), LSTMSequenceGradOp(**attrs)
+    want = fwd.compute(NUMPY, *ins, needed=(True,) * 8)
+    got = cuda_lstm.sequence_forward(fwd, gpu, *on(gpu, ins), needed=(True,) * 8)
+    close(want, got, gpu, "float64")
+    hs, _, _, gates, cs, _, hst, cst = want
+    cot = [rng.normal(size=s) for s in [(T, B, U), (B, U), (B, U), (B, U)]]
+    want_g = bwd.compute(NUMPY, *ins, hst, gates, cs, cst, *cot)
+    got_g = cuda_lstm.sequence_backward(bwd, gpu, *on(gpu, ins + [hst, gates, cs, cst] + cot))
+    close(want_g, got_g, gpu, "float64")

@@ -5,9 +5,10 @@ kernels of ops/lstm.py in its place.
   from the activation table (any activation a fused kernel implements; the Keras
   cell's implementation 1 and 2; the TF1 cell's forget_bias, peepholes and
   cell_clip), becomes one ``lstm_cell`` op, also inside loop bodies.
-- ``lstm_sequence_fusion``: a loop whose body is one fused cell fed by
-  ``x_t @ W + h @ R + b``, or an unrolled chain of identical fused cells over
-  ``x[0], x[1], ...``, becomes one ``lstm_sequence`` op.
+- ``lstm_sequence_fusion``: a loop whose body is one fused cell fed by ``x_t @ W +
+  h @ R + b`` (Keras), ``concat([x_t, h]) @ K + b`` (TF1) or four per-gate products
+  (implementation=1), with peepholes, clipping and RNN masks, or an unrolled chain of
+  identical fused cells over ``x[0], x[1], ...``, becomes one ``lstm_sequence`` op.
 
 Backward passes are fused by differentiating the fused forward graph (the backward
 fusion stage): fused ops have fused VJPs. Every LSTM-looking subgraph a rule leaves
@@ -25,10 +26,9 @@ from tinygraph.ops.lstm_step import GATE_BLOCKS
 from tinygraph.ops.scan import Scan
 from tinygraph.ops.sources import zeros
 
-# why implementation=1 cells (one matmul per gate) get no sequence kernel
-PER_GATE_PRODUCTS = ("the cell computes one product per gate (implementation=1, which "
-                     "recurrent_dropout forces), so its cells are fused step by step, not as "
-                     "one sequence kernel")
+# why unrolled implementation=1 and TF1 cells get no sequence kernel (loops do)
+PER_GATE_PRODUCTS = ("the unrolled steps compute one product per gate (implementation=1) or "
+                     "concat([x, h]) @ K (TF1); unrolled, they are fused step by step")
 NOT_ONE_SPLIT = ("the four gate pre-activations are not the four parts of one split in i, f, "
                  "c, o or i, j, f, o order")
 GATE_ORDERS = {blocks: order for order, blocks in GATE_BLOCKS.items()}
@@ -277,41 +277,100 @@ def _dead_carries(body, nc, slots, inv):
     return dead
 
 
+def _where_of(t, key, new, old=None):
+    """Whether t is ``where(key, new, old)`` (old: any tensor when None)."""
+    return _op(t) == "where" and t.node.inputs[0] is key and t.node.inputs[1] is new \
+        and (old is None or t.node.inputs[2] is old)
+
+
+def _mask_key(m_ph, outs):
+    """The (B, 1) keep tensor ``m_t[:, None]`` the masked RNN step reads, or None."""
+    keys = [o.node.inputs[0] for o in outs if _op(o) == "where"]
+    return next((k for k in keys if _op(k) == "getitem" and k.node.inputs[0] is m_ph
+                 and k.node.op.index == (slice(None), None)), None)
+
+
+def _masked_slots(body, nc, cell):
+    """For a loop over (x, mask) as layers.RNN builds it: (slots of h, c and the carried
+    output (None if dropped), the output rule, the mask-handling node ids), or a reason."""
+    carries, m_ph, outs = body.inputs[:nc], body.inputs[nc + 1], body.outputs
+    (h_cell, c_cell), emitted = cell.outputs, outs[nc] if len(outs) > nc else None
+    key = _mask_key(m_ph, outs)
+    if key is None:
+        return "the loop reads a second sequence that is not a mask the RNN layer applies"
+    kept_h = [j for j in range(nc) if _where_of(outs[j], key, h_cell, carries[j])]
+    c_slot = next((j for j in range(nc) if _where_of(outs[j], key, c_cell, carries[j])), None)
+    if c_slot is None or not kept_h or len(kept_h) > 2:
+        return "the masked loop does not keep h and c at masked steps as the RNN layer does"
+    nodes = {key.node.id} | {outs[j].node.id for j in kept_h + [c_slot]}
+    if emitted is None or any(outs[j] is emitted for j in kept_h):
+        rule = "carry"
+    elif _where_of(emitted, key, h_cell) and _op(emitted.node.inputs[2]) == "fill_like" \
+            and emitted.node.inputs[2].node.op.value == 0 \
+            and emitted.node.inputs[2].node.inputs[0] is h_cell:
+        rule = "zero"
+        nodes |= {emitted.node.id, emitted.node.inputs[2].node.id}
+    else:
+        return "the masked loop emits something other than the carried output or zeros"
+    return kept_h, c_slot, rule, nodes
+
+
 def _read_body(op):
     """How a loop body computes one LSTM step, or a reason why it is not one."""
     body, nc = op.body, op.n_carry
-    if op.n_seq != 1:
-        return ("the loop reads more than one sequence (a mask or several inputs); its "
-                "cells are fused step by step")
+    if op.n_seq not in (1, 2):
+        return "the loop reads several sequences; its cells are fused step by step"
+    if op.n_ys != 1 and not (op.n_ys == 0 and op.n_seq == 2):
+        return f"the loop emits {op.n_ys} sequences; an LSTM layer emits its outputs"
     cells = [o for o in body.outputs if _op(o) == "lstm_cell"]
+    if not cells and op.n_seq == 2:
+        cells = [t for o in body.outputs if _op(o) == "where" for t in o.node.inputs
+                 if _op(t) == "lstm_cell"]
     if not cells:
         return "the loop body holds no fused LSTM cell"
     cell = cells[0].node
-    carries, x_ph, caps = body.inputs[:nc], body.inputs[nc], body.inputs[nc + 1:]
+    carries, x_ph, caps = body.inputs[:nc], body.inputs[nc], body.inputs[nc + op.n_seq:]
     (h_new, c_new), outs = cell.outputs, body.outputs
-    slots = [next((j for j in range(nc) if outs[j] is t), None) for t in (h_new, c_new)]
-    if None in slots or op.n_ys != 1 or outs[nc] is not h_new:
+    if op.n_seq == 2:
+        masked = _masked_slots(body, nc, cell)
+        if isinstance(masked, str):
+            return masked
+        h_slots, c_slot, rule, mask_nodes = masked
+    else:
+        h_slots = [j for j in range(nc) if outs[j] is h_new]
+        c_slot = next((j for j in range(nc) if outs[j] is c_new), None)
+        rule, mask_nodes = None, set()
+        if not h_slots or c_slot is None or outs[nc] is not h_new:
+            h_slots = []
+    if not h_slots:
         return ("the loop body does more than one LSTM step (it does not carry the cell's "
                 "h and c and emit h: a projection, num_proj?)")
-    h_slot, c_slot = slots
     z, c_prev, *peep = cell.inputs
     if c_prev is not carries[c_slot]:
         return "the cell's previous c is not the loop's carried c"
     inv = _invariant(body, caps)
+    if any(p.node.id not in inv for p in peep):
+        return "the cell's peephole weights change from step to step"
+    for h_slot in h_slots:                 # h is the carry the recurrent product reads
+        blocks = _projections(z, x_ph, carries[h_slot], inv)
+        if not isinstance(blocks, str):
+            break
+    if isinstance(blocks, str):
+        return blocks
+    # the other kept-like-h carry is the carried output (Keras' rule for masked steps)
+    y_slot = next((j for j in h_slots if j != h_slot), None)
+    if rule == "carry" and len(outs) > nc and (y_slot is None or outs[y_slot] is not outs[nc]):
+        return "the masked loop does not carry its output as the RNN layer does"
+    slots = [h_slot, c_slot] + ([y_slot] if y_slot is not None else [])
     dead = _dead_carries(body, nc, slots, inv)
     if dead is None:
         return f"the loop carries {nc} values; an LSTM layer carries (h, c) (and a step counter)"
-    if any(p.node.id not in inv for p in peep):
-        return "the cell's peephole weights change from step to step"
-    blocks = _projections(z, x_ph, carries[h_slot], inv)
-    if isinstance(blocks, str):
-        return blocks
-    inner = {cell.id} | inv | dead | {n.id for blk in blocks for n in blk[4]}
+    inner = {cell.id} | inv | dead | mask_nodes | {n.id for blk in blocks for n in blk[4]}
     extra = [n for n in topo_nodes(body.outputs) if n.id not in inner and n.op.name != "placeholder"]
     if extra:
         return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
-    return dict(cell=cell, h_slot=h_slot, c_slot=c_slot, blocks=blocks, peep=peep,
-                mask=blocks[0][3])
+    return dict(cell=cell, h_slot=h_slot, c_slot=c_slot, y_slot=y_slot, rule=rule,
+                blocks=blocks, peep=peep, mask=blocks[0][3])
 
 
 def _step_mask(x_in, x_ph, inv, nodes):
@@ -332,10 +391,11 @@ def read_loop(b, t, ctx):
     node = t.node
     info = _read_body(node.op)
     if isinstance(info, str):
-        fused_inside = any(_op(o) == "lstm_cell" for o in node.op.body.outputs)
+        fused_inside = any(n.op.name == "lstm_cell" for n in topo_nodes(node.op.body.outputs))
         return Decline(info) if fused_inside else None
     nc = node.op.n_carry
-    replaces = [node.outputs[info["h_slot"]], node.outputs[info["c_slot"]], node.outputs[nc]]
+    slots = [info[k] for k in ("h_slot", "c_slot", "y_slot") if info[k] is not None]
+    replaces = [node.outputs[j] for j in slots] + list(node.outputs[nc:nc + node.op.n_ys])
     return Extension(interior=[node], replaces=replaces, data=info)
 
 
@@ -358,8 +418,7 @@ def _weights(blocks, outer):
 def build_loop(b, t):
     node, info = t.node, b["extension"]
     op, nc = node.op, node.op.n_carry
-    caps = op.body.inputs[nc + 1:]
-    mapping = {tensor_key(p): o for p, o in zip(op.body.inputs, node.inputs) if p in caps}
+    mapping = {tensor_key(p): o for p, o in zip(op.body.inputs, node.inputs)}
 
     def outer(p):                # a loop-invariant body tensor, rebuilt outside the loop
         return substitute([p], mapping)[0]
@@ -371,10 +430,15 @@ def build_loop(b, t):
     bias = bias if bias is not None else zeros((W.shape[1],), W.dtype)
     cell = info["cell"].op
     peep = [outer(p) for p in info["peep"]] or None
-    hs, hT, cT, _, _ = lstm_sequence(x, h0, c0, W, R, bias, reverse=op.reverse,
-                                     peepholes=peep, **_cell_attrs(cell))
-    return {node.outputs[nc]: hs, node.outputs[info["h_slot"]]: hT,
-            node.outputs[info["c_slot"]]: cT}
+    mask = node.inputs[nc + 1] if op.n_seq == 2 else None
+    hs, hT, cT, *rest = lstm_sequence(x, h0, c0, W, R, bias, reverse=op.reverse, peepholes=peep,
+                                      mask=mask, mask_output=info["rule"], **_cell_attrs(cell))
+    repl = {node.outputs[info["h_slot"]]: hT, node.outputs[info["c_slot"]]: cT}
+    if op.n_ys:
+        repl[node.outputs[nc]] = hs
+    if info["y_slot"] is not None:
+        repl[node.outputs[info["y_slot"]]] = rest[2]
+    return repl
 
 
 def _cell_attrs(cell):
@@ -501,9 +565,7 @@ def build_chain(b, h):
     with in_scope(_layer_scope(chain)):
         hs, _, cT, _, _ = lstm_sequence(X if info["mask"] is None else X * info["mask"],
                                         info["h0"], chain[0].inputs[1], W, info["R"], bias,
-                                        activation=op.activation,
-                                        recurrent_activation=op.recurrent_activation,
-                                        forget_bias=op.forget_bias, gate_order=op.gate_order)
+                                        **_cell_attrs(op))
         repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
     repl[chain[-1].outputs[1]] = cT
     return repl
