@@ -74,3 +74,22 @@ def test_the_mask_must_be_bool_time_by_batch():
     W, b = tg.zeros((2, 8), "float64"), tg.zeros((8,), "float64")
     with pytest.raises(tg.ShapeError, match="bool"):
         lstm_sequence(x, h, h, W, W, b, mask=tg.zeros((2, 1), "float64"))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(use_peepholes=True, cell_clip=0.5)],
+                         ids=["plain", "peepholes,clip"])
+def test_tf1_sequence_length_runs_on_the_sequence_kernel(kw, rng):
+    from tinygraph.layers import rnn_cell
+    x = tg.placeholder((B, T, D), "float64")
+    cell = rnn_cell.LSTMCell(U, dtype="float64", **kw)
+    with tg.variable_scope(f"len{len(kw)}"):
+        y, (c, h) = rnn_cell.dynamic_rnn(cell, x, sequence_length=[5, 0, 2], dtype="float64")
+    loss = tg.reduce_sum(y * tg.constant(rng.standard_normal((B, T, U)))) + tg.reduce_sum(c * h)
+    grads = tg.gradients(loss, [x] + cell.weights)
+    feed = {x: rng.standard_normal((B, T, D))}
+    unfused = tg.Session(optimize=False).run([loss, y, c, h, grads], feed)
+    sess = tg.Session(optimize=True)
+    assert_close(unfused, sess.run([loss, y, c, h, grads], feed))
+    why = sess.explain([loss, grads])
+    assert [op for op, _ in why.fused] == ["lstm_sequence", "lstm_sequence_grad"], str(why)
+    assert not why.unfused, str(why)

@@ -8,27 +8,30 @@ kernels of ops/lstm.py in its place.
 - ``lstm_sequence_fusion``: a loop whose body is one fused cell fed by ``x_t @ W +
   h @ R + b`` (Keras), ``concat([x_t, h]) @ K + b`` (TF1) or four per-gate products
   (implementation=1), with peepholes, clipping and RNN masks, or an unrolled chain of
-  identical fused cells over ``x[0], x[1], ...``, becomes one ``lstm_sequence`` op.
+  identical fused cells over ``x[0], x[1], ...``, becomes one ``lstm_sequence`` op
+  (how a loop body is read: tinygraph/compile/lstm_loop_body.py).
 
 Backward passes are fused by differentiating the fused forward graph (the backward
 fusion stage): fused ops have fused VJPs. Every LSTM-looking subgraph a rule leaves
 alone is reported with the reason (``Session.explain`` prints them).
 """
+import numpy as np
+
+from tinygraph.compile.lstm_loop_body import PER_GATE_PRODUCTS, is_const, pairs, read_body, step_terms
 from tinygraph.compile.rewrite import Decline, Extension, Rule, rewrite
 from tinygraph.ir.function import Function
 from tinygraph.ir.graph import apply, in_scope, topo_nodes
 from tinygraph.ir.rebuild import substitute, tensor_key
 from tinygraph.ir.pattern import Alt, Opt, Pat, V
 from tinygraph.ops.activations import ACTIVATIONS, FUSABLE, scalar_constant
-from tinygraph.ops.array import concat
+from tinygraph.ops.array import concat, expand_dims
+from tinygraph.ops.compare import less
+from tinygraph.ops.constant import constant
 from tinygraph.ops.lstm import lstm_cell, lstm_sequence
 from tinygraph.ops.lstm_step import GATE_BLOCKS
 from tinygraph.ops.scan import Scan
 from tinygraph.ops.sources import zeros
 
-# why unrolled implementation=1 and TF1 cells get no sequence kernel (loops do)
-PER_GATE_PRODUCTS = ("the unrolled steps compute one product per gate (implementation=1) or "
-                     "concat([x, h]) @ K (TF1); unrolled, they are fused step by step")
 NOT_ONE_SPLIT = ("the four gate pre-activations are not the four parts of one split in i, f, "
                  "c, o or i, j, f, o order")
 GATE_ORDERS = {blocks: order for order, blocks in GATE_BLOCKS.items()}
@@ -166,234 +169,18 @@ CELL_RULES.append(
 
 # ----------------------------------------------------------------------- sequence fusion
 
-def _add_terms(t, nodes):
-    """Flatten a tree of ``add`` into its terms (recording the add nodes)."""
-    if _op(t) == "add":
-        nodes.append(t.node)
-        a, b = t.node.inputs
-        return _add_terms(a, nodes) + _add_terms(b, nodes)
-    return [t]
-
-
-def _step_terms(z):
-    """z = a @ W + b @ R (+ bias) -> ([(a, W, node), (b, R, node)], bias, add nodes) or None."""
-    nodes, matmuls, bias = [], [], None
-    for term in _add_terms(z, nodes):
-        if _op(term) == "matmul" and not (term.node.op.transpose_a or term.node.op.transpose_b):
-            matmuls.append((term.node.inputs[0], term.node.inputs[1], term.node))
-        elif term.ndim == 1 and bias is None:
-            bias = term
-        else:
-            return None
-    return (matmuls, bias, nodes) if len(matmuls) in (1, 2) else None
-
-
-def _pairs(t):
-    a, b = t.node.inputs
-    return [(a, b), (b, a)]
-
-
-def _invariant(body, caps):
-    """Ids of the body's nodes that read only captured values (weights and their
-    slices): the same at every step, so they can be rebuilt outside the loop."""
-    cap_ids = {p.node.id for p in caps}
-    inv = set()
-    for n in topo_nodes(body.outputs):
-        if n.id in cap_ids or (n.op.name != "placeholder" and n.inputs
-                               and all(t.node.id in inv for t in n.inputs)):
-            inv.add(n.id)
-    return inv
-
-
-def _projections(z, x_ph, h_ph, inv):
-    """How z = x_t @ W + h @ R (+ b) is computed, per block of its columns: a list of
-    (W parts, R parts, bias, x mask, nodes) with each parts a list of (loop-invariant
-    tensor, row slice or None) whose product sum is the block; or a reason why not.
-
-    - Keras implementation=2: ``x @ W + h @ R + b``, one block;
-    - TF1: ``concat([x, h], 1) @ K + b``: W and R are K's first D and last H rows;
-    - Keras implementation=1: ``concat([x @ W_k + b_k + h @ R_k for k in i, f, c, o])``,
-      four blocks (the fusion concatenates their W, R and b)."""
-    if _op(z) == "concat" and z.node.op.axis in (-1, z.ndim - 1) and len(z.node.inputs) == 4:
-        blocks = [_projections(piece, x_ph, h_ph, inv) for piece in z.node.inputs]
-        bad = next((blk for blk in blocks if isinstance(blk, str)), None)
-        if bad is not None:
-            return bad
-        masks = {id(blk[0][3]) for blk in blocks}
-        if len(masks) > 1:
-            return ("the four gates read the input through different dropout masks "
-                    "(implementation=1 with dropout); fused step by step")
-        return [blk[0][:4] + (blk[0][4] + [z.node],) for blk in blocks]
-    terms = _step_terms(z)
-    if terms is None:
-        return "the cell's input z has a term other than x@W, h@R and b"
-    matmuls, bias, nodes = terms
-    if bias is not None and bias.node.id not in inv:
-        return "the cell's bias changes from step to step"
-    W, R, mask = None, None, None
-    for a, w, node in matmuls:
-        if w.node.id not in inv:
-            return "the cell's input z is not x_t @ W + h @ R (+ b) with fixed weights"
-        nodes.append(node)
-        if _op(a) == "concat" and len(a.node.inputs) == 2 and a.node.op.axis in (1, -1) \
-                and a.node.inputs[1] is h_ph and W is None and R is None:
-            x_in, width = a.node.inputs[0], a.node.inputs[0].shape[-1]
-            W, R = (w, slice(0, width)), (w, slice(width, None))
-            nodes.append(a.node)
-        elif _op(a) == "multiply" and any(u is h_ph for u in a.node.inputs):
-            return ("the recurrent state reaches each gate through its own dropout mask "
-                    "(recurrent_dropout); the sequence kernel has no recurrent masks, so the "
-                    "cells are fused step by step")
-        elif a is h_ph and R is None:
-            R, x_in = (w, None), None
-        elif W is None:
-            W, x_in = (w, None), a
-        else:
-            return "the cell's input z is not x_t @ W + h @ R (+ b)"
-        if x_in is not None:
-            mask = _step_mask(x_in, x_ph, inv, nodes)
-            if isinstance(mask, str):
-                return mask
-    if W is None or R is None:
-        return "the cell's input z is not x_t @ W + h @ R (+ b)"
-    return [([W], [R], bias, mask, nodes)]
-
-
-def _dead_carries(body, nc, slots, inv):
-    """Ids of the body nodes that update carries other than h and c from themselves
-    alone (dynamic_rnn's step counter), or None when such a carry does more."""
-    dead = set()
-    for j in range(nc):
-        if j in slots:
-            continue
-        own = {body.inputs[j].node.id}
-        for n in topo_nodes([body.outputs[j]]):
-            if n.id in inv or n.id in own:
-                continue
-            if n.op.name == "placeholder" or not all(t.node.id in own | inv for t in n.inputs):
-                return None
-            own.add(n.id)
-        dead |= own
-    return dead
-
-
-def _where_of(t, key, new, old=None):
-    """Whether t is ``where(key, new, old)`` (old: any tensor when None)."""
-    return _op(t) == "where" and t.node.inputs[0] is key and t.node.inputs[1] is new \
-        and (old is None or t.node.inputs[2] is old)
-
-
-def _mask_key(m_ph, outs):
-    """The (B, 1) keep tensor ``m_t[:, None]`` the masked RNN step reads, or None."""
-    keys = [o.node.inputs[0] for o in outs if _op(o) == "where"]
-    return next((k for k in keys if _op(k) == "getitem" and k.node.inputs[0] is m_ph
-                 and k.node.op.index == (slice(None), None)), None)
-
-
-def _masked_slots(body, nc, cell):
-    """For a loop over (x, mask) as layers.RNN builds it: (slots of h, c and the carried
-    output (None if dropped), the output rule, the mask-handling node ids), or a reason."""
-    carries, m_ph, outs = body.inputs[:nc], body.inputs[nc + 1], body.outputs
-    (h_cell, c_cell), emitted = cell.outputs, outs[nc] if len(outs) > nc else None
-    key = _mask_key(m_ph, outs)
-    if key is None:
-        return "the loop reads a second sequence that is not a mask the RNN layer applies"
-    kept_h = [j for j in range(nc) if _where_of(outs[j], key, h_cell, carries[j])]
-    c_slot = next((j for j in range(nc) if _where_of(outs[j], key, c_cell, carries[j])), None)
-    if c_slot is None or not kept_h or len(kept_h) > 2:
-        return "the masked loop does not keep h and c at masked steps as the RNN layer does"
-    nodes = {key.node.id} | {outs[j].node.id for j in kept_h + [c_slot]}
-    if emitted is None or any(outs[j] is emitted for j in kept_h):
-        rule = "carry"
-    elif _where_of(emitted, key, h_cell) and _op(emitted.node.inputs[2]) == "fill_like" \
-            and emitted.node.inputs[2].node.op.value == 0 \
-            and emitted.node.inputs[2].node.inputs[0] is h_cell:
-        rule = "zero"
-        nodes |= {emitted.node.id, emitted.node.inputs[2].node.id}
-    else:
-        return "the masked loop emits something other than the carried output or zeros"
-    return kept_h, c_slot, rule, nodes
-
-
-def _read_body(op):
-    """How a loop body computes one LSTM step, or a reason why it is not one."""
-    body, nc = op.body, op.n_carry
-    if op.n_seq not in (1, 2):
-        return "the loop reads several sequences; its cells are fused step by step"
-    if op.n_ys != 1 and not (op.n_ys == 0 and op.n_seq == 2):
-        return f"the loop emits {op.n_ys} sequences; an LSTM layer emits its outputs"
-    cells = [o for o in body.outputs if _op(o) == "lstm_cell"]
-    if not cells and op.n_seq == 2:
-        cells = [t for o in body.outputs if _op(o) == "where" for t in o.node.inputs
-                 if _op(t) == "lstm_cell"]
-    if not cells:
-        return "the loop body holds no fused LSTM cell"
-    cell = cells[0].node
-    carries, x_ph, caps = body.inputs[:nc], body.inputs[nc], body.inputs[nc + op.n_seq:]
-    (h_new, c_new), outs = cell.outputs, body.outputs
-    if op.n_seq == 2:
-        masked = _masked_slots(body, nc, cell)
-        if isinstance(masked, str):
-            return masked
-        h_slots, c_slot, rule, mask_nodes = masked
-    else:
-        h_slots = [j for j in range(nc) if outs[j] is h_new]
-        c_slot = next((j for j in range(nc) if outs[j] is c_new), None)
-        rule, mask_nodes = None, set()
-        if not h_slots or c_slot is None or outs[nc] is not h_new:
-            h_slots = []
-    if not h_slots:
-        return ("the loop body does more than one LSTM step (it does not carry the cell's "
-                "h and c and emit h: a projection, num_proj?)")
-    z, c_prev, *peep = cell.inputs
-    if c_prev is not carries[c_slot]:
-        return "the cell's previous c is not the loop's carried c"
-    inv = _invariant(body, caps)
-    if any(p.node.id not in inv for p in peep):
-        return "the cell's peephole weights change from step to step"
-    for h_slot in h_slots:                 # h is the carry the recurrent product reads
-        blocks = _projections(z, x_ph, carries[h_slot], inv)
-        if not isinstance(blocks, str):
-            break
-    if isinstance(blocks, str):
-        return blocks
-    # the other kept-like-h carry is the carried output (Keras' rule for masked steps)
-    y_slot = next((j for j in h_slots if j != h_slot), None)
-    if rule == "carry" and len(outs) > nc and (y_slot is None or outs[y_slot] is not outs[nc]):
-        return "the masked loop does not carry its output as the RNN layer does"
-    slots = [h_slot, c_slot] + ([y_slot] if y_slot is not None else [])
-    dead = _dead_carries(body, nc, slots, inv)
-    if dead is None:
-        return f"the loop carries {nc} values; an LSTM layer carries (h, c) (and a step counter)"
-    inner = {cell.id} | inv | dead | mask_nodes | {n.id for blk in blocks for n in blk[4]}
-    extra = [n for n in topo_nodes(body.outputs) if n.id not in inner and n.op.name != "placeholder"]
-    if extra:
-        return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
-    return dict(cell=cell, h_slot=h_slot, c_slot=c_slot, y_slot=y_slot, rule=rule,
-                blocks=blocks, peep=peep, mask=blocks[0][3])
-
-
-def _step_mask(x_in, x_ph, inv, nodes):
-    """The loop-invariant dropout mask the step input is multiplied by (None without
-    one), or a reason why the input is not x_t."""
-    if x_in is x_ph:
-        return None
-    if _op(x_in) == "multiply":
-        mask = next((m for a, m in _pairs(x_in) if a is x_ph and m.node.id in inv), None)
-        if mask is not None:
-            nodes.append(x_in.node)
-            return mask
-    return "the step input is transformed inside the loop in a way the sequence kernel does not do"
-
-
 def read_loop(b, t, ctx):
     """A loop of one LSTM step: its whole node is replaced by one lstm_sequence."""
     node = t.node
-    info = _read_body(node.op)
+    info = read_body(node.op)
     if isinstance(info, str):
         fused_inside = any(n.op.name == "lstm_cell" for n in topo_nodes(node.op.body.outputs))
         return Decline(info) if fused_inside else None
     nc = node.op.n_carry
+    if info["lengths"] is not None and (not is_const(node.inputs[info["lengths"][0]], 0)
+                                        or node.inputs[nc].shape[0] is None):
+        return Decline("the loop's step counter does not start at 0 or the number of steps "
+                       "is not static; its sequence_length mask is applied step by step")
     slots = [info[k] for k in ("h_slot", "c_slot", "y_slot") if info[k] is not None]
     replaces = [node.outputs[j] for j in slots] + list(node.outputs[nc:nc + node.op.n_ys])
     return Extension(interior=[node], replaces=replaces, data=info)
@@ -431,6 +218,9 @@ def build_loop(b, t):
     cell = info["cell"].op
     peep = [outer(p) for p in info["peep"]] or None
     mask = node.inputs[nc + 1] if op.n_seq == 2 else None
+    if info["lengths"] is not None:          # step t of row b is kept while t < length[b]
+        steps = constant(np.arange(x.shape[0], dtype=np.int32)[:, None])
+        mask = less(steps, expand_dims(outer(info["lengths"][1]), 0))
     hs, hT, cT, *rest = lstm_sequence(x, h0, c0, W, R, bias, reverse=op.reverse, peepholes=peep,
                                       mask=mask, mask_output=info["rule"], **_cell_attrs(cell))
     repl = {node.outputs[info["h_slot"]]: hT, node.outputs[info["c_slot"]]: cT}
@@ -481,7 +271,7 @@ def _chain_ending_at(h, ctx):
 
 def _chain_weights(chain):
     """(W, R, bias) of a chain, fixed by step 1's recurrent matmul reading step 0's h."""
-    second = _step_terms(chain[1].inputs[0])
+    second = step_terms(chain[1].inputs[0])
     if second is None or len(second[0]) != 2:
         return Decline(PER_GATE_PRODUCTS)
     rec = [m for m in second[0] if m[0] is chain[0].outputs[0]]
@@ -494,7 +284,7 @@ def _chain_steps(chain, W, R, bias):
     """(the step inputs x_t, h0, the interior's z nodes) of a chain, or None / Decline."""
     xs_t, interior, h0 = [], [], None
     for k, n in enumerate(chain):
-        terms = _step_terms(n.inputs[0])
+        terms = step_terms(n.inputs[0])
         if terms is None or terms[1] is not bias:
             return Decline("the steps of an unrolled LSTM chain use different biases")
         by_weight = {id(m[1]): m for m in terms[0]}
@@ -518,7 +308,7 @@ def _shared_mask(xs_t):
     """(x_t without the mask, the mask, the multiply nodes) when every step input is
     the same dropout mask times a slice; else (xs_t, None, [])."""
     if all(_op(x) == "multiply" for x in xs_t):
-        split = [next(((a, m) for a, m in _pairs(x) if _op(a) in ("getitem", "unstack")), None)
+        split = [next(((a, m) for a, m in pairs(x) if _op(a) in ("getitem", "unstack")), None)
                  for x in xs_t]
         if all(split) and len({id(m) for _, m in split}) == 1:
             return [a for a, _ in split], split[0][1], [x.node for x in xs_t]
