@@ -147,7 +147,9 @@ def test_tf1_cell_fused_equals_unfused(kw, rng):
     grads = tg.gradients(loss, [x] + cell.weights)
     unfused, fused, why = run_both([loss, grads], {x: rng.standard_normal((B, T, D)) * 2})
     assert_close(unfused, fused)
-    assert "lstm_cell" not in all_ops([loss]) and "lstm_cell" in all_ops(tg.optimize([loss]))
+    fused_ops = all_ops(tg.optimize([loss]))
+    assert "lstm_cell" not in all_ops([loss])
+    assert "lstm_cell" in fused_ops or "lstm_sequence" in fused_ops   # issue 15: the loop reaches the sequence kernel
 
 
 def test_second_order_through_fused_graphs(rng):
