@@ -22,7 +22,7 @@ import numpy as np
 
 from tinygraph.ops.activations import fusable
 from tinygraph.ops.lstm_kernels import math_of, sequence_backward as _sequence_backward, \
-    sequence_forward as _sequence_forward
+    sequence_forward as _sequence_forward, split_inputs
 
 THREADS = 256            # threads per block
 MAX_BLOCKS = 4096        # grid-stride loops cover the rest
@@ -329,26 +329,25 @@ def _steps(be, name):
 def sequence_forward(op, be, x, h0, c0, W, R, b, *rest, needed):
     if x.dtype not in _C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, *rest, needed=needed)
-    peep, mask = (rest[:-1], rest[-1:]) if op.mask_output else (rest, ())
+    peep, *masks, _ = split_inputs(op, rest)
     c0, *peep = _contiguous(be.xp, x.dtype, c0, *peep)
-    return _sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"),
-                             x, h0, c0, W, R, b, *peep, *mask, needed=needed)
+    return _sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"), x, h0, c0, W, R, b,
+                             *peep, *[m for m in masks if m is not None], needed=needed)
 
 
 def sequence_backward(op, be, x, h0, c0, W, R, b, *rest):
-    """``rest``: [peepholes,] [mask,] the saved arrays (3 unmasked, 4 masked) and the
-    cotangents (g_hs first); see ops/lstm_kernels.sequence_backward."""
+    """``rest``: the optional inputs (ops/lstm_kernels.split_inputs), the saved arrays
+    (3 unmasked, 4 masked) and the cotangents, g_hs first."""
     xp = be.xp
     if x.dtype not in _C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, *rest)
-    n_peep = 3 if op.peepholes else 0
-    n_saved = 4 if op.mask_output else 3
-    start = n_peep + (op.mask_output is not None)          # where the saved arrays begin
-    peep, mask, saved = rest[:n_peep], rest[n_peep:start], list(rest[start:])
+    peep, *masks, saved = split_inputs(op, rest)
     c0, *peep = _contiguous(xp, x.dtype, c0, *peep)
-    saved[n_saved], = _contiguous(xp, x.dtype, saved[n_saved])      # g_hs
-    return _sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"),
-                              x, h0, c0, W, R, b, *peep, *mask, *saved)
+    saved = list(saved)
+    g_hs = 4 if op.mask_output else 3
+    saved[g_hs], = _contiguous(xp, x.dtype, saved[g_hs])
+    return _sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"), x, h0, c0, W, R, b,
+                              *peep, *[m for m in masks if m is not None], *saved)
 
 
 KERNELS = {"lstm_cell": cell_forward, "lstm_cell_grad": cell_backward,

@@ -22,7 +22,7 @@ from tinygraph.ir.spec import Spec as _Spec
 
 from .activations import FUSABLE
 from .constant import constant
-from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step,
+from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step, split_inputs,
                            numpy_forward_step, sequence_backward, sequence_forward)
 from .lstm_step import GATE_BLOCKS, lstm_step
 from .math import where
@@ -147,6 +147,8 @@ class LSTMSequenceOp(FusedLSTMOp):
     name = "lstm_sequence"
     needs_output_mask = True
     mask_output = None       # masked: "carry" (Keras' output rule) or "zero" (zero_output_for_mask)
+    input_masks = False      # (4, B, D) dropout masks of x, one per gate block (implementation=1)
+    recurrent_masks = False  # (4, B, U) dropout masks of h, one per gate block
     specs = [
         Spec(lambda x, h, c, W, R, b: lstm_sequence(x, h, c, W, R, b)[:3],
              [(4, 2, 3), (2, 2), (2, 2), (3, 8), (2, 8), (8,)], domain=(-1, 1)),
@@ -165,22 +167,26 @@ class LSTMSequenceOp(FusedLSTMOp):
 
     def infer(self, x, h0, c0, W, R, b, *rest):
         self.check_attrs()
-        masked = self.mask_output is not None
         if self.mask_output not in (None, "carry", "zero"):
             raise ShapeError(f"mask_output must be None, 'carry' or 'zero', got {self.mask_output!r}")
-        if len(rest) != (3 if self.peepholes else 0) + masked:
-            raise ShapeError("lstm_sequence: expected three (U,) peephole weights (p_i, p_f, p_o) "
-                             f"with peepholes={self.peepholes} and a (T, B) mask with "
-                             f"mask_output={self.mask_output!r}, got {len(rest)} extra inputs")
+        if len(rest) != n_optional(self):
+            raise ShapeError(f"lstm_sequence: expected {n_optional(self)} inputs after b (three "
+                             f"(U,) peephole weights with peepholes={self.peepholes}, a (T, B) "
+                             f"mask with mask_output={self.mask_output!r}, (4, B, D) / (4, B, U) "
+                             f"dropout masks as input_masks / recurrent_masks say), got {len(rest)}")
         if x.ndim != 3 or W.ndim != 2 or R.ndim != 2 or b.ndim != 1:
             raise ShapeError("expected x (T, B, D), W (D, 4U), R (U, 4U), b (4U,)")
-        if masked and (rest[-1].ndim != 2 or rest[-1].dtype != bool):
-            raise ShapeError(f"the mask must be (T, B) bool, got {rest[-1].dtype} {rest[-1].shape}")
+        _, mask, xm, hm, _ = split_inputs(self, rest)
+        if mask is not None and (mask.ndim != 2 or mask.dtype != bool):
+            raise ShapeError(f"the mask must be (T, B) bool, got {mask.dtype} {mask.shape}")
+        for m, n in ((xm, x.shape[-1]), (hm, R.shape[0])):
+            if m is not None and (m.ndim != 3 or m.shape[0] != 4 or m.shape[-1] != n):
+                raise ShapeError(f"a dropout mask input must be (4, B, {n}), got {m.shape}")
         T, B = x.shape[0], x.shape[1]
         U = R.shape[0]
         seq = ((T, B, U), x.dtype)
         out = [seq, (h0.shape, x.dtype), (c0.shape, x.dtype), ((T, B, 4 * U), x.dtype), seq]
-        return out + ([(h0.shape, x.dtype), seq, seq] if masked else [])
+        return out + ([(h0.shape, x.dtype), seq, seq] if mask is not None else [])
 
     def compute(self, be, x, h0, c0, W, R, b, *rest, needed):
         return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, *rest,
@@ -198,8 +204,8 @@ class LSTMSequenceOp(FusedLSTMOp):
         cot += [(g_masked[0], outs[5])] if self.mask_output else []
         zero = [zeros_like(t) if g is None else g for g, t in cot]
         grad = apply(LSTMSequenceGradOp(**self.attrs), list(node.inputs) + saved + zero)
-        grads = list(grad.outputs)
-        return grads + ([None] if self.mask_output else [])
+        # the masks (RNN and dropout) are not differentiable
+        return list(grad.outputs) + [None] * (n_optional(self) - (3 if self.peepholes else 0))
 
     def decompose(self, inputs):
         return _sequence_decomposition(self, *inputs)
@@ -213,6 +219,7 @@ class LSTMSequenceGradOp(FusedLSTMOp):
     one sum over all steps."""
     name = "lstm_sequence_grad"
     mask_output = None
+    input_masks = recurrent_masks = False
     specs = [Spec(lambda x, h, c, W, R, b, gy: _sequence_grad_spec(x, h, c, W, R, b, gy),
                   [(3, 2, 2), (2, 2), (2, 2), (2, 8), (2, 8), (8,), (3, 2, 2)], domain=(-1, 1),
                   order=1)]
@@ -231,7 +238,7 @@ class LSTMSequenceGradOp(FusedLSTMOp):
     def primal(self, inputs):
         # (x, h0, c0, W, R, b, [peepholes,] [mask,] saved arrays, cotangents): the saved
         # arrays are what the kernel reads; the math needs only the inputs
-        n = 6 + (3 if self.peepholes else 0) + (self.mask_output is not None)
+        n = 6 + n_optional(self)
         if not self.mask_output:
             return LSTMSequenceOp(**self.attrs), inputs[:n], inputs[n + 3:]
         g_hs, g_hT, g_cT, g_y = inputs[n + 4:]      # the cotangents of outputs 0, 1, 2 and 5
@@ -251,17 +258,29 @@ def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
                  [x, h0, c0, W, R, b, hs, gates, cs, g_hs, zero, zero]).outputs
 
 
+def n_optional(op):
+    """How many inputs a sequence op has after (x, h0, c0, W, R, b)."""
+    return (3 if op.peepholes else 0) + (op.mask_output is not None) + bool(op.input_masks) \
+        + bool(op.recurrent_masks)
+
+
 def lstm_sequence(x, h0, c0, W, R, b, reverse=False, peepholes=None, mask=None,
-                  mask_output="carry", **attrs):
+                  mask_output="carry", input_masks=None, recurrent_masks=None, **attrs):
     """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs) and, with a
     (T, B) bool ``mask`` (True = keep the step), also (y_T, states h, states c): at a
     masked step the states keep their values; the output is the carried one
     (``mask_output="carry"``, zeros before the first kept step) or zeros ("zero"),
-    y_T the carried output after the last step. ``peepholes``: (p_i, p_f, p_o) or None."""
+    y_T the carried output after the last step. ``peepholes``: (p_i, p_f, p_o) or None.
+    ``input_masks`` (4, B, D), ``recurrent_masks`` (4, B, U): dropout masks of x and h,
+    one per gate block (Keras implementation=1), the same at every step."""
     a = _attrs(peepholes=peepholes is not None, **attrs)
     if mask is not None:
         a["mask_output"] = mask_output
-    extra = list(peepholes or ()) + ([mask] if mask is not None else [])
+    for key, m in (("input_masks", input_masks), ("recurrent_masks", recurrent_masks)):
+        if m is not None:
+            a[key] = True
+    extra = list(peepholes or ()) + [m for m in (mask, input_masks, recurrent_masks)
+                                     if m is not None]
     return list(apply(LSTMSequenceOp(reverse=bool(reverse), **a),
                       [x, h0, c0, W, R, b] + extra).outputs)
 
@@ -276,24 +295,36 @@ def _cell_decomposition(op, z, c, *peep):
 
 
 def _sequence_decomposition(op, x, h0, c0, W, R, b, *rest):
-    peep = rest[:3] if op.peepholes else None
+    peep, mask, xm, hm, _ = split_inputs(op, rest)
+    peep = peep or None
     if op.mask_output:
-        return _masked_decomposition(op, x, h0, c0, W, R, b, peep, rest[-1])
+        return _masked_decomposition(op, x, h0, c0, W, R, b, peep, mask, xm, hm)
 
     def step(carry, x_t):
         h, c = carry
-        h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(op), peep)[:2]
+        h2, c2 = lstm_step(_z(x_t, h, W, R, b, xm, hm), c, math_of(op), peep)[:2]
         return (h2, c2), h2
     (hT, cT), hs = scan(step, x, (h0, c0), reverse=op.reverse)
     return [hs, hT, cT]
 
 
-def _masked_decomposition(op, x, h0, c0, W, R, b, peep, mask):
+def _z(x_t, h, W, R, b, xm, hm):
+    """The step's pre-activations: x_t @ W + h @ R + b or, with per-gate dropout masks,
+    the four blocks (x_t * xm[k]) @ W_k + b_k + (h * hm[k]) @ R_k (implementation=1)."""
+    if xm is None and hm is None:
+        return x_t @ W + h @ R + b
+    U = R.shape[0]
+    blocks = [slice(k * U, (k + 1) * U) for k in range(4)]
+    return [(x_t if xm is None else x_t * xm[k]) @ W[:, s] + b[s]
+            + (h if hm is None else h * hm[k]) @ R[:, s] for k, s in enumerate(blocks)]
+
+
+def _masked_decomposition(op, x, h0, c0, W, R, b, peep, mask, xm, hm):
     """The masked sequence as the RNN layer builds it: states kept at masked steps, the
     carried output zeros until the first kept step."""
     def step(carry, seq):
         (h, c, y), (x_t, m_t) = carry, seq
-        h2, c2 = lstm_step(x_t @ W + h @ R + b, c, math_of(op), peep)[:2]
+        h2, c2 = lstm_step(_z(x_t, h, W, R, b, xm, hm), c, math_of(op), peep)[:2]
         keep = m_t[:, None]
         y2 = where(keep, h2, y)
         out = y2 if op.mask_output == "carry" else where(keep, h2, zeros_like(h2))

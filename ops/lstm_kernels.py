@@ -143,27 +143,79 @@ def _sum_to(xp, g, shape):
 #   backward step(a, c, c_prev, g_h, dh, dc, d, *peep) -> () or the peephole products
 #            (p_i, p_f, p_o gradients per sample, (B, U) each)
 
-def _input_projection(xp, op, x, W, b):
-    """Every step's ``x_t @ W + b`` (forget bias folded in) as one GEMM: (T, B, 4U)."""
+def split_inputs(op, rest):
+    """The optional inputs after (x, h0, c0, W, R, b), in order: (peepholes (p_i, p_f,
+    p_o) or (), the (T, B) mask, the (4, B, D) input and (4, B, U) recurrent dropout
+    masks of the four gate blocks (None where absent), then what follows)."""
+    peep = tuple(rest[:3]) if op.peepholes else ()
+    k, found = len(peep), []
+    for present in (op.mask_output is not None, op.input_masks, op.recurrent_masks):
+        found.append(rest[k] if present else None)
+        k += bool(present)
+    return (peep, *found, rest[k:])
+
+
+def _block(U, k):
+    return slice(k * U, (k + 1) * U)
+
+
+def _input_projection(xp, op, x, W, b, xm=None):
+    """Every step's ``x_t @ W + b`` (forget bias folded in) as one GEMM, (T, B, 4U); with
+    per-gate input masks xm, block k is ``(x_t * xm[k]) @ W_k``: four GEMMs."""
     T, B, D = x.shape
     if T == 0:
         raise ValueError("lstm_sequence: zero time steps")
-    zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, W.shape[1])
+    if xm is None:
+        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, W.shape[1])
+    else:
+        U = W.shape[1] // 4
+        zx = xp.empty((T, B, 4 * U), x.dtype)
+        for k in range(4):
+            zx[..., _block(U, k)] = xp.matmul((x * xm[k]).reshape(T * B, D),
+                                              W[:, _block(U, k)]).reshape(T, B, U)
     zx += b
     if op.forget_bias:
         zx[..., math_of(op).gate_slices(W.shape[1] // 4)[1]] += op.forget_bias
     return zx
 
 
+def recurrent_product(xp, R, hm):
+    """``product(h, out)``: out = h @ R, or with per-gate recurrent dropout masks hm
+    (4, B, U), block k of out = (h * hm[k]) @ R_k (one batched GEMM)."""
+    if hm is None:
+        return lambda h, out: xp.matmul(h, R, out=out)
+    U = R.shape[0]
+    R4 = xp.ascontiguousarray(R.reshape(U, 4, U).transpose(1, 0, 2))    # R4[k] = R_k
+
+    def product(h, out):
+        out.reshape(out.shape[:-1] + (4, U))[...] = xp.moveaxis(xp.matmul(h * hm, R4), 0, -2)
+    return product
+
+
+def recurrent_grad(xp, R, hm):
+    """``grad(d, out)``: the gradient reaching h from the step's pre-activation gradient
+    d (B, 4U): d @ R.T, or with recurrent masks the sum over k of (d_k @ R_k.T) * hm[k]."""
+    if hm is None:
+        RT = R.T
+        return lambda d, out: xp.matmul(d, RT, out=out)
+    U = R.shape[0]
+    R4T = xp.ascontiguousarray(R.reshape(U, 4, U).transpose(1, 2, 0))   # R4T[k] = R_k.T
+
+    def grad(d, out):
+        d4 = xp.moveaxis(d.reshape(d.shape[:-1] + (4, U)), -2, 0)
+        return (xp.matmul(d4, R4T) * hm).sum(0)
+    return grad
+
+
 def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed):
     """lstm_sequence's outputs (hs, h_T, c_T, gates, cs); ``gates`` and ``cs`` only
-    when ``needed`` says the backward op reads them. ``rest``: the peepholes (p_i,
-    p_f, p_o) if any, then the (T, B) mask when the op is masked."""
-    zx = _input_projection(xp, op, x, W, b)
+    when ``needed`` says the backward op reads them. ``rest``: see split_inputs."""
+    peep, mask, xm, hm, _ = split_inputs(op, rest)
+    zx = _input_projection(xp, op, x, W, b, xm)
+    product = recurrent_product(xp, R, hm)
     if op.mask_output:
         return masked_forward(xp, op, make_step(xp, op, x.shape[1], R.shape[0], x.dtype),
-                              zx, h0, c0, R, rest[:-1], rest[-1])
-    peep = rest
+                              zx, h0, c0, product, R.shape[0], peep, mask)
     T, B, D = x.shape
     U = R.shape[0]
     keep = needed[3] or needed[4]             # the backward op reads gates and cs
@@ -177,7 +229,7 @@ def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed):
     steps = range(T - 1, -1, -1) if op.reverse else range(T)
     for k, t in enumerate(steps):
         a = gates[t] if keep else scratch_a
-        xp.matmul(h, R, out=a)                # a = h @ R; the step adds zx[t] and activates
+        product(h, a)                         # a = h @ R; the step adds zx[t] and activates
         c_new = cs[t] if keep else scratch_c[k % 2]
         step(a, zx[t], c, c_new, hs[t], *peep)
         h, c = hs[t], c_new
@@ -195,35 +247,42 @@ def numpy_forward_step(xp, op, B, U, dtype):
 
 
 def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest):
-    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb[, gp_i, gp_f, gp_o]);
-    ``rest``: [p_i, p_f, p_o,] hs, gates, cs, g_hs, g_hT, g_cT; masked: [peepholes,]
-    mask, states h, gates, cs, states c, g_hs, g_hT, g_cT, g_y."""
-    n = 8 if op.mask_output else 6
-    peep, saved = rest[:-n], rest[-n:]
+    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb[, gp_i, gp_f, gp_o]).
+    ``rest``: the optional inputs (split_inputs), then hs, gates, cs, g_hs, g_hT, g_cT;
+    masked: states h, gates, cs, states c, g_hs, g_hT, g_cT, g_y."""
+    peep, mask, xm, hm, saved = split_inputs(op, rest)
     if op.mask_output:
-        peep, mask = peep[:-1], peep[-1]
         hs, gates, cs, cst, g_hs, g_hT, g_cT, g_y = saved
     else:
-        (hs, gates, cs, g_hs, g_hT, g_cT), mask, g_y = saved, None, None
+        (hs, gates, cs, g_hs, g_hT, g_cT), g_y = saved, None
         cst = cs              # unmasked, the c entering a step is the previous cell's
     T, B, D = x.shape
     U = R.shape[0]
     step = make_step(xp, op, B, U, x.dtype)
-    dz, dh, dc, gp = _backward_loop(xp, op, step, R, c0, gates, cs, cst, g_hs, g_hT, g_cT,
-                                    peep, mask, g_y)
-    dz2 = dz.reshape(T * B, 4 * U)
-    gx = xp.matmul(dz2, W.T).reshape(T, B, D)
-    gW = xp.matmul(x.reshape(T * B, D).T, dz2)
+    dz, dh, dc, gp = _backward_loop(xp, op, step, recurrent_grad(xp, R, hm), c0, gates, cs,
+                                    cst, g_hs, g_hT, g_cT, peep, mask, g_y)
     # the hidden state entering step t is the previous step's (h0 for the first)
-    first, rest_, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
+    first, later, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
         (0, slice(1, T), slice(0, T - 1))
-    gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest_].reshape(-1, 4 * U))
-    gR += xp.matmul(h0.T, dz[first])
-    gb = dz2.sum(0)
+    blocks = [(slice(None), None, None)] if xm is None and hm is None else \
+        [(_block(U, k), None if xm is None else xm[k], None if hm is None else hm[k])
+         for k in range(4)]
+    gx, gW, gR = None, xp.empty_like(W), xp.empty_like(R)
+    for cols, xk, hk in blocks:                  # one GEMM each over all steps
+        dzk = dz[..., cols]
+        d2 = dzk.reshape(T * B, -1)
+        gxk = xp.matmul(d2, W[:, cols].T).reshape(T, B, D)
+        gxk = gxk if xk is None else gxk * xk
+        gx = gxk if gx is None else gx + gxk
+        gW[:, cols] = xp.matmul((x if xk is None else x * xk).reshape(T * B, D).T, d2)
+        h_prev, h_first = (hs[prev], h0) if hk is None else (hs[prev] * hk, h0 * hk)
+        gR[:, cols] = xp.matmul(h_prev.reshape(-1, U).T, dzk[later].reshape(-1, d2.shape[1])) \
+            + xp.matmul(h_first.T, dzk[first])
+    gb = dz.reshape(T * B, 4 * U).sum(0)
     return (gx, dh, dc, gW, gR, gb) + tuple(g.sum(0) for g in gp)
 
 
-def _backward_loop(xp, op, step, R, c0, gates, cs, cst, g_hs, g_hT, g_cT, peep, mask, g_y):
+def _backward_loop(xp, op, step, rgrad, c0, gates, cs, cst, g_hs, g_hT, g_cT, peep, mask, g_y):
     """The recurrence backwards: (dz, gh0, gc0, per-sample peephole gradients). With a
     mask, a step's cell gets the gradients only where the row is kept; elsewhere they
     pass to the carried states (and the carried output, ``dy``)."""
@@ -232,7 +291,6 @@ def _backward_loop(xp, op, step, R, c0, gates, cs, cst, g_hs, g_hT, g_cT, peep, 
     dh, dc = g_hT.copy(), g_cT.copy()
     dy = None if mask is None else g_y.copy()
     gp = [xp.zeros((B, U), cs.dtype) for _ in peep]
-    RT = R.T
     order = list(range(T - 1, -1, -1)) if op.reverse else list(range(T))
     for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
         t = order[k]
@@ -249,19 +307,18 @@ def _backward_loop(xp, op, step, R, c0, gates, cs, cst, g_hs, g_hT, g_cT, peep, 
             dc += dc_pass
         for acc, p in zip(gp, products or ()):
             acc += p
-        dh = xp.matmul(dz[t], RT, out=dh if mask is None else None)
+        dh = rgrad(dz[t], dh if mask is None else None)
         if mask is not None:
             dh += dh_pass
     return dz, dh, dc, gp
 
 
-def masked_forward(xp, op, step, zx, h0, c0, R, peep, mask):
+def masked_forward(xp, op, step, zx, h0, c0, product, U, peep, mask):
     """The masked sequence: at a step whose row is masked, h and c keep their values and
     the carried output its own (zeros before the first kept step); the emitted output
     is the carried one (``mask_output="carry"``) or zeros (``"zero"``). Returns (hs,
     h_T, c_T, gates, cs, y_T, states h, states c): cs are the cells' own new c."""
     T, B, _ = zx.shape
-    U = R.shape[0]
     gates = xp.empty((T, B, 4 * U), zx.dtype)
     hs, cs, hst, cst = (xp.empty((T, B, U), zx.dtype) for _ in range(4))
     h_cell = xp.empty((B, U), zx.dtype)
@@ -269,7 +326,7 @@ def masked_forward(xp, op, step, zx, h0, c0, R, peep, mask):
     h, c = h0, c0
     for t in (range(T - 1, -1, -1) if op.reverse else range(T)):
         m = mask[t][:, None]
-        xp.matmul(h, R, out=gates[t])
+        product(h, gates[t])
         step(gates[t], zx[t], c, cs[t], h_cell, *peep)
         hst[t], cst[t] = xp.where(m, h_cell, h), xp.where(m, cs[t], c)
         y = xp.where(m, h_cell, y)

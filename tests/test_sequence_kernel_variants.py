@@ -104,11 +104,9 @@ def test_stacked_tf1_and_keras_layers_each_get_their_own_kernel(rng):
 def test_what_stays_step_by_step_says_why(rng):
     x = tg.placeholder((B, T, D), "float64")
     y, _, _ = tf1_loop(x, num_proj=2)
-    lstm = layers.LSTM(U, recurrent_dropout=0.3, seed=3, return_sequences=True, dtype="float64")
-    y2 = lstm(x, training=True)
-    why = tg.Session().explain([tg.reduce_sum(y) + tg.reduce_sum(y2)])
+    why = tg.Session().explain([tg.reduce_sum(y)])
     reasons = " | ".join(r for _, _, r in why.unfused)
-    assert "num_proj" in reasons and "recurrent_dropout" in reasons, reasons
+    assert "num_proj" in reasons, reasons
 
 
 def test_the_peephole_sequence_op_has_second_order_gradients(rng):

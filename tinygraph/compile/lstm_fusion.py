@@ -24,7 +24,7 @@ from tinygraph.ir.graph import apply, in_scope, topo_nodes
 from tinygraph.ir.rebuild import substitute, tensor_key
 from tinygraph.ir.pattern import Alt, Opt, Pat, V
 from tinygraph.ops.activations import ACTIVATIONS, FUSABLE, scalar_constant
-from tinygraph.ops.array import concat, expand_dims
+from tinygraph.ops.array import concat, expand_dims, stack
 from tinygraph.ops.compare import less
 from tinygraph.ops.constant import constant
 from tinygraph.ops.lstm import lstm_cell, lstm_sequence
@@ -221,8 +221,11 @@ def build_loop(b, t):
     if info["lengths"] is not None:          # step t of row b is kept while t < length[b]
         steps = constant(np.arange(x.shape[0], dtype=np.int32)[:, None])
         mask = less(steps, expand_dims(outer(info["lengths"][1]), 0))
+    drop = {k: stack([outer(m) for m in info[key]]) for k, key in
+            (("input_masks", "x_masks"), ("recurrent_masks", "h_masks")) if info[key]}
     hs, hT, cT, *rest = lstm_sequence(x, h0, c0, W, R, bias, reverse=op.reverse, peepholes=peep,
-                                      mask=mask, mask_output=info["rule"], **_cell_attrs(cell))
+                                      mask=mask, mask_output=info["rule"], **drop,
+                                      **_cell_attrs(cell))
     repl = {node.outputs[info["h_slot"]]: hT, node.outputs[info["c_slot"]]: cT}
     if op.n_ys:
         repl[node.outputs[nc]] = hs

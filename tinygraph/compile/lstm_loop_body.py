@@ -65,30 +65,31 @@ def _invariant(body, caps):
 
 def _projections(z, x_ph, h_ph, inv):
     """How z = x_t @ W + h @ R (+ b) is computed, per block of its columns: a list of
-    (W parts, R parts, bias, x mask, nodes) with each parts a list of (loop-invariant
-    tensor, row slice or None) whose product sum is the block; or a reason why not.
+    (W parts, R parts, bias, x mask, h mask, nodes) with each parts a list of
+    (loop-invariant tensor, row slice or None) whose product sum is the block; or a
+    reason why not.
 
     - Keras implementation=2: ``x @ W + h @ R + b``, one block;
     - TF1: ``concat([x, h], 1) @ K + b``: W and R are K's first D and last H rows;
-    - Keras implementation=1: ``concat([x @ W_k + b_k + h @ R_k for k in i, f, c, o])``,
-      four blocks (the fusion concatenates their W, R and b)."""
+    - Keras implementation=1: ``concat([(x * m_k) @ W_k + b_k + (h * r_k) @ R_k for k in
+      i, f, c, o])``, four blocks (the fusion concatenates their W, R and b), with
+      optional per-gate dropout masks m_k (dropout) and r_k (recurrent_dropout)."""
     if _op(z) == "concat" and z.node.op.axis in (-1, z.ndim - 1) and len(z.node.inputs) == 4:
         blocks = [_projections(piece, x_ph, h_ph, inv) for piece in z.node.inputs]
         bad = next((blk for blk in blocks if isinstance(blk, str)), None)
         if bad is not None:
             return bad
-        masks = {id(blk[0][3]) for blk in blocks}
-        if len(masks) > 1:
-            return ("the four gates read the input through different dropout masks "
-                    "(implementation=1 with dropout); fused step by step")
-        return [blk[0][:4] + (blk[0][4] + [z.node],) for blk in blocks]
+        for k in (3, 4):
+            if len({blk[0][k] is None for blk in blocks}) > 1:
+                return "some gates read their input through a dropout mask and some do not"
+        return [blk[0][:5] + (blk[0][5] + [z.node],) for blk in blocks]
     terms = step_terms(z)
     if terms is None:
         return "the cell's input z has a term other than x@W, h@R and b"
     matmuls, bias, nodes = terms
     if bias is not None and bias.node.id not in inv:
         return "the cell's bias changes from step to step"
-    W, R, mask = None, None, None
+    W, R, mask, h_mask = None, None, None, None
     for a, w, node in matmuls:
         if w.node.id not in inv:
             return "the cell's input z is not x_t @ W + h @ R (+ b) with fixed weights"
@@ -98,12 +99,12 @@ def _projections(z, x_ph, h_ph, inv):
             x_in, width = a.node.inputs[0], a.node.inputs[0].shape[-1]
             W, R = (w, slice(0, width)), (w, slice(width, None))
             nodes.append(a.node)
-        elif _op(a) == "multiply" and any(u is h_ph for u in a.node.inputs):
-            return ("the recurrent state reaches each gate through its own dropout mask "
-                    "(recurrent_dropout); the sequence kernel has no recurrent masks, so the "
-                    "cells are fused step by step")
-        elif a is h_ph and R is None:
+        elif R is None and (a is h_ph or not isinstance(_step_mask(a, h_ph, inv, []), str)):
             R, x_in = (w, None), None
+            if a is not h_ph:
+                h_mask = _step_mask(a, h_ph, inv, nodes)
+                if isinstance(h_mask, str):
+                    return h_mask
         elif W is None:
             W, x_in = (w, None), a
         else:
@@ -114,7 +115,7 @@ def _projections(z, x_ph, h_ph, inv):
                 return mask
     if W is None or R is None:
         return "the cell's input z is not x_t @ W + h @ R (+ b)"
-    return [([W], [R], bias, mask, nodes)]
+    return [([W], [R], bias, mask, h_mask, nodes)]
 
 
 def _dead_carries(body, nc, slots, inv):
@@ -246,13 +247,22 @@ def read_body(op):
     dead = _dead_carries(body, nc, slots, inv)
     if dead is None:
         return f"the loop carries {nc} values; an LSTM layer carries (h, c) (and a step counter)"
-    inner = {cell.id} | inv | dead | mask_nodes | {n.id for blk in blocks for n in blk[4]}
+    inner = {cell.id} | inv | dead | mask_nodes | {n.id for blk in blocks for n in blk[5]}
     extra = [n for n in topo_nodes(body.outputs) if n.id not in inner and n.op.name != "placeholder"]
     if extra:
         return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
     return dict(cell=cell, h_slot=h_slot, c_slot=c_slot, y_slot=y_slot, rule=rule,
-                blocks=blocks, peep=peep, mask=blocks[0][3],
+                blocks=blocks, peep=peep, **_dropout_masks(blocks),
                 lengths=None if lengths is None else lengths[1:])
+
+
+def _dropout_masks(blocks):
+    """The input's dropout mask shared by every gate (``mask``), or the four per-gate
+    input masks (``x_masks``), and the per-gate recurrent masks (``h_masks``)."""
+    xs, hs = [blk[3] for blk in blocks], [blk[4] for blk in blocks]
+    shared = len({id(m) for m in xs}) == 1
+    return dict(mask=xs[0] if shared else None, x_masks=None if shared else xs,
+                h_masks=None if hs[0] is None else hs)
 
 
 def _step_mask(x_in, x_ph, inv, nodes):
