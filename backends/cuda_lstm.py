@@ -344,7 +344,7 @@ def sequence_backward(op, be, x, h0, c0, W, R, b, *rest):
     peep, *masks, saved = split_inputs(op, rest)
     c0, *peep = _contiguous(xp, x.dtype, c0, *peep)
     saved = list(saved)
-    g_hs = 4 if op.mask_output else 3
+    g_hs = (4 if op.mask_output else 3) + bool(op.projection)
     saved[g_hs], = _contiguous(xp, x.dtype, saved[g_hs])
     return _sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"), x, h0, c0, W, R, b,
                               *peep, *[m for m in masks if m is not None], *saved)

@@ -25,7 +25,7 @@ from .constant import constant
 from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step, split_inputs,
                            numpy_forward_step, sequence_backward, sequence_forward)
 from .lstm_step import GATE_BLOCKS, lstm_step
-from .math import where
+from .math import clip_by_value, where
 from .scan import scan
 from .fill_like import zeros_like
 
@@ -147,6 +147,8 @@ class LSTMSequenceOp(FusedLSTMOp):
     name = "lstm_sequence"
     needs_output_mask = True
     mask_output = None       # masked: "carry" (Keras' output rule) or "zero" (zero_output_for_mask)
+    projection = False       # an input P (U, H): the state and output are clip(h_cell @ P) (TF1 num_proj)
+    proj_clip = None
     input_masks = False      # (4, B, D) dropout masks of x, one per gate block (implementation=1)
     recurrent_masks = False  # (4, B, U) dropout masks of h, one per gate block
     specs = [
@@ -159,6 +161,11 @@ class LSTMSequenceOp(FusedLSTMOp):
             x, h, c, W, R, b, peepholes=(pi, pf, po), cell_clip=0.6, forget_bias=1.0,
             gate_order="ijfo")[:3],
              [(3, 2, 2), (2, 2), (2, 2), (2, 8), (2, 8), (8,), (2,), (2,), (2,)], domain=(-1, 1)),
+        Spec(lambda x, h, c, W, R, b, P, pi, pf, po: lstm_sequence(
+            x, h, c, W, R, b, projection=P, proj_clip=0.3, peepholes=(pi, pf, po),
+            cell_clip=0.8)[:3],
+             [(3, 2, 2), (2, 2), (2, 3), (2, 12), (2, 12), (12,), (3, 2), (3,), (3,), (3,)],
+             domain=(-1, 1)),
         Spec(lambda x, h, c, W, R, b: _masked_spec(x, h, c, W, R, b, "carry", False),
              [(4, 3, 2), (3, 2), (3, 2), (2, 8), (2, 8), (8,)], domain=(-1, 1)),
         Spec(lambda x, h, c, W, R, b: _masked_spec(x, h, c, W, R, b, "zero", True),
@@ -176,36 +183,42 @@ class LSTMSequenceOp(FusedLSTMOp):
                              f"dropout masks as input_masks / recurrent_masks say), got {len(rest)}")
         if x.ndim != 3 or W.ndim != 2 or R.ndim != 2 or b.ndim != 1:
             raise ShapeError("expected x (T, B, D), W (D, 4U), R (U, 4U), b (4U,)")
-        _, mask, xm, hm, _ = split_inputs(self, rest)
+        _, P, mask, xm, hm, _ = split_inputs(self, rest)
         if mask is not None and (mask.ndim != 2 or mask.dtype != bool):
             raise ShapeError(f"the mask must be (T, B) bool, got {mask.dtype} {mask.shape}")
         for m, n in ((xm, x.shape[-1]), (hm, R.shape[0])):
             if m is not None and (m.ndim != 3 or m.shape[0] != 4 or m.shape[-1] != n):
                 raise ShapeError(f"a dropout mask input must be (4, B, {n}), got {m.shape}")
+        if P is not None and (P.ndim != 2 or P.shape[1] != R.shape[0]):
+            raise ShapeError(f"the projection must be (U, {R.shape[0]}), got {P.shape}")
         T, B = x.shape[0], x.shape[1]
-        U = R.shape[0]
-        seq = ((T, B, U), x.dtype)
-        out = [seq, (h0.shape, x.dtype), (c0.shape, x.dtype), ((T, B, 4 * U), x.dtype), seq]
-        return out + ([(h0.shape, x.dtype), seq, seq] if mask is not None else [])
+        U, H = W.shape[1] // 4, R.shape[0]
+        hseq, cseq = ((T, B, H), x.dtype), ((T, B, U), x.dtype)
+        out = [hseq, (h0.shape, x.dtype), (c0.shape, x.dtype), ((T, B, 4 * U), x.dtype), cseq]
+        out += [(h0.shape, x.dtype), hseq, cseq] if mask is not None else []
+        return out + ([cseq] if P is not None else [])
 
     def compute(self, be, x, h0, c0, W, R, b, *rest, needed):
         return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, *rest,
                                 needed=needed)
 
     def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs, *g_masked):
-        if g_gates is not None or g_cs is not None or any(g is not None for g in g_masked[1:]):
+        saved_only = g_masked[1:] if self.mask_output else g_masked
+        if g_gates is not None or g_cs is not None or any(g is not None for g in saved_only):
             raise ValueError(f"{node.name!r}: the saved gates and states of lstm_sequence feed "
                              "its own backward op only; they are not differentiable outputs")
         outs = node.outputs
         # what the backward reads: the states entering each step, the gates, the cells' c
         saved = [outs[6], outs[3], outs[4], outs[7]] if self.mask_output else list(outs[3:5])
         saved = saved if self.mask_output else [outs[0]] + saved
+        saved += [outs[-1]] if self.projection else []          # the cells' own h
         cot = [(g_hs, outs[0]), (g_h, outs[1]), (g_c, outs[2])]
         cot += [(g_masked[0], outs[5])] if self.mask_output else []
         zero = [zeros_like(t) if g is None else g for g, t in cot]
         grad = apply(LSTMSequenceGradOp(**self.attrs), list(node.inputs) + saved + zero)
         # the masks (RNN and dropout) are not differentiable
-        return list(grad.outputs) + [None] * (n_optional(self) - (3 if self.peepholes else 0))
+        n_masks = n_optional(self) - (3 if self.peepholes else 0) - bool(self.projection)
+        return list(grad.outputs) + [None] * n_masks
 
     def decompose(self, inputs):
         return _sequence_decomposition(self, *inputs)
@@ -219,7 +232,8 @@ class LSTMSequenceGradOp(FusedLSTMOp):
     one sum over all steps."""
     name = "lstm_sequence_grad"
     mask_output = None
-    input_masks = recurrent_masks = False
+    input_masks = recurrent_masks = projection = False
+    proj_clip = None
     specs = [Spec(lambda x, h, c, W, R, b, gy: _sequence_grad_spec(x, h, c, W, R, b, gy),
                   [(3, 2, 2), (2, 2), (2, 2), (2, 8), (2, 8), (8,), (3, 2, 2)], domain=(-1, 1),
                   order=1)]
@@ -230,6 +244,8 @@ class LSTMSequenceGradOp(FusedLSTMOp):
                (W.shape, x.dtype), (R.shape, x.dtype), (b_shape, x.dtype)]
         if self.peepholes:
             out += [(p.shape, x.dtype) for p in rest[1:4]]
+        if self.projection:
+            out.append((rest[4 if self.peepholes else 1].shape, x.dtype))
         return out
 
     def compute(self, be, *arrays):
@@ -239,9 +255,10 @@ class LSTMSequenceGradOp(FusedLSTMOp):
         # (x, h0, c0, W, R, b, [peepholes,] [mask,] saved arrays, cotangents): the saved
         # arrays are what the kernel reads; the math needs only the inputs
         n = 6 + n_optional(self)
+        n_saved = (4 if self.mask_output else 3) + bool(self.projection)
         if not self.mask_output:
-            return LSTMSequenceOp(**self.attrs), inputs[:n], inputs[n + 3:]
-        g_hs, g_hT, g_cT, g_y = inputs[n + 4:]      # the cotangents of outputs 0, 1, 2 and 5
+            return LSTMSequenceOp(**self.attrs), inputs[:n], inputs[n + n_saved:]
+        g_hs, g_hT, g_cT, g_y = inputs[n + n_saved:]      # the cotangents of outputs 0, 1, 2 and 5
         return LSTMSequenceOp(**self.attrs), inputs[:n], [g_hs, g_hT, g_cT, None, None, g_y]
 
 
@@ -260,26 +277,32 @@ def _sequence_grad_spec(x, h0, c0, W, R, b, g_hs):
 
 def n_optional(op):
     """How many inputs a sequence op has after (x, h0, c0, W, R, b)."""
-    return (3 if op.peepholes else 0) + (op.mask_output is not None) + bool(op.input_masks) \
-        + bool(op.recurrent_masks)
+    return (3 if op.peepholes else 0) + bool(op.projection) + (op.mask_output is not None) \
+        + bool(op.input_masks) + bool(op.recurrent_masks)
 
 
 def lstm_sequence(x, h0, c0, W, R, b, reverse=False, peepholes=None, mask=None,
-                  mask_output="carry", input_masks=None, recurrent_masks=None, **attrs):
+                  mask_output="carry", input_masks=None, recurrent_masks=None,
+                  projection=None, proj_clip=None, **attrs):
     """Fused LSTM over time-major ``x``; returns (hs, h_T, c_T, gates, cs) and, with a
     (T, B) bool ``mask`` (True = keep the step), also (y_T, states h, states c): at a
     masked step the states keep their values; the output is the carried one
     (``mask_output="carry"``, zeros before the first kept step) or zeros ("zero"),
     y_T the carried output after the last step. ``peepholes``: (p_i, p_f, p_o) or None.
     ``input_masks`` (4, B, D), ``recurrent_masks`` (4, B, U): dropout masks of x and h,
-    one per gate block (Keras implementation=1), the same at every step."""
+    one per gate block (Keras implementation=1), the same at every step. ``projection``
+    P (U, H), ``proj_clip``: the TF1 cell's num_proj: h = clip(o * act(c) @ P), R is
+    (H, 4U), and the outputs gain the cells' own outputs (T, B, U) last."""
     a = _attrs(peepholes=peepholes is not None, **attrs)
     if mask is not None:
         a["mask_output"] = mask_output
-    for key, m in (("input_masks", input_masks), ("recurrent_masks", recurrent_masks)):
+    for key, m in (("input_masks", input_masks), ("recurrent_masks", recurrent_masks),
+                   ("projection", projection)):
         if m is not None:
             a[key] = True
-    extra = list(peepholes or ()) + [m for m in (mask, input_masks, recurrent_masks)
+    if projection is not None and proj_clip:
+        a["proj_clip"] = float(proj_clip)
+    extra = list(peepholes or ()) + [m for m in (projection, mask, input_masks, recurrent_masks)
                                      if m is not None]
     return list(apply(LSTMSequenceOp(reverse=bool(reverse), **a),
                       [x, h0, c0, W, R, b] + extra).outputs)
@@ -295,17 +318,27 @@ def _cell_decomposition(op, z, c, *peep):
 
 
 def _sequence_decomposition(op, x, h0, c0, W, R, b, *rest):
-    peep, mask, xm, hm, _ = split_inputs(op, rest)
+    peep, P, mask, xm, hm, _ = split_inputs(op, rest)
     peep = peep or None
     if op.mask_output:
-        return _masked_decomposition(op, x, h0, c0, W, R, b, peep, mask, xm, hm)
+        return _masked_decomposition(op, x, h0, c0, W, R, b, peep, P, mask, xm, hm)
 
     def step(carry, x_t):
         h, c = carry
-        h2, c2 = lstm_step(_z(x_t, h, W, R, b, xm, hm), c, math_of(op), peep)[:2]
+        h2, c2 = _step(op, x_t, h, c, W, R, b, peep, P, xm, hm)
         return (h2, c2), h2
     (hT, cT), hs = scan(step, x, (h0, c0), reverse=op.reverse)
     return [hs, hT, cT]
+
+
+def _step(op, x_t, h, c, W, R, b, peep, P, xm, hm):
+    """One step of the sequence in primitive ops: (new h, new c)."""
+    h2, c2 = lstm_step(_z(x_t, h, W, R, b, xm, hm), c, math_of(op), peep)[:2]
+    if P is not None:
+        h2 = h2 @ P
+        if op.proj_clip:
+            h2 = clip_by_value(h2, -op.proj_clip, op.proj_clip)
+    return h2, c2
 
 
 def _z(x_t, h, W, R, b, xm, hm):
@@ -313,18 +346,18 @@ def _z(x_t, h, W, R, b, xm, hm):
     the four blocks (x_t * xm[k]) @ W_k + b_k + (h * hm[k]) @ R_k (implementation=1)."""
     if xm is None and hm is None:
         return x_t @ W + h @ R + b
-    U = R.shape[0]
+    U = R.shape[1] // 4
     blocks = [slice(k * U, (k + 1) * U) for k in range(4)]
     return [(x_t if xm is None else x_t * xm[k]) @ W[:, s] + b[s]
             + (h if hm is None else h * hm[k]) @ R[:, s] for k, s in enumerate(blocks)]
 
 
-def _masked_decomposition(op, x, h0, c0, W, R, b, peep, mask, xm, hm):
+def _masked_decomposition(op, x, h0, c0, W, R, b, peep, P, mask, xm, hm):
     """The masked sequence as the RNN layer builds it: states kept at masked steps, the
     carried output zeros until the first kept step."""
     def step(carry, seq):
         (h, c, y), (x_t, m_t) = carry, seq
-        h2, c2 = lstm_step(_z(x_t, h, W, R, b, xm, hm), c, math_of(op), peep)[:2]
+        h2, c2 = _step(op, x_t, h, c, W, R, b, peep, P, xm, hm)
         keep = m_t[:, None]
         y2 = where(keep, h2, y)
         out = y2 if op.mask_output == "carry" else where(keep, h2, zeros_like(h2))

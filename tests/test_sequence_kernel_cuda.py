@@ -78,3 +78,24 @@ def test_masked_sequences_match_numpy(gpu, kw, mask_output):
     want_g = bwd.compute(NUMPY, *ins, hst, gates, cs, cst, *cot)
     got_g = cuda_lstm.sequence_backward(bwd, gpu, *on(gpu, ins + [hst, gates, cs, cst] + cot))
     close(want_g, got_g, gpu, "float64")
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_projected_sequences_match_numpy(gpu, masked):
+    rng = np.random.default_rng(9)
+    T, B, D, U, H = 4, 3, 2, 5, 2
+    shapes = [(T, B, D), (B, H), (B, U), (D, 4 * U), (H, 4 * U), (4 * U,), (U, H)]
+    ins = [rng.normal(size=s) for s in shapes] + ([rng.random((T, B)) < 0.6] if masked else [])
+    attrs = dict(_attrs(), reverse=False, projection=True, proj_clip=0.4,
+                 **({"mask_output": "zero"} if masked else {}))
+    fwd, bwd = LSTMSequenceOp(**attrs), LSTMSequenceGradOp(**attrs)
+    n = 9 if masked else 6
+    want = fwd.compute(NUMPY, *ins, needed=(True,) * n)
+    close(want, cuda_lstm.sequence_forward(fwd, gpu, *on(gpu, ins), needed=(True,) * n), gpu,
+          "float64")
+    saved = [want[6], want[3], want[4], want[7], want[8]] if masked else \
+        [want[0], want[3], want[4], want[5]]
+    cot = [rng.normal(size=s) for s in [(T, B, H), (B, H), (B, U)] + ([(B, H)] if masked else [])]
+    want_g = bwd.compute(NUMPY, *ins, *saved, *cot)
+    close(want_g, cuda_lstm.sequence_backward(bwd, gpu, *on(gpu, ins + saved + cot)), gpu,
+          "float64")

@@ -101,12 +101,22 @@ def test_stacked_tf1_and_keras_layers_each_get_their_own_kernel(rng):
     assert ops.count("lstm_sequence") == 2 and ops.count("lstm_sequence_grad") == 2, str(why)
 
 
-def test_what_stays_step_by_step_says_why(rng):
+@pytest.mark.parametrize("kw,lengths", [
+    (dict(num_proj=2), None),
+    (dict(num_proj=2, proj_clip=0.3, use_peepholes=True, cell_clip=1.0), None),
+    (dict(num_proj=2, proj_clip=0.2), [5, 0, 2])], ids=["proj", "proj-clip-peep", "proj-lengths"])
+def test_tf1_projection_runs_on_the_sequence_kernel(kw, lengths, rng):
     x = tg.placeholder((B, T, D), "float64")
-    y, _, _ = tf1_loop(x, num_proj=2)
-    why = tg.Session().explain([tg.reduce_sum(y)])
-    reasons = " | ".join(r for _, _, r in why.unfused)
-    assert "num_proj" in reasons, reasons
+    cell = rnn_cell.LSTMCell(U, dtype="float64", **kw)
+    with tg.variable_scope(f"p{len(kw)}{lengths is None}"):
+        y, (c, h) = rnn_cell.dynamic_rnn(cell, x, sequence_length=lengths, dtype="float64")
+    loss = tg.reduce_sum(y * tg.constant(rng.standard_normal((B, T, 2)))) + \
+        tg.reduce_sum(c) + tg.reduce_sum(h * h)
+    grads = tg.gradients(loss, [x] + cell.weights)
+    unfused, fused, why = run_both([loss, y, c, h, grads], {x: rng.standard_normal((B, T, D)) * 2})
+    assert_close(unfused, fused)
+    assert [op for op, _ in why.fused] == ["lstm_sequence", "lstm_sequence_grad"], str(why)
+    assert not why.unfused, str(why)
 
 
 def test_the_peephole_sequence_op_has_second_order_gradients(rng):

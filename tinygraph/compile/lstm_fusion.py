@@ -223,6 +223,8 @@ def build_loop(b, t):
         mask = less(steps, expand_dims(outer(info["lengths"][1]), 0))
     drop = {k: stack([outer(m) for m in info[key]]) for k, key in
             (("input_masks", "x_masks"), ("recurrent_masks", "h_masks")) if info[key]}
+    if info["projection"] is not None:
+        drop.update(projection=outer(info["projection"][0]), proj_clip=info["projection"][1])
     hs, hT, cT, *rest = lstm_sequence(x, h0, c0, W, R, bias, reverse=op.reverse, peepholes=peep,
                                       mask=mask, mask_output=info["rule"], **drop,
                                       **_cell_attrs(cell))

@@ -168,12 +168,12 @@ def _length_key(body, nc, inv):
     return None
 
 
-def _masked_slots(body, nc, cell, key):
+def _masked_slots(body, nc, h_cell, c_cell, key):
     """For a masked loop (layers.RNN's over (x, mask), or dynamic_rnn's with
     sequence_length) keyed by ``key``: (slots of h and the carried output, c's slot,
     the output rule, the mask-handling node ids), or a reason."""
     carries, outs = body.inputs[:nc], body.outputs
-    (h_cell, c_cell), emitted = cell.outputs, outs[nc] if len(outs) > nc else None
+    emitted = outs[nc] if len(outs) > nc else None
     if key is None:
         return "the loop reads a second sequence that is not a mask the RNN layer applies"
     kept_h = [j for j in range(nc) if _where_of(outs[j], key, h_cell, carries[j])]
@@ -195,6 +195,39 @@ def _masked_slots(body, nc, cell, key):
     return kept_h, c_slot, rule, nodes
 
 
+def _projected(body, h_cell, inv):
+    """The TF1 cell's projection of its output, ``clip(h_cell @ P)`` with P fixed:
+    (the projected tensor, P, proj_clip or None, its node ids), or None."""
+    nodes = topo_nodes(body.outputs)
+    m = next((n.outputs[0] for n in nodes if n.op.name == "matmul" and n.inputs[0] is h_cell
+              and n.inputs[1].node.id in inv and not n.op.transpose_a
+              and not n.op.transpose_b), None)
+    if m is None:
+        return None
+    ids = {m.node.id}
+    lo = next((n for n in nodes if n.op.name == "maximum" and n.inputs[0] is m), None)
+    hi = lo and next((n for n in nodes if n.op.name == "minimum" and n.inputs[0] is lo.outputs[0]), None)
+    if hi is not None and _op(lo.inputs[1]) == "constant" and _op(hi.inputs[1]) == "constant":
+        clip = float(hi.inputs[1].node.op.value.reshape(()))
+        if clip > 0 and float(lo.inputs[1].node.op.value.reshape(())) == -clip:
+            return hi.outputs[0], m.node.inputs[1], clip, ids | {lo.id, hi.id}
+    return m, m.node.inputs[1], None, ids
+
+
+def _state_slots(op, h_new, c_new, lengths):
+    """(the carries that hold h or, masked, the carried output; c's carry; the output
+    rule; the mask-handling node ids), or a reason."""
+    body, nc, outs = op.body, op.n_carry, op.body.outputs
+    if op.n_seq == 2 or lengths is not None:
+        key = _mask_key(body.inputs[nc + 1], outs) if op.n_seq == 2 else lengths[0]
+        return _masked_slots(body, nc, h_new, c_new, key)
+    h_slots = [j for j in range(nc) if outs[j] is h_new]
+    c_slot = next((j for j in range(nc) if outs[j] is c_new), None)
+    if not h_slots or c_slot is None or outs[nc] is not h_new:
+        h_slots = []
+    return h_slots, c_slot, None, set()
+
+
 def read_body(op):
     """How a loop body computes one LSTM step, or a reason why it is not one."""
     body, nc = op.body, op.n_carry
@@ -212,22 +245,17 @@ def read_body(op):
     carries, x_ph, caps = body.inputs[:nc], body.inputs[nc], body.inputs[nc + op.n_seq:]
     (h_new, c_new), outs = cell.outputs, body.outputs
     inv = _invariant(body, caps)
+    proj = _projected(body, h_new, inv)
+    if proj is not None:                     # the state and output are the projection
+        h_new = proj[0]
     lengths = _length_key(body, nc, inv) if op.n_seq == 1 and not op.reverse else None
-    if op.n_seq == 2 or lengths is not None:
-        key = _mask_key(body.inputs[nc + 1], outs) if op.n_seq == 2 else lengths[0]
-        masked = _masked_slots(body, nc, cell, key)
-        if isinstance(masked, str):
-            return masked
-        h_slots, c_slot, rule, mask_nodes = masked
-    else:
-        h_slots = [j for j in range(nc) if outs[j] is h_new]
-        c_slot = next((j for j in range(nc) if outs[j] is c_new), None)
-        rule, mask_nodes = None, set()
-        if not h_slots or c_slot is None or outs[nc] is not h_new:
-            h_slots = []
+    slots = _state_slots(op, h_new, c_new, lengths)
+    if isinstance(slots, str):
+        return slots
+    h_slots, c_slot, rule, mask_nodes = slots
     if not h_slots:
         return ("the loop body does more than one LSTM step (it does not carry the cell's "
-                "h and c and emit h: a projection, num_proj?)")
+                "h and c and emit h)")
     z, c_prev, *peep = cell.inputs
     if c_prev is not carries[c_slot]:
         return "the cell's previous c is not the loop's carried c"
@@ -247,13 +275,15 @@ def read_body(op):
     dead = _dead_carries(body, nc, slots, inv)
     if dead is None:
         return f"the loop carries {nc} values; an LSTM layer carries (h, c) (and a step counter)"
-    inner = {cell.id} | inv | dead | mask_nodes | {n.id for blk in blocks for n in blk[5]}
+    inner = {cell.id} | inv | dead | mask_nodes | {n.id for blk in blocks for n in blk[5]} \
+        | (proj[3] if proj is not None else set())
     extra = [n for n in topo_nodes(body.outputs) if n.id not in inner and n.op.name != "placeholder"]
     if extra:
         return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
     return dict(cell=cell, h_slot=h_slot, c_slot=c_slot, y_slot=y_slot, rule=rule,
                 blocks=blocks, peep=peep, **_dropout_masks(blocks),
-                lengths=None if lengths is None else lengths[1:])
+                lengths=None if lengths is None else lengths[1:],
+                projection=None if proj is None else proj[1:3])
 
 
 def _dropout_masks(blocks):
