@@ -142,3 +142,22 @@ def test_first_order_tf1_training_step_is_fused_forward_and_backward(rng):
     unfused, fused, why = run_both(grads, {x: rng.standard_normal((T, B, D))})
     assert_close(unfused, fused)
     assert [op for op, _ in why.fused] == ["lstm_sequence", "lstm_sequence_grad"], str(why)
+
+
+@pytest.mark.parametrize("kw,axis", [(dict(), 1), (dict(use_peepholes=True, cell_clip=0.5,
+                                                        forget_bias=0.5), 1),
+                                     (dict(use_peepholes=True), 0)],
+                         ids=["plain-batch-major", "peep-clip-batch-major", "peep-time-major"])
+def test_tf1_static_rnn_chain_runs_on_the_sequence_kernel(kw, axis, rng):
+    shape = (B, T, D) if axis == 1 else (T, B, D)
+    x = tg.placeholder(shape, "float64")
+    cell = rnn_cell.LSTMCell(U, dtype="float64", **kw)
+    with tg.variable_scope(f"s{len(kw)}{axis}"):
+        ys, (c, h) = rnn_cell.static_rnn(cell, tg.unstack(x, axis=axis), dtype="float64")
+    y = tg.stack(ys, 1)
+    loss = tg.reduce_sum(y * tg.constant(rng.standard_normal((B, T, U)))) + tg.reduce_sum(c * h)
+    grads = tg.gradients(loss, [x] + cell.weights)
+    unfused, fused, why = run_both([loss, grads], {x: rng.standard_normal(shape) * 2})
+    assert_close(unfused, fused)
+    assert [op for op, _ in why.fused] == ["lstm_sequence", "lstm_sequence_grad"], str(why)
+    assert not why.unfused, str(why)

@@ -24,7 +24,7 @@ from tinygraph.ir.graph import apply, in_scope, topo_nodes
 from tinygraph.ir.rebuild import substitute, tensor_key
 from tinygraph.ir.pattern import Alt, Opt, Pat, V
 from tinygraph.ops.activations import ACTIVATIONS, FUSABLE, scalar_constant
-from tinygraph.ops.array import concat, expand_dims, stack
+from tinygraph.ops.array import concat, expand_dims, stack, transpose
 from tinygraph.ops.compare import less
 from tinygraph.ops.constant import constant
 from tinygraph.ops.lstm import lstm_cell, lstm_sequence
@@ -263,7 +263,7 @@ def _chain_ending_at(h, ctx):
     """The fused cells of an unrolled chain whose last step outputs ``h`` (first step
     first), or None when h is not a last step's output."""
     last, op = h.node, h.node.op
-    if h.index != 0 or op.peepholes or op.cell_clip:
+    if h.index != 0:
         return None
     if any(ctx.nodes[u].op == op for u in ctx.readers.get((last.id, 1), ())):
         return None                       # not the last step: the chain goes on
@@ -274,9 +274,29 @@ def _chain_ending_at(h, ctx):
     return chain[::-1] if len(chain) >= 2 else None
 
 
+def _chain_terms(z):
+    """step_terms of a step's z, with TF1's ``concat([x_t, h]) @ K`` read as the two
+    products x_t @ K[:D] and h @ K[D:]: ([(input, weight key, node)], bias, nodes);
+    a weight key is a tensor or (K, "x" | "h", D) for a row block of K."""
+    terms = step_terms(z)
+    if terms is None or len(terms[0]) != 1 or _op(terms[0][0][0]) != "concat":
+        return terms
+    (a, K, node), = terms[0]
+    cat = a.node
+    if len(cat.inputs) != 2 or cat.op.axis not in (1, -1):
+        return None
+    x_t, h_in = cat.inputs
+    D = x_t.shape[-1]
+    return [(x_t, (K, "x", D), node), (h_in, (K, "h", D), None)], terms[1], terms[2] + [cat]
+
+
+def _key(w):
+    return (id(w[0]), w[1]) if isinstance(w, tuple) else id(w)
+
+
 def _chain_weights(chain):
     """(W, R, bias) of a chain, fixed by step 1's recurrent matmul reading step 0's h."""
-    second = step_terms(chain[1].inputs[0])
+    second = _chain_terms(chain[1].inputs[0])
     if second is None or len(second[0]) != 2:
         return Decline(PER_GATE_PRODUCTS)
     rec = [m for m in second[0] if m[0] is chain[0].outputs[0]]
@@ -289,17 +309,19 @@ def _chain_steps(chain, W, R, bias):
     """(the step inputs x_t, h0, the interior's z nodes) of a chain, or None / Decline."""
     xs_t, interior, h0 = [], [], None
     for k, n in enumerate(chain):
-        terms = step_terms(n.inputs[0])
+        terms = _chain_terms(n.inputs[0])
         if terms is None or terms[1] is not bias:
             return Decline("the steps of an unrolled LSTM chain use different biases")
-        by_weight = {id(m[1]): m for m in terms[0]}
-        if k == 0 and set(by_weight) == {id(W)} and None not in chain[0].outputs[0].shape:
-            h0 = zeros(chain[0].outputs[0].shape, W.dtype)   # h0 @ R was folded away: h0 = 0
-            by_weight[id(R)] = (h0, R, None)
-        if set(by_weight) != {id(W), id(R)}:
+        if any(p is not q for p, q in zip(n.inputs[2:], chain[0].inputs[2:])):
+            return Decline("the steps of an unrolled LSTM chain use different peephole weights")
+        by_weight = {_key(m[1]): m for m in terms[0]}
+        if k == 0 and set(by_weight) == {_key(W)} and None not in chain[0].outputs[0].shape:
+            h0 = zeros(chain[0].outputs[0].shape, chain[0].outputs[0].dtype)   # h0 @ R folded away
+            by_weight[_key(R)] = (h0, R, None)
+        if set(by_weight) != {_key(W), _key(R)}:
             return Decline("the steps of an unrolled LSTM chain use different weights")
-        x_t, _, x_node = by_weight[id(W)]
-        h_in, _, h_node = by_weight[id(R)]
+        x_t, _, x_node = by_weight[_key(W)]
+        h_in, _, h_node = by_weight[_key(R)]
         if k == 0:
             h0 = h_in
         elif h_in is not chain[k - 1].outputs[0]:
@@ -307,6 +329,14 @@ def _chain_steps(chain, W, R, bias):
         xs_t.append(x_t)
         interior += terms[2] + [m for m in (x_node, h_node) if m is not None]
     return xs_t, h0, interior
+
+
+def _weight(w):
+    """A chain's weight key as a tensor (a row block of K is sliced here, in replace)."""
+    if not isinstance(w, tuple):
+        return w
+    K, part, D = w
+    return K[:D] if part == "x" else K[D:]
 
 
 def _shared_mask(xs_t):
@@ -334,13 +364,18 @@ def read_chain(b, h, ctx):
         return steps
     xs_t, h0, interior = steps
     xs_t, mask, mask_nodes = _shared_mask(xs_t)
-    X = _step_inputs(xs_t)
+    X, first = _step_inputs(xs_t), xs_t[0].node
+    batch_major = X is None and _op(xs_t[0]) == "unstack" and first.op.axis == 1 \
+        and first.inputs[0].ndim == 3 and list(first.outputs) == list(xs_t)
+    if batch_major:                            # static_rnn(tg.unstack(x, axis=1))
+        X = first.inputs[0]
     if X is None:
         return Decline("the step inputs of an unrolled LSTM chain are not x[0], x[1], ... of one "
                        "tensor; fused step by step")
     return Extension(interior=chain + interior + mask_nodes,
                      replaces=[n.outputs[0] for n in chain] + [chain[-1].outputs[1]],
-                     data=dict(chain=chain, X=X, mask=mask, h0=h0, W=W, R=R, bias=bias))
+                     data=dict(chain=chain, X=X, mask=mask, h0=h0, W=W, R=R, bias=bias,
+                               batch_major=batch_major))
 
 
 def _layer_scope(chain):
@@ -355,12 +390,15 @@ def _layer_scope(chain):
 
 def build_chain(b, h):
     info = b["extension"]
-    chain, W, X, op = info["chain"], info["W"], info["X"], h.node.op
-    bias = info["bias"] if info["bias"] is not None else zeros((W.shape[1],), W.dtype)
+    chain, X, op = info["chain"], info["X"], h.node.op
     with in_scope(_layer_scope(chain)):
+        X = transpose(X, (1, 0, 2)) if info["batch_major"] else X
+        W, R = _weight(info["W"]), _weight(info["R"])
+        bias = info["bias"] if info["bias"] is not None else zeros((W.shape[1],), W.dtype)
+        peep = list(chain[0].inputs[2:]) or None
         hs, _, cT, _, _ = lstm_sequence(X if info["mask"] is None else X * info["mask"],
-                                        info["h0"], chain[0].inputs[1], W, info["R"], bias,
-                                        **_cell_attrs(op))
+                                        info["h0"], chain[0].inputs[1], W, R, bias,
+                                        peepholes=peep, **_cell_attrs(op))
         repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
     repl[chain[-1].outputs[1]] = cT
     return repl
