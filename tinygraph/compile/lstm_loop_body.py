@@ -13,9 +13,10 @@ masked, the carried output (layers.RNN over (x, mask)) or a step counter
 """
 from tinygraph.ir.graph import topo_nodes
 
-# why unrolled implementation=1 and TF1 cells get no sequence kernel (loops do)
-PER_GATE_PRODUCTS = ("the unrolled steps compute one product per gate (implementation=1) or "
-                     "concat([x, h]) @ K (TF1); unrolled, they are fused step by step")
+# why unrolled implementation=1 cells get no sequence kernel (their loops do)
+PER_GATE_PRODUCTS = ("the unrolled steps compute one product per gate (implementation=1, which "
+                     "recurrent_dropout forces); unrolled, they are fused step by step (the "
+                     "loop, unroll=False, runs them on the sequence kernel)")
 
 
 def _op(t):
