@@ -22,7 +22,7 @@ import numpy as np
 
 from tinygraph.ops.activations import fusable
 from tinygraph.ops.lstm_kernels import math_of, sequence_backward as _sequence_backward, \
-    sequence_forward as _sequence_forward
+    sequence_forward as _sequence_forward, split_inputs
 
 THREADS = 256            # threads per block
 MAX_BLOCKS = 4096        # grid-stride loops cover the rest
@@ -152,20 +152,33 @@ extern "C" __global__ void tg_lstm_cell_bwd(const T* __restrict__ z, const T* __
 // folded in), activates in place and writes the new cell and hidden state.
 extern "C" __global__ void tg_lstm_seq_fwd(T* __restrict__ a, const T* __restrict__ zx_t,
                                            const T* __restrict__ c_prev, T* __restrict__ c,
-                                           T* __restrict__ h, int n, int U) {
+                                           T* __restrict__ h, PEEP_PARAMS int n, int U) {
     GRID_LOOP(k, n) {
         int b = k / U, j = k - b * U;
         T* row = a + (size_t)b * 4 * U + j;
         const T* zrow = zx_t + (size_t)b * 4 * U + j;
-        T i_ = act_r(row[GI * U] + zrow[GI * U]);
-        T f_ = act_r(row[GF * U] + zrow[GF * U]);
+        T cp = c_prev[k];
+        T zi = row[GI * U] + zrow[GI * U], zf = row[GF * U] + zrow[GF * U];
+        T zo = row[GO * U] + zrow[GO * U];
+#if PEEPHOLES
+        zi = zi + p_i[j] * cp;
+        zf = zf + p_f[j] * cp;
+#endif
+        T i_ = act_r(zi);
+        T f_ = act_r(zf);
         T g_ = act_c(row[GG * U] + zrow[GG * U]);
-        T o_ = act_r(row[GO * U] + zrow[GO * U]);
+        T cn = f_ * cp + i_ * g_;
+#if HAS_CELL_CLIP
+        cn = fmin(fmax(cn, -CELL_CLIP), CELL_CLIP);
+#endif
+#if PEEPHOLES
+        zo = zo + p_o[j] * cn;                  // reads the new, clipped c
+#endif
+        T o_ = act_r(zo);
         row[GI * U] = i_;
         row[GF * U] = f_;
         row[GG * U] = g_;
         row[GO * U] = o_;
-        T cn = f_ * c_prev[k] + i_ * g_;
         c[k] = cn;
         h[k] = o_ * act_c(cn);
     }
@@ -174,23 +187,46 @@ extern "C" __global__ void tg_lstm_seq_fwd(T* __restrict__ a, const T* __restric
 // One lstm_sequence_grad step: from the saved activated gates a and cell c, the
 // gradient into h (dh, recurrent part, plus g_h from the step's output) and into c
 // (dc) -> d (the gates' pre-activation gradient); dc becomes the previous cell's.
+// With peepholes, also this step's per-element peephole products (pc_i, pc_f, pc_o).
 extern "C" __global__ void tg_lstm_seq_bwd(const T* __restrict__ a, const T* __restrict__ c,
                                            const T* __restrict__ c_prev,
                                            const T* __restrict__ g_h, const T* __restrict__ dh,
-                                           T* __restrict__ dc, T* __restrict__ d, int n, int U) {
+                                           T* __restrict__ dc, T* __restrict__ d, PEEP_PARAMS
+#if PEEPHOLES
+                                           T* __restrict__ pc_i, T* __restrict__ pc_f,
+                                           T* __restrict__ pc_o,
+#endif
+                                           int n, int U) {
     GRID_LOOP(k, n) {
         int b = k / U, j = k - b * U;
         const T* row = a + (size_t)b * 4 * U + j;
         T* drow = d + (size_t)b * 4 * U + j;
         T i_ = row[GI * U], f_ = row[GF * U], g_ = row[GG * U], o_ = row[GO * U];
+        T cp = c_prev[k];
         T dhk = dh[k] + g_h[k];
         T ac = act_c(c[k]);
         T dck = dc[k] + dhk * o_ * act_c_d(ac);
-        drow[GO * U] = dhk * ac * act_r_d(o_);
-        drow[GI * U] = dck * g_ * act_r_d(i_);
-        drow[GF * U] = dck * c_prev[k] * act_r_d(f_);
+        T d_o = dhk * ac * act_r_d(o_);
+#if PEEPHOLES
+        dck = dck + d_o * p_o[j];
+#endif
+#if HAS_CELL_CLIP
+        dck = dck * (T)(fabs(f_ * cp + i_ * g_) <= CELL_CLIP);
+#endif
+        T d_i = dck * g_ * act_r_d(i_);
+        T d_f = dck * cp * act_r_d(f_);
+        drow[GO * U] = d_o;
+        drow[GI * U] = d_i;
+        drow[GF * U] = d_f;
         drow[GG * U] = dck * i_ * act_c_d(g_);
-        dc[k] = dck * f_;
+        T dcp = dck * f_;
+#if PEEPHOLES
+        dcp = dcp + d_i * p_i[j] + d_f * p_f[j];
+        pc_i[k] = d_i * cp;
+        pc_f[k] = d_f * cp;
+        pc_o[k] = d_o * c[k];
+#endif
+        dc[k] = dcp;
     }
 }
 """
@@ -276,28 +312,42 @@ def cell_backward(op, be, z, c_prev, *rest):
 def _steps(be, name):
     """A ``make_step`` for the shared sequence loops of ops/lstm_kernels.py: each step is one
     launch of kernel ``name`` over the (B, U) elements, its arguments in the order of
-    the NumPy step's (see tg_lstm_seq_fwd / tg_lstm_seq_bwd)."""
+    the NumPy step's (see tg_lstm_seq_fwd / tg_lstm_seq_bwd). The backward step with
+    peepholes writes its per-element peephole products into three buffers it returns."""
     def make_step(xp, op, B, U, dtype):
         kernel = _kernel(be, op, dtype, name)
-        return lambda *arrays: _launch(kernel, B * U, U, *arrays)
+        products = [xp.empty((B, U), dtype) for _ in range(3)] \
+            if op.peepholes and name == "tg_lstm_seq_bwd" else []
+
+        def step(*arrays):
+            _launch(kernel, B * U, U, *arrays, *products)
+            return products
+        return step
     return make_step
 
 
-def sequence_forward(op, be, x, h0, c0, W, R, b, needed):
+def sequence_forward(op, be, x, h0, c0, W, R, b, *rest, needed):
     if x.dtype not in _C_TYPES:
-        return op.compute(be, x, h0, c0, W, R, b, needed=needed)
-    c0, = _contiguous(be.xp, x.dtype, c0)
-    return _sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"),
-                                 x, h0, c0, W, R, b, needed)
+        return op.compute(be, x, h0, c0, W, R, b, *rest, needed=needed)
+    peep, *masks, _ = split_inputs(op, rest)
+    c0, *peep = _contiguous(be.xp, x.dtype, c0, *peep)
+    return _sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"), x, h0, c0, W, R, b,
+                             *peep, *[m for m in masks if m is not None], needed=needed)
 
 
-def sequence_backward(op, be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
+def sequence_backward(op, be, x, h0, c0, W, R, b, *rest):
+    """``rest``: the optional inputs (ops/lstm_kernels.split_inputs), the saved arrays
+    (3 unmasked, 4 masked) and the cotangents, g_hs first."""
     xp = be.xp
     if x.dtype not in _C_TYPES:
-        return op.compute(be, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
-    c0, g_hs = _contiguous(xp, x.dtype, c0, g_hs)
-    return _sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"),
-                                  x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT)
+        return op.compute(be, x, h0, c0, W, R, b, *rest)
+    peep, *masks, saved = split_inputs(op, rest)
+    c0, *peep = _contiguous(xp, x.dtype, c0, *peep)
+    saved = list(saved)
+    g_hs = (4 if op.mask_output else 3) + bool(op.projection)
+    saved[g_hs], = _contiguous(xp, x.dtype, saved[g_hs])
+    return _sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"), x, h0, c0, W, R, b,
+                              *peep, *[m for m in masks if m is not None], *saved)
 
 
 KERNELS = {"lstm_cell": cell_forward, "lstm_cell_grad": cell_backward,

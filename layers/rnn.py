@@ -175,7 +175,14 @@ class RNN(Layer):
             values = [np.array(v) for v in self._initial_values]
         else:
             values = [np.asarray(s) for s in nest.flatten(states)]
-        assign_all(self.states, values, f"{self.name}.reset_states")
+            if len(values) != len(self.states):
+                raise ValueError(f"{self.name}.reset_states: expected {len(self.states)} arrays, "
+                                 f"got {len(values)}")
+            for v, a in zip(self.states, values):
+                if a.shape != v.shape:
+                    raise ValueError(f"{self.name}.reset_states: state {v.name!r} has shape "
+                                     f"{v.shape}, got an array of shape {a.shape}")
+        assign_all(self.states, values, f"{self.name}.reset_states")   # dtypes too, all or none
 
     # ------------------------------------------------------------------ calling
     def _check_inputs(self, x, mask):

@@ -138,77 +138,249 @@ def _sum_to(xp, g, shape):
 
 
 # ----------------------------------------------------------------------- sequence loops
+# A make_step(xp, op, B, U, dtype) returns the per-step elementwise work of a backend:
+#   forward  step(a, zx_t, c_prev, c_new, h, *peep)
+#   backward step(a, c, c_prev, g_h, dh, dc, d, *peep) -> () or the peephole products
+#            (p_i, p_f, p_o gradients per sample, (B, U) each)
 
-def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, needed):
-    """lstm_sequence's outputs (hs, h_T, c_T, gates, cs); ``gates`` and ``cs`` only
-    when ``needed`` says the backward op reads them."""
+def split_inputs(op, rest):
+    """The optional inputs after (x, h0, c0, W, R, b), in order: (peepholes (p_i, p_f,
+    p_o) or (), the (U, P) projection, the (T, B) mask, the (4, B, D) input and (4, B, H)
+    recurrent dropout masks of the four gate blocks (None where absent), then what
+    follows)."""
+    peep = tuple(rest[:3]) if op.peepholes else ()
+    k, found = len(peep), []
+    for present in (op.projection, op.mask_output is not None, op.input_masks,
+                    op.recurrent_masks):
+        found.append(rest[k] if present else None)
+        k += bool(present)
+    return (peep, *found, rest[k:])
+
+
+def projector(xp, op, P):
+    """``project(h_cell, out)``: the projected output h_cell @ P, clipped to +-proj_clip
+    if set (the TF1 cell's num_proj and proj_clip); None without a projection."""
+    if P is None:
+        return None
+
+    def project(h_cell, out):
+        xp.matmul(h_cell, P, out=out)
+        if op.proj_clip:
+            xp.clip(out, -op.proj_clip, op.proj_clip, out=out)
+    return project
+
+
+def _block(U, k):
+    return slice(k * U, (k + 1) * U)
+
+
+def _input_projection(xp, op, x, W, b, xm=None):
+    """Every step's ``x_t @ W + b`` (forget bias folded in) as one GEMM, (T, B, 4U); with
+    per-gate input masks xm, block k is ``(x_t * xm[k]) @ W_k``: four GEMMs."""
     T, B, D = x.shape
-    U = R.shape[0]
     if T == 0:
         raise ValueError("lstm_sequence: zero time steps")
-    zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, 4 * U)   # every step's x @ W
+    if xm is None:
+        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, W.shape[1])
+    else:
+        U = W.shape[1] // 4
+        zx = xp.empty((T, B, 4 * U), x.dtype)
+        for k in range(4):
+            zx[..., _block(U, k)] = xp.matmul((x * xm[k]).reshape(T * B, D),
+                                              W[:, _block(U, k)]).reshape(T, B, U)
     zx += b
     if op.forget_bias:
-        zx[..., math_of(op).gate_slices(U)[1]] += op.forget_bias
+        zx[..., math_of(op).gate_slices(W.shape[1] // 4)[1]] += op.forget_bias
+    return zx
+
+
+def recurrent_product(xp, R, hm):
+    """``product(h, out)``: out = h @ R, or with per-gate recurrent dropout masks hm
+    (4, B, U), block k of out = (h * hm[k]) @ R_k (one batched GEMM)."""
+    if hm is None:
+        return lambda h, out: xp.matmul(h, R, out=out)
+    H, U = R.shape[0], R.shape[1] // 4
+    R4 = xp.ascontiguousarray(R.reshape(H, 4, U).transpose(1, 0, 2))    # R4[k] = R_k
+
+    def product(h, out):
+        out.reshape(out.shape[:-1] + (4, U))[...] = xp.moveaxis(xp.matmul(h * hm, R4), 0, -2)
+    return product
+
+
+def recurrent_grad(xp, R, hm):
+    """``grad(d, out)``: the gradient reaching h from the step's pre-activation gradient
+    d (B, 4U): d @ R.T, or with recurrent masks the sum over k of (d_k @ R_k.T) * hm[k]."""
+    if hm is None:
+        RT = R.T
+        return lambda d, out: xp.matmul(d, RT, out=out)
+    H, U = R.shape[0], R.shape[1] // 4
+    R4T = xp.ascontiguousarray(R.reshape(H, 4, U).transpose(1, 2, 0))   # R4T[k] = R_k.T
+
+    def grad(d, out):
+        d4 = xp.moveaxis(d.reshape(d.shape[:-1] + (4, U)), -2, 0)
+        return (xp.matmul(d4, R4T) * hm).sum(0)
+    return grad
+
+
+def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed):
+    """lstm_sequence's outputs (hs, h_T, c_T, gates, cs[, h_cells]); ``gates`` and ``cs``
+    only when ``needed`` says the backward op reads them; with a projection, the
+    cells' own outputs h_cells (T, B, U) too. ``rest``: see split_inputs."""
+    peep, P, mask, xm, hm, _ = split_inputs(op, rest)
+    zx = _input_projection(xp, op, x, W, b, xm)
+    product, project = recurrent_product(xp, R, hm), projector(xp, op, P)
+    T, B, D = x.shape
+    U, H = W.shape[1] // 4, R.shape[0]
+    step = make_step(xp, op, B, U, x.dtype)
+    if op.mask_output:
+        return masked_forward(xp, op, step, zx, h0, c0, product, project, H, peep, mask)
     keep = needed[3] or needed[4]             # the backward op reads gates and cs
     gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
     cs = xp.empty((T, B, U), x.dtype) if keep else None
-    hs = xp.empty((T, B, U), x.dtype)
+    hs = xp.empty((T, B, H), x.dtype)
+    hc = None if P is None else xp.empty((T, B, U) if keep else (B, U), x.dtype)
     scratch_a = None if keep else xp.empty((B, 4 * U), x.dtype)
     scratch_c = None if keep else [xp.empty((B, U), x.dtype) for _ in range(2)]
-    step = make_step(xp, op, B, U, x.dtype)
     h, c = h0, c0
     steps = range(T - 1, -1, -1) if op.reverse else range(T)
     for k, t in enumerate(steps):
         a = gates[t] if keep else scratch_a
-        xp.matmul(h, R, out=a)                # a = h @ R; the step adds zx[t] and activates
+        product(h, a)                         # a = h @ R; the step adds zx[t] and activates
         c_new = cs[t] if keep else scratch_c[k % 2]
-        step(a, zx[t], c, c_new, hs[t])
+        h_cell = hs[t] if P is None else hc[t] if keep else hc
+        step(a, zx[t], c, c_new, h_cell, *peep)
+        if project is not None:
+            project(h_cell, hs[t])
         h, c = hs[t], c_new
-    return hs, h, c, gates, cs
+    return (hs, h, c, gates, cs) + (() if P is None else (hc if keep else None,))
 
 
 def numpy_forward_step(xp, op, B, U, dtype):
     """A sequence step: ``a = h @ R`` plus the step's input projection, then the cell."""
     cell = forward_step(xp, op, B, U, dtype)
 
-    def step(a, zx_t, c_prev, c_new, h):
+    def step(a, zx_t, c_prev, c_new, h, *peep):
         a += zx_t
-        cell(a, c_prev, c_new, h)
+        cell(a, c_prev, c_new, h, peep)
     return step
 
 
-def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, hs, gates, cs, g_hs, g_hT, g_cT):
-    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb)."""
+def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest):
+    """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb[, gp_i, gp_f, gp_o][, gP]).
+    ``rest``: the optional inputs (split_inputs), then hs, gates, cs[, h_cells], g_hs,
+    g_hT, g_cT; masked: states h, gates, cs, states c[, h_cells], g_hs, g_hT, g_cT, g_y."""
+    peep, P, mask, xm, hm, saved = split_inputs(op, rest)
+    saved = list(saved)
+    hc = saved.pop(4 if op.mask_output else 3) if P is not None else None
+    if op.mask_output:
+        hs, gates, cs, cst, g_hs, g_hT, g_cT, g_y = saved
+    else:
+        (hs, gates, cs, g_hs, g_hT, g_cT), g_y = saved, None
+        cst = cs              # unmasked, the c entering a step is the previous cell's
     T, B, D = x.shape
-    U = R.shape[0]
-    dz = xp.empty((T, B, 4 * U), x.dtype)
-    dh, dc = g_hT.copy(), g_cT.copy()
+    U, H = W.shape[1] // 4, R.shape[0]
     step = make_step(xp, op, B, U, x.dtype)
-    RT = R.T
+    proj = None if P is None else (P, hs, xp.empty((T, B, H), x.dtype))
+    dz, dh, dc, gp = _backward_loop(xp, op, step, recurrent_grad(xp, R, hm), c0, gates, cs,
+                                    cst, g_hs, g_hT, g_cT, peep, mask, g_y, proj)
+    # the hidden state entering step t is the previous step's (h0 for the first)
+    first, later, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
+        (0, slice(1, T), slice(0, T - 1))
+    blocks = [(slice(None), None, None)] if xm is None and hm is None else \
+        [(_block(U, k), None if xm is None else xm[k], None if hm is None else hm[k])
+         for k in range(4)]
+    gx, gW, gR = None, xp.empty_like(W), xp.empty_like(R)
+    for cols, xk, hk in blocks:                  # one GEMM each over all steps
+        dzk = dz[..., cols]
+        d2 = dzk.reshape(T * B, -1)
+        gxk = xp.matmul(d2, W[:, cols].T).reshape(T, B, D)
+        gxk = gxk if xk is None else gxk * xk
+        gx = gxk if gx is None else gx + gxk
+        gW[:, cols] = xp.matmul((x if xk is None else x * xk).reshape(T * B, D).T, d2)
+        h_prev, h_first = (hs[prev], h0) if hk is None else (hs[prev] * hk, h0 * hk)
+        gR[:, cols] = xp.matmul(h_prev.reshape(-1, H).T, dzk[later].reshape(-1, d2.shape[1])) \
+            + xp.matmul(h_first.T, dzk[first])
+    gb = dz.reshape(T * B, 4 * U).sum(0)
+    gP = () if P is None else (xp.matmul(hc.reshape(-1, U).T, proj[2].reshape(-1, H)),)
+    return (gx, dh, dc, gW, gR, gb) + tuple(g.sum(0) for g in gp) + gP
+
+
+def _backward_loop(xp, op, step, rgrad, c0, gates, cs, cst, g_hs, g_hT, g_cT, peep, mask, g_y,
+                   proj=None):
+    """The recurrence backwards: (dz, gh0, gc0, per-sample peephole gradients). With a
+    mask, a step's cell gets the gradients only where the row is kept; elsewhere they
+    pass to the carried states (and the carried output, ``dy``). ``proj``: (P, the
+    projected outputs, where to keep their gradients) with a projection."""
+    T, B, U = cs.shape
+    cell_step = step
+    if proj is not None:
+        P, ms, dms = proj
+        zero, PT = xp.zeros((B, U), cs.dtype), P.T
+
+        def step(a, c, c_prev, g_h, dh, dc, d, *peep):     # through m = clip(h_cell @ P)
+            dm = dms[t]
+            xp.add(g_h, dh, out=dm)
+            if op.proj_clip:
+                dm *= xp.abs(ms[t]) < op.proj_clip
+            return cell_step(a, c, c_prev, zero, xp.matmul(dm, PT), dc, d, *peep)
+    dz = xp.empty((T, B, 4 * U), cs.dtype)
+    dh, dc = g_hT.copy(), g_cT.copy()
+    dy = None if mask is None else g_y.copy()
+    gp = [xp.zeros((B, U), cs.dtype) for _ in peep]
     order = list(range(T - 1, -1, -1)) if op.reverse else list(range(T))
     for k in range(T - 1, -1, -1):                 # the steps backwards, in processing order
         t = order[k]
-        c_prev = cs[order[k - 1]] if k > 0 else c0
-        step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t])
-        xp.matmul(dz[t], RT, out=dh)
-    dz2 = dz.reshape(T * B, 4 * U)
-    gx = xp.matmul(dz2, W.T).reshape(T, B, D)
-    gW = xp.matmul(x.reshape(T * B, D).T, dz2)
-    # the hidden state entering step t is the previous step's output (h0 for the first)
-    first, rest, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
-        (0, slice(1, T), slice(0, T - 1))
-    gR = xp.matmul(hs[prev].reshape(-1, U).T, dz[rest].reshape(-1, 4 * U))
-    gR += xp.matmul(h0.T, dz[first])
-    gb = dz2.sum(0)
-    return gx, dh, dc, gW, gR, gb
+        c_prev = cst[order[k - 1]] if k > 0 else c0
+        if mask is None:
+            products = step(gates[t], cs[t], c_prev, g_hs[t], dh, dc, dz[t], *peep)
+        else:
+            m = mask[t][:, None]
+            g_y_cell = xp.where(m, dy + g_hs[t], 0)
+            dy = xp.where(m, 0, dy + g_hs[t] if op.mask_output == "carry" else dy)
+            dh_pass, dc_pass = xp.where(m, 0, dh), xp.where(m, 0, dc)
+            dh, dc = xp.where(m, dh, 0), xp.where(m, dc, 0)
+            products = step(gates[t], cs[t], c_prev, g_y_cell, dh, dc, dz[t], *peep)
+            dc += dc_pass
+        for acc, p in zip(gp, products or ()):
+            acc += p
+        dh = rgrad(dz[t], dh if mask is None else None)
+        if mask is not None:
+            dh += dh_pass
+    return dz, dh, dc, gp
+
+
+def masked_forward(xp, op, step, zx, h0, c0, product, project, H, peep, mask):
+    """The masked sequence: at a step whose row is masked, h and c keep their values and
+    the carried output its own (zeros before the first kept step); the emitted output
+    is the carried one (``mask_output="carry"``) or zeros (``"zero"``). Returns (hs,
+    h_T, c_T, gates, cs, y_T, states h, states c[, h_cells]): cs are the cells' own c."""
+    T, B, U4 = zx.shape
+    U = U4 // 4
+    gates = xp.empty((T, B, U4), zx.dtype)
+    cs, cst = (xp.empty((T, B, U), zx.dtype) for _ in range(2))
+    hs, hst = (xp.empty((T, B, H), zx.dtype) for _ in range(2))
+    hc = xp.empty((T, B, U), zx.dtype) if project else None
+    h_cell = xp.empty((B, H), zx.dtype)
+    y = xp.zeros((B, H), zx.dtype)
+    h, c = h0, c0
+    for t in (range(T - 1, -1, -1) if op.reverse else range(T)):
+        m = mask[t][:, None]
+        product(h, gates[t])
+        step(gates[t], zx[t], c, cs[t], h_cell if hc is None else hc[t], *peep)
+        if project is not None:
+            project(hc[t], h_cell)
+        hst[t], cst[t] = xp.where(m, h_cell, h), xp.where(m, cs[t], c)
+        y = xp.where(m, h_cell, y)
+        hs[t] = y if op.mask_output == "carry" else xp.where(m, h_cell, 0)
+        h, c = hst[t], cst[t]
+    return (hs, h, c, gates, cs, y, hst, cst) + (() if hc is None else (hc,))
 
 
 def numpy_backward_step(xp, op, B, U, dtype):
     """A sequence step backwards: the gradient from hs[t] joins the recurrent one."""
     cell = backward_step(xp, op, B, U, dtype)
 
-    def step(a, c, c_prev, g_h, dh, dc, d):
+    def step(a, c, c_prev, g_h, dh, dc, d, *peep):
         dh += g_h
-        cell(a, c, c_prev, dh, dc, d)
+        return cell(a, c, c_prev, dh, dc, d, peep)
     return step

@@ -267,8 +267,8 @@ def test_tf1_cell_with_peepholes_and_clipping_runs_the_cell_kernels(gpu, rng):
     got = tg.Session(backend=gpu).run([loss, grads], feed)
     for w, g in zip(tg.nest.flatten(want), tg.nest.flatten(got)):
         np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-13)
-    # the loop's gradient recomputes each step's forward from the saved carry: 2T forwards
-    assert launches(gpu) == {"tg_lstm_cell_fwd": 6, "tg_lstm_cell_bwd": 3}
+    # issue 15: the loop runs on the sequence kernels, one launch per step each way
+    assert launches(gpu) == {"tg_lstm_seq_fwd": 3, "tg_lstm_seq_bwd": 3}
 
 
 def test_variables_live_on_the_device_and_reach_the_host_when_read(gpu, monkeypatch):

@@ -33,11 +33,17 @@ def backward_fusion(roots, run):
         return run(roots)
     holes = {tensor_key(g): new_placeholder(g.shape, g.dtype, "gradient")
              for _, uses in groups for g, _ in uses}
+    # a constant the gradients are taken with respect to stands in as a placeholder
+    # while the forward is optimized: folding would absorb it into its users, and the
+    # gradient taken again would be zero
+    consts = {tensor_key(x): x for rec, _ in groups for x in rec.xs if x.node.op.is_constant}
+    stand_ins = {k: new_placeholder(x.shape, x.dtype, "constant") for k, x in consts.items()}
     forward = [t for rec, _ in groups for t in _forward(rec)]
-    optimized, report = run(substitute(roots, holes) + forward)
+    optimized, report = run(substitute(roots + forward, {**holes, **stand_ins}))
     before = len(topo_nodes(optimized))
     fill = _rederive(groups, holes, optimized[len(roots):], events)
-    filled = substitute(optimized[:len(roots)], fill)
+    filled = substitute(substitute(optimized[:len(roots)], fill),
+                        {tensor_key(stand_ins[k]): consts[k] for k in consts})
     report.passes.append((STAGE, before, len(topo_nodes(filled)), events))
     final, second = run(filled)
     report.passes += second.passes
@@ -76,9 +82,6 @@ def _why_kept(rec):
     if any(x.node.inputs for x in rec.xs):
         return ("taken with respect to an intermediate tensor, which a fused op could "
                 "absorb: kept as built")
-    if any(x.node.op.is_constant for x in rec.xs):
-        return ("taken with respect to a constant, which folding absorbs into its users: "
-                "kept as built")
     return ""
 
 

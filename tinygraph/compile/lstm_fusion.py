@@ -5,29 +5,33 @@ kernels of ops/lstm.py in its place.
   from the activation table (any activation a fused kernel implements; the Keras
   cell's implementation 1 and 2; the TF1 cell's forget_bias, peepholes and
   cell_clip), becomes one ``lstm_cell`` op, also inside loop bodies.
-- ``lstm_sequence_fusion``: a loop whose body is one fused cell fed by
-  ``x_t @ W + h @ R + b``, or an unrolled chain of identical fused cells over
-  ``x[0], x[1], ...``, becomes one ``lstm_sequence`` op.
+- ``lstm_sequence_fusion``: a loop whose body is one fused cell fed by ``x_t @ W +
+  h @ R + b`` (Keras), ``concat([x_t, h]) @ K + b`` (TF1) or four per-gate products
+  (implementation=1), with peepholes, clipping and RNN masks, or an unrolled chain of
+  identical fused cells over ``x[0], x[1], ...``, becomes one ``lstm_sequence`` op
+  (how a loop body is read: tinygraph/compile/lstm_loop_body.py).
 
 Backward passes are fused by differentiating the fused forward graph (the backward
 fusion stage): fused ops have fused VJPs. Every LSTM-looking subgraph a rule leaves
 alone is reported with the reason (``Session.explain`` prints them).
 """
+import numpy as np
+
+from tinygraph.compile.lstm_loop_body import PER_GATE_PRODUCTS, is_const, pairs, read_body, step_terms
 from tinygraph.compile.rewrite import Decline, Extension, Rule, rewrite
 from tinygraph.ir.function import Function
 from tinygraph.ir.graph import apply, in_scope, topo_nodes
+from tinygraph.ir.rebuild import substitute, tensor_key
 from tinygraph.ir.pattern import Alt, Opt, Pat, V
 from tinygraph.ops.activations import ACTIVATIONS, FUSABLE, scalar_constant
-from tinygraph.ops.array import concat
+from tinygraph.ops.array import concat, expand_dims, stack, transpose
+from tinygraph.ops.compare import less
+from tinygraph.ops.constant import constant
 from tinygraph.ops.lstm import lstm_cell, lstm_sequence
 from tinygraph.ops.lstm_step import GATE_BLOCKS
 from tinygraph.ops.scan import Scan
 from tinygraph.ops.sources import zeros
 
-# why implementation=1 cells (one matmul per gate) get no sequence kernel
-PER_GATE_PRODUCTS = ("the cell computes one product per gate (implementation=1, which "
-                     "recurrent_dropout forces), so its cells are fused step by step, not as "
-                     "one sequence kernel")
 NOT_ONE_SPLIT = ("the four gate pre-activations are not the four parts of one split in i, f, "
                  "c, o or i, j, f, o order")
 GATE_ORDERS = {blocks: order for order, blocks in GATE_BLOCKS.items()}
@@ -165,120 +169,77 @@ CELL_RULES.append(
 
 # ----------------------------------------------------------------------- sequence fusion
 
-def _add_terms(t, nodes):
-    """Flatten a tree of ``add`` into its terms (recording the add nodes)."""
-    if _op(t) == "add":
-        nodes.append(t.node)
-        a, b = t.node.inputs
-        return _add_terms(a, nodes) + _add_terms(b, nodes)
-    return [t]
-
-
-def _step_terms(z):
-    """z = a @ W + b @ R (+ bias) -> ([(a, W, node), (b, R, node)], bias, add nodes) or None."""
-    nodes, matmuls, bias = [], [], None
-    for term in _add_terms(z, nodes):
-        if _op(term) == "matmul" and not (term.node.op.transpose_a or term.node.op.transpose_b):
-            matmuls.append((term.node.inputs[0], term.node.inputs[1], term.node))
-        elif term.ndim == 1 and bias is None:
-            bias = term
-        else:
-            return None
-    return (matmuls, bias, nodes) if len(matmuls) in (1, 2) else None
-
-
-def _pairs(t):
-    a, b = t.node.inputs
-    return [(a, b), (b, a)]
-
-
-def _read_body(op):
-    """How a loop body computes one LSTM step, or a reason why it is not one."""
-    body, nc = op.body, op.n_carry
-    if op.n_seq != 1:
-        return ("the loop reads more than one sequence (a mask or several inputs); its "
-                "cells are fused step by step")
-    if nc != 2 or op.n_ys != 1:
-        return f"the loop carries {nc} values and emits {op.n_ys}; an LSTM layer carries (h, c) and emits h"
-    cells = [o for o in body.outputs if _op(o) == "lstm_cell"]
-    if not cells:
-        return "the loop body holds no fused LSTM cell"
-    cell = cells[0].node
-    if cell.op.peepholes or cell.op.cell_clip is not None:
-        return "peepholes and cell clipping are fused per step (lstm_cell), not per sequence"
-    carries, x_ph, caps = body.inputs[:nc], body.inputs[nc], body.inputs[nc + 1:]
-    h_new, outs = cell.outputs[0], body.outputs
-    if not (outs[2] is h_new and {outs[0].node.id, outs[1].node.id} == {cell.id}):
-        return "the loop body does more than one LSTM step (its outputs are not the cell's h, c)"
-    h_slot = 0 if outs[0] is h_new else 1
-    z, c_prev = cell.inputs[:2]
-    if c_prev is not carries[1 - h_slot]:
-        return "the cell's previous c is not the loop's carried c"
-    if _op(z) == "concat":
-        return PER_GATE_PRODUCTS
-    terms = _step_terms(z)
-    if terms is None:
-        return "the cell's input z has a term other than x@W, h@R and b"
-    matmuls, bias, nodes = terms
-    is_cap = lambda t: any(t is p for p in caps)              # noqa: E731
-    h_term = next((m for m in matmuls if m[0] is carries[h_slot] and is_cap(m[1])), None)
-    x_term = next((m for m in matmuls if m is not h_term and is_cap(m[1])), None)
-    if x_term is None or h_term is None or (bias is not None and not is_cap(bias)):
-        return "the cell's input z is not x_t @ W + h @ R (+ b)"
-    mask = _step_mask(x_term[0], x_ph, caps, nodes)
-    if isinstance(mask, str):
-        return mask
-    inner = {n.id for n in [cell, x_term[2], h_term[2]] + nodes}
-    extra = [n for n in topo_nodes(body.outputs) if n.id not in inner and not n.op.is_placeholder]
-    if extra:
-        return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
-    return dict(cell=cell, h_slot=h_slot, W=x_term[1], R=h_term[1], b=bias, mask=mask)
-
-
-def _step_mask(x_in, x_ph, caps, nodes):
-    """The captured dropout mask the step input is multiplied by (None without one),
-    or a reason why the input is not x_t."""
-    if x_in is x_ph:
-        return None
-    if _op(x_in) == "multiply":
-        mask = next((m for a, m in _pairs(x_in) if a is x_ph and any(m is p for p in caps)), None)
-        if mask is not None:
-            nodes.append(x_in.node)
-            return mask
-    return "the step input is transformed inside the loop in a way the sequence kernel does not do"
-
-
 def read_loop(b, t, ctx):
     """A loop of one LSTM step: its whole node is replaced by one lstm_sequence."""
     node = t.node
-    info = _read_body(node.op)
+    info = read_body(node.op)
     if isinstance(info, str):
-        fused_inside = any(_op(o) == "lstm_cell" for o in node.op.body.outputs)
+        fused_inside = any(n.op.name == "lstm_cell" for n in topo_nodes(node.op.body.outputs))
         return Decline(info) if fused_inside else None
     nc = node.op.n_carry
-    return Extension(interior=[node], replaces=list(node.outputs[:nc + 1]), data=info)
+    if info["lengths"] is not None and (not is_const(node.inputs[info["lengths"][0]], 0)
+                                        or node.inputs[nc].shape[0] is None):
+        return Decline("the loop's step counter does not start at 0 or the number of steps "
+                       "is not static; its sequence_length mask is applied step by step")
+    slots = [info[k] for k in ("h_slot", "c_slot", "y_slot") if info[k] is not None]
+    replaces = [node.outputs[j] for j in slots] + list(node.outputs[nc:nc + node.op.n_ys])
+    return Extension(interior=[node], replaces=replaces, data=info)
+
+
+def _weights(blocks, outer):
+    """(W, R, b) outside the loop from the read blocks (concatenated per gate block
+    for implementation=1; b None when the cell has no bias)."""
+    def part(t, rows):
+        o = outer(t)
+        return o if rows is None else o[rows]
+    W = [part(*p) for blk in blocks for p in blk[0]]
+    R = [part(*p) for blk in blocks for p in blk[1]]
+    bs = [outer(blk[2]) if blk[2] is not None else None for blk in blocks]
+    if len(blocks) == 1:
+        return W[0], R[0], bs[0]
+    if any(v is None for v in bs):
+        bs = [v if v is not None else zeros((w.shape[1],), w.dtype) for v, w in zip(bs, W)]
+    return concat(W, axis=-1), concat(R, axis=-1), concat(bs, axis=-1)
 
 
 def build_loop(b, t):
     node, info = t.node, b["extension"]
     op, nc = node.op, node.op.n_carry
-    outer = dict(zip([p.node.id for p in op.body.inputs], node.inputs))
+    mapping = {tensor_key(p): o for p, o in zip(op.body.inputs, node.inputs)}
 
-    def out(p):
-        return outer[p.node.id]
-    x = out(op.body.inputs[nc])
+    def outer(p):                # a loop-invariant body tensor, rebuilt outside the loop
+        return substitute([p], mapping)[0]
+    x = node.inputs[nc]
     if info["mask"] is not None:
-        x = x * out(info["mask"])            # the dropout mask is the same at every step
-    h0, c0 = node.inputs[info["h_slot"]], node.inputs[1 - info["h_slot"]]
-    W, R = out(info["W"]), out(info["R"])
-    bias = out(info["b"]) if info["b"] is not None else zeros((W.shape[1],), W.dtype)
+        x = x * outer(info["mask"])          # the dropout mask is the same at every step
+    h0, c0 = node.inputs[info["h_slot"]], node.inputs[info["c_slot"]]
+    W, R, bias = _weights(info["blocks"], outer)
+    bias = bias if bias is not None else zeros((W.shape[1],), W.dtype)
     cell = info["cell"].op
-    hs, hT, cT, _, _ = lstm_sequence(x, h0, c0, W, R, bias, reverse=op.reverse,
-                                     activation=cell.activation,
-                                     recurrent_activation=cell.recurrent_activation,
-                                     forget_bias=cell.forget_bias, gate_order=cell.gate_order)
-    finals = node.outputs[:nc]
-    return {node.outputs[nc]: hs, finals[info["h_slot"]]: hT, finals[1 - info["h_slot"]]: cT}
+    peep = [outer(p) for p in info["peep"]] or None
+    mask = node.inputs[nc + 1] if op.n_seq == 2 else None
+    if info["lengths"] is not None:          # step t of row b is kept while t < length[b]
+        steps = constant(np.arange(x.shape[0], dtype=np.int32)[:, None])
+        mask = less(steps, expand_dims(outer(info["lengths"][1]), 0))
+    drop = {k: stack([outer(m) for m in info[key]]) for k, key in
+            (("input_masks", "x_masks"), ("recurrent_masks", "h_masks")) if info[key]}
+    if info["projection"] is not None:
+        drop.update(projection=outer(info["projection"][0]), proj_clip=info["projection"][1])
+    hs, hT, cT, *rest = lstm_sequence(x, h0, c0, W, R, bias, reverse=op.reverse, peepholes=peep,
+                                      mask=mask, mask_output=info["rule"], **drop,
+                                      **_cell_attrs(cell))
+    repl = {node.outputs[info["h_slot"]]: hT, node.outputs[info["c_slot"]]: cT}
+    if op.n_ys:
+        repl[node.outputs[nc]] = hs
+    if info["y_slot"] is not None:
+        repl[node.outputs[info["y_slot"]]] = rest[2]
+    return repl
+
+
+def _cell_attrs(cell):
+    return dict(activation=cell.activation, recurrent_activation=cell.recurrent_activation,
+                forget_bias=cell.forget_bias, gate_order=cell.gate_order,
+                cell_clip=cell.cell_clip)
 
 
 def _step_inputs(xs_t):
@@ -302,7 +263,7 @@ def _chain_ending_at(h, ctx):
     """The fused cells of an unrolled chain whose last step outputs ``h`` (first step
     first), or None when h is not a last step's output."""
     last, op = h.node, h.node.op
-    if h.index != 0 or op.peepholes or op.cell_clip is not None:
+    if h.index != 0:
         return None
     if any(ctx.nodes[u].op == op for u in ctx.readers.get((last.id, 1), ())):
         return None                       # not the last step: the chain goes on
@@ -313,9 +274,29 @@ def _chain_ending_at(h, ctx):
     return chain[::-1] if len(chain) >= 2 else None
 
 
+def _chain_terms(z):
+    """step_terms of a step's z, with TF1's ``concat([x_t, h]) @ K`` read as the two
+    products x_t @ K[:D] and h @ K[D:]: ([(input, weight key, node)], bias, nodes);
+    a weight key is a tensor or (K, "x" | "h", D) for a row block of K."""
+    terms = step_terms(z)
+    if terms is None or len(terms[0]) != 1 or _op(terms[0][0][0]) != "concat":
+        return terms
+    (a, K, node), = terms[0]
+    cat = a.node
+    if len(cat.inputs) != 2 or cat.op.axis not in (1, -1):
+        return None
+    x_t, h_in = cat.inputs
+    D = x_t.shape[-1]
+    return [(x_t, (K, "x", D), node), (h_in, (K, "h", D), None)], terms[1], terms[2] + [cat]
+
+
+def _key(w):
+    return (id(w[0]), w[1]) if isinstance(w, tuple) else id(w)
+
+
 def _chain_weights(chain):
     """(W, R, bias) of a chain, fixed by step 1's recurrent matmul reading step 0's h."""
-    second = _step_terms(chain[1].inputs[0])
+    second = _chain_terms(chain[1].inputs[0])
     if second is None or len(second[0]) != 2:
         return Decline(PER_GATE_PRODUCTS)
     rec = [m for m in second[0] if m[0] is chain[0].outputs[0]]
@@ -328,17 +309,19 @@ def _chain_steps(chain, W, R, bias):
     """(the step inputs x_t, h0, the interior's z nodes) of a chain, or None / Decline."""
     xs_t, interior, h0 = [], [], None
     for k, n in enumerate(chain):
-        terms = _step_terms(n.inputs[0])
+        terms = _chain_terms(n.inputs[0])
         if terms is None or terms[1] is not bias:
             return Decline("the steps of an unrolled LSTM chain use different biases")
-        by_weight = {id(m[1]): m for m in terms[0]}
-        if k == 0 and set(by_weight) == {id(W)} and None not in chain[0].outputs[0].shape:
-            h0 = zeros(chain[0].outputs[0].shape, W.dtype)   # h0 @ R was folded away: h0 = 0
-            by_weight[id(R)] = (h0, R, None)
-        if set(by_weight) != {id(W), id(R)}:
+        if any(p is not q for p, q in zip(n.inputs[2:], chain[0].inputs[2:])):
+            return Decline("the steps of an unrolled LSTM chain use different peephole weights")
+        by_weight = {_key(m[1]): m for m in terms[0]}
+        if k == 0 and set(by_weight) == {_key(W)} and None not in chain[0].outputs[0].shape:
+            h0 = zeros(chain[0].outputs[0].shape, chain[0].outputs[0].dtype)   # h0 @ R folded away
+            by_weight[_key(R)] = (h0, R, None)
+        if set(by_weight) != {_key(W), _key(R)}:
             return Decline("the steps of an unrolled LSTM chain use different weights")
-        x_t, _, x_node = by_weight[id(W)]
-        h_in, _, h_node = by_weight[id(R)]
+        x_t, _, x_node = by_weight[_key(W)]
+        h_in, _, h_node = by_weight[_key(R)]
         if k == 0:
             h0 = h_in
         elif h_in is not chain[k - 1].outputs[0]:
@@ -348,11 +331,19 @@ def _chain_steps(chain, W, R, bias):
     return xs_t, h0, interior
 
 
+def _weight(w):
+    """A chain's weight key as a tensor (a row block of K is sliced here, in replace)."""
+    if not isinstance(w, tuple):
+        return w
+    K, part, D = w
+    return K[:D] if part == "x" else K[D:]
+
+
 def _shared_mask(xs_t):
     """(x_t without the mask, the mask, the multiply nodes) when every step input is
     the same dropout mask times a slice; else (xs_t, None, [])."""
     if all(_op(x) == "multiply" for x in xs_t):
-        split = [next(((a, m) for a, m in _pairs(x) if _op(a) in ("getitem", "unstack")), None)
+        split = [next(((a, m) for a, m in pairs(x) if _op(a) in ("getitem", "unstack")), None)
                  for x in xs_t]
         if all(split) and len({id(m) for _, m in split}) == 1:
             return [a for a, _ in split], split[0][1], [x.node for x in xs_t]
@@ -373,13 +364,18 @@ def read_chain(b, h, ctx):
         return steps
     xs_t, h0, interior = steps
     xs_t, mask, mask_nodes = _shared_mask(xs_t)
-    X = _step_inputs(xs_t)
+    X, first = _step_inputs(xs_t), xs_t[0].node
+    batch_major = X is None and _op(xs_t[0]) == "unstack" and first.op.axis == 1 \
+        and first.inputs[0].ndim == 3 and list(first.outputs) == list(xs_t)
+    if batch_major:                            # static_rnn(tg.unstack(x, axis=1))
+        X = first.inputs[0]
     if X is None:
         return Decline("the step inputs of an unrolled LSTM chain are not x[0], x[1], ... of one "
                        "tensor; fused step by step")
     return Extension(interior=chain + interior + mask_nodes,
                      replaces=[n.outputs[0] for n in chain] + [chain[-1].outputs[1]],
-                     data=dict(chain=chain, X=X, mask=mask, h0=h0, W=W, R=R, bias=bias))
+                     data=dict(chain=chain, X=X, mask=mask, h0=h0, W=W, R=R, bias=bias,
+                               batch_major=batch_major))
 
 
 def _layer_scope(chain):
@@ -394,14 +390,15 @@ def _layer_scope(chain):
 
 def build_chain(b, h):
     info = b["extension"]
-    chain, W, X, op = info["chain"], info["W"], info["X"], h.node.op
-    bias = info["bias"] if info["bias"] is not None else zeros((W.shape[1],), W.dtype)
+    chain, X, op = info["chain"], info["X"], h.node.op
     with in_scope(_layer_scope(chain)):
+        X = transpose(X, (1, 0, 2)) if info["batch_major"] else X
+        W, R = _weight(info["W"]), _weight(info["R"])
+        bias = info["bias"] if info["bias"] is not None else zeros((W.shape[1],), W.dtype)
+        peep = list(chain[0].inputs[2:]) or None
         hs, _, cT, _, _ = lstm_sequence(X if info["mask"] is None else X * info["mask"],
-                                        info["h0"], chain[0].inputs[1], W, info["R"], bias,
-                                        activation=op.activation,
-                                        recurrent_activation=op.recurrent_activation,
-                                        forget_bias=op.forget_bias, gate_order=op.gate_order)
+                                        info["h0"], chain[0].inputs[1], W, R, bias,
+                                        peepholes=peep, **_cell_attrs(op))
         repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
     repl[chain[-1].outputs[1]] = cT
     return repl

@@ -1,11 +1,13 @@
-"""``python -m tinygraph bench``: LSTM speed, side by side (shared/BENCH.md).
+"""``python -m tinygraph bench``: LSTM speed, side by side (docs/benchmarks.md).
 
 Machines are noisy, so every figure is a ratio measured in one process: the
-contenders run in turn (A B C A B C ...) after a warm-up, and we report medians of
-per-round times and of per-round ratios to tinygraph fused. BLAS is pinned to the
-same thread count for everyone (threadpoolctl; torch.set_num_threads; TF intra 2 /
-inter 1). Peers (PyTorch, TensorFlow/Keras, JAX) are optional imports: a missing one
-is reported as "not installed".
+contenders run in turn (A B C A B C ...) after a warm-up, with a pause between two
+contenders (PyTorch's OpenMP threads and XLA's workers spin on after a call and would
+steal the next one's cores), and we report medians of per-round times and of
+per-round ratios. BLAS is pinned to the same thread count for everyone
+(threadpoolctl; torch.set_num_threads; TF intra 2 / inter 1). Peers (PyTorch,
+TensorFlow/Keras, JAX) are optional imports: a missing one is reported as "not
+installed". Each target of docs/benchmarks.md is printed as met or missed.
 """
 import gc
 import json
@@ -21,6 +23,7 @@ import numpy as np
 
 import tinygraph as tg
 from tinygraph import layers
+from tinygraph.layers import rnn_cell
 
 WORKLOADS = {
     # name: (B, T, I, H, train)
@@ -28,7 +31,13 @@ WORKLOADS = {
     "infer-L": (64, 100, 128, 256, False),
     "train-S": (1, 20, 16, 32, True),
     "long": (16, 1000, 32, 64, True),
+    "tf1-L": (64, 100, 128, 256, True),
 }
+# the cell each workload's LSTM uses: "tf1" is rnn_cell.LSTMCell(use_peepholes=True,
+# cell_clip=3) under dynamic_rnn (peers without peepholes run their plain LSTM)
+CELLS = {"tf1-L": "tf1"}
+PAUSE_S = 0.3                 # between two contenders: spinning peer threads settle
+PEERS_NAMES = ("pytorch", "keras", "jax")
 
 
 def flops(B, T, I, H, train):
@@ -47,14 +56,20 @@ def limit_threads(n):
 
 # ----------------------------------------------------------------------- contenders
 
-def tinygraph_step(B, T, I, H, train, optimize, unroll=False, backend="numpy"):
+def tinygraph_step(B, T, I, H, train, optimize, unroll=False, backend="numpy", cell="keras"):
     tg.reset_default_graph()
     rng = np.random.default_rng(0)
     x = tg.placeholder((B, T, I), name="x")
-    lstm = layers.LSTM(H, return_sequences=True, unroll=unroll)
-    y = lstm(x)
+    if cell == "tf1":
+        tf1 = rnn_cell.LSTMCell(H, use_peepholes=True, cell_clip=3.0)
+        y, _ = rnn_cell.dynamic_rnn(tf1, x, dtype="float32")
+        weights = tf1.weights
+    else:
+        lstm = layers.LSTM(H, return_sequences=True, unroll=unroll)
+        y = lstm(x)
+        weights = lstm.weights
     loss = tg.reduce_sum(y)
-    fetches = [loss] + (tg.gradients(loss, [x] + lstm.weights) if train else [])
+    fetches = [loss] + (tg.gradients(loss, [x] + weights) if train else [])
     sess = tg.Session(backend=backend, optimize=optimize)
     feed = {x: rng.standard_normal((B, T, I)).astype("float32")}
     return lambda: sess.run(fetches, feed), sess
@@ -106,7 +121,7 @@ def keras_step(B, T, I, H, train, threads):
     return lambda: [t.numpy() for t in tf.nest.flatten(fn())]
 
 
-def jax_step(B, T, I, H, train, threads):
+def jax_step(B, T, I, H, train, threads, cell="keras"):
     import jax
     import jax.numpy as jnp
     key = jax.random.PRNGKey(0)
@@ -116,11 +131,19 @@ def jax_step(B, T, I, H, train, threads):
     b = jnp.zeros(4 * H)
     x = jnp.asarray(np.random.default_rng(0).standard_normal((T, B, I)).astype("float32"))
 
+    tf1 = cell == "tf1"                     # peepholes p (3, H) and cell_clip 3, as TF1's
+    p = jnp.full((3, H), 0.1) if tf1 else None
+
     def layer(x, W, R, b):
         def step(carry, x_t):
             h, c = carry
             i, f, g, o = jnp.split(x_t @ W + h @ R + b, 4, axis=-1)
+            if tf1:
+                i, f = i + p[0] * c, f + 1.0 + p[1] * c
             c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            if tf1:
+                c = jnp.clip(c, -3.0, 3.0)
+                o = o + p[2] * c
             h = jax.nn.sigmoid(o) * jnp.tanh(c)
             return (h, c), h
         zeros = jnp.zeros((x.shape[1], H))
@@ -155,24 +178,26 @@ def _time(fn):
     return time.perf_counter() - t
 
 
-def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=()):
-    """Interleaved rounds of every contender on one workload. ``backends``: more
-    tinygraph backends to time (fused), beside the NumPy one."""
+def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=(), pause=PAUSE_S):
+    """Interleaved rounds of every contender on one workload, ``pause`` seconds between
+    two contenders. ``backends``: more tinygraph backends to time (fused)."""
     B, T, I, H, train = shape or WORKLOADS[name]
+    cell = CELLS.get(name, "keras")
     contenders, status = {}, {}
-    contenders["tinygraph fused"] = tinygraph_step(B, T, I, H, train, optimize=True)[0]
-    contenders["tinygraph unfused"] = tinygraph_step(B, T, I, H, train, optimize=False)[0]
+    contenders["tinygraph fused"] = tinygraph_step(B, T, I, H, train, True, cell=cell)[0]
+    contenders["tinygraph unfused"] = tinygraph_step(B, T, I, H, train, False, cell=cell)[0]
     for b in backends:
         key = f"tinygraph fused ({b})"
         try:
-            contenders[key] = tinygraph_step(B, T, I, H, train, optimize=True, backend=b)[0]
+            contenders[key] = tinygraph_step(B, T, I, H, train, True, backend=b, cell=cell)[0]
             status[key] = "ok"
         except Exception as e:               # e.g. BackendUnavailable: say so, go on
             status[key] = f"unavailable: {e}"
     if peers:
         for peer, make in PEERS.items():
             try:
-                contenders[peer] = make(B, T, I, H, train, threads)
+                contenders[peer] = make(B, T, I, H, train, threads, **(
+                    {"cell": cell} if peer == "jax" else {}))
                 status[peer] = "ok"
             except ImportError:
                 status[peer] = "not installed"
@@ -187,6 +212,7 @@ def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=())
         peaks.append(matmul_gflops())
         for k, fn in contenders.items():
             gc.collect()
+            time.sleep(pause)
             times[k].append(_time(fn))
     peak = statistics.median(peaks)
     useful = flops(B, T, I, H, train)
@@ -196,8 +222,14 @@ def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=())
         med = statistics.median(ts)
         rows[k] = {"median_ms": 1000 * med, "ratio_to_fused": statistics.median(ratios),
                    "share_of_matmul_peak": useful / med / 1e9 / peak}
+    ran = [p for p in PEERS_NAMES if p in times]
+    # the fastest peer of each round is the reference: fused time / its time, median
+    vs_peer = [f / min(times[p][r] for p in ran) for r, f in enumerate(times["tinygraph fused"])] \
+        if ran else None
     return {"workload": name, "shape": {"B": B, "T": T, "I": I, "H": H, "train": train},
-            "matmul_gflops": peak, "gflop": useful / 1e9, "contenders": rows, "peers": status}
+            "cell": cell, "matmul_gflops": peak, "gflop": useful / 1e9, "contenders": rows,
+            "peers": status, "fused_vs_fastest_peer": statistics.median(vs_peer) if ran else None,
+            "fastest_peer": min(ran, key=lambda p: rows[p]["median_ms"]) if ran else None}
 
 
 def linearity(quick=False, rounds=5):
@@ -328,6 +360,8 @@ def run(workloads=None, rounds=5, threads=2, peers=True, json_path=None, quick=F
                                peers=peers)
     out("memory: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
                                for k, v in results["memory"].items()))
+    results["targets"] = targets(results)
+    out(format_targets(results["targets"], quick))
     if json_path:
         with open(json_path, "w") as f:
             json.dump(results, f, indent=2)
@@ -355,4 +389,56 @@ def format_compile(rows):
     lines = ["\ncompile time (build + first run - warm run):"]
     for r in rows:
         lines.append(f"  {r['mode']:<9} T={r['T']:<5} {r['compile_s']:.3f} s")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------- targets
+
+def _target(rows, figure, target, value, ok):
+    rows.append({"figure": figure, "target": target, "value": value,
+                 "met": None if value is None else bool(ok(value))})
+
+
+def targets(results):
+    """Each target of docs/benchmarks.md as {figure, target, value, met}; value and met
+    are None where this run did not measure it (a peer or a workload missing)."""
+    by = {w["workload"]: w for w in results["workloads"]}
+    rows = []
+
+    def fused(n):
+        return by[n]["contenders"]["tinygraph fused"]
+    for n in ("train-L", "infer-L", "long", "tf1-L", "train-S"):
+        if n in by:
+            _target(rows, f"{n}: fused / fastest peer ({by[n]['fastest_peer'] or 'none ran'})",
+                    "<= 1.0x", by[n]["fused_vs_fastest_peer"], lambda v: v <= 1.0)
+    if "train-L" in by:
+        _target(rows, "train-L: share of matmul peak", ">= 70%",
+                fused("train-L")["share_of_matmul_peak"], lambda v: v >= 0.7)
+    if "train-L" in by and "tf1-L" in by:
+        _target(rows, "tf1-L / train-L (tinygraph fused)", "<= 1.15x",
+                fused("tf1-L")["median_ms"] / fused("train-L")["median_ms"], lambda v: v <= 1.15)
+    lin = results.get("long_linearity")
+    if lin:
+        n = lin["T"][1] / lin["T"][0]
+        _target(rows, f"long: time(T={lin['T'][1]}) / time(T={lin['T'][0]})",
+                f"about {n:.0f} (within 20%)", lin["ratio"], lambda v: abs(v / n - 1) <= 0.2)
+    loop = {r["T"]: r["compile_s"] for r in results.get("compile", []) if r["mode"] == "loop"}
+    if len(loop) == 2:
+        small, big = sorted(loop)
+        _target(rows, f"compile, loop op, T={big}", f"< 0.2 s and <= 1.2x T={small}",
+                loop[big], lambda v: v < 0.2 and v <= 1.2 * max(loop[small], 1e-3))
+    mem = results.get("memory", {})
+    ours, theirs = mem.get("tinygraph fused rss_MB"), mem.get("pytorch rss_MB")
+    if isinstance(ours, float):
+        value = ours / theirs if isinstance(theirs, float) and theirs > 0 else None
+        _target(rows, "peak memory, train-L: fused / PyTorch", "<= 1.0x", value, lambda v: v <= 1.0)
+    return rows
+
+
+def format_targets(rows, quick=False):
+    lines = ["\ntargets" + (" (quick shapes: not the real figures)" if quick else "") + ":"]
+    for r in rows:
+        mark = {True: "met", False: "MISSED", None: "n/a"}[r["met"]]
+        value = "-" if r["value"] is None else f"{r['value']:.3g}"
+        lines.append(f"  [{mark:<6}] {r['figure']:<52} {value:>8}  (target {r['target']})")
     return "\n".join(lines)
