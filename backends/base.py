@@ -1,5 +1,7 @@
 """The backend interface."""
+import copy
 import functools
+import weakref
 
 import numpy as np
 
@@ -24,6 +26,7 @@ class Backend:
 
     def __init__(self):
         self._streams = {}
+        self._function_plans = weakref.WeakKeyDictionary()   # dies with the loop body
 
     # transfer ------------------------------------------------------------
     def asarray(self, host_array):
@@ -68,6 +71,16 @@ class Backend:
     def make_rng(self, seed):
         return np.random.default_rng(seed)
 
+    def save_streams(self):
+        """A copy of the random streams, for ``restore_streams`` (a failed run must not
+        advance them). A generator that cannot be copied keeps its place."""
+        return dict(self._streams), {k: _copy(gen) for k, (_, gen) in self._streams.items()}
+
+    def restore_streams(self, saved):
+        entries, gens = saved
+        self._streams.clear()
+        self._streams.update({k: (op, gens[k]) for k, (op, _) in entries.items()})
+
     # compiled subgraphs ---------------------------------------------------
     # what compiles a Function here: the runtime's Plan, which tinygraph.runtime.plan
     # sets (backends sit below the runtime and do not import it)
@@ -75,12 +88,11 @@ class Backend:
 
     def plan_for(self, function):
         """The Plan of a Function (a loop body) on this backend, compiled once."""
-        plans = self.__dict__.setdefault("_function_plans", {})
-        hit = plans.get(id(function))
-        if hit is None:
-            plan = self.plan_class(function.outputs, function.inputs, self)
-            hit = plans[id(function)] = (function, plan)
-        return hit[1]
+        plan = self._function_plans.get(function)
+        if plan is None:
+            plan = self._function_plans[function] = self.plan_class(
+                function.outputs, function.inputs, self)
+        return plan
 
     # kernels -------------------------------------------------------------
     def kernel(self, op):
@@ -92,3 +104,10 @@ class Backend:
 
     def scatter_add(self, out, indices, values):
         np.add.at(out, indices, values)
+
+
+def _copy(gen):
+    try:
+        return copy.deepcopy(gen)
+    except Exception:       # a device generator that cannot be copied keeps its place
+        return gen

@@ -56,7 +56,9 @@ class CupyBackend(Backend):
             raise BackendUnavailable(f"backend 'cupy' cannot run here: {reason}")
         self.xp = cupy
         self._device_vars = {}      # id(var) -> (version, device array)
-        self._device_consts = {}    # id(host array) -> (host array, device array)
+        # id(host array) -> (weak reference to it, device array): an entry goes when the
+        # graph constant that owns the host array goes
+        self._device_consts = {}
 
     def asarray(self, host_array):
         return self.xp.asarray(host_array)
@@ -69,9 +71,12 @@ class CupyBackend(Backend):
 
     def constant(self, host_array):
         # graph constants are frozen: upload each once per backend, not once per run
-        hit = self._device_consts.get(id(host_array))
-        if hit is None:
-            hit = self._device_consts[id(host_array)] = (host_array, self.xp.asarray(host_array))
+        key = id(host_array)
+        hit = self._device_consts.get(key)
+        if hit is None or hit[0]() is not host_array:
+            consts = self._device_consts
+            ref = weakref.ref(host_array, lambda _, k=key: consts.pop(k, None))
+            hit = consts[key] = (ref, self.xp.asarray(host_array))
         return hit[1]
 
     def read_variable(self, var):

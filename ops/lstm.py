@@ -21,6 +21,7 @@ from tinygraph.ir.graph import Op, ShapeError, apply, register_op
 from tinygraph.ir.spec import Spec as _Spec
 
 from .activations import FUSABLE
+from .dtypes import require_float
 from .constant import constant
 from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step, split_inputs,
                            numpy_forward_step, sequence_backward, sequence_forward)
@@ -83,6 +84,7 @@ class LSTMCellOp(FusedLSTMOp):
 
     def infer(self, z, c_prev, *peep):
         self.check_attrs()
+        require_float(self.name, z, c_prev, *peep)
         U = c_prev.shape[-1]
         if z.shape[-1] is not None and U is not None and z.shape[-1] != 4 * U:
             raise ShapeError(f"z has {z.shape[-1]} columns, expected 4 * {U}")
@@ -115,6 +117,7 @@ class LSTMCellGradOp(FusedLSTMOp):
                   [(3, 8), (3, 2), (3, 2), (3, 2)], order=1)]
 
     def infer(self, z, c_prev, *rest):
+        require_float(self.name, z, c_prev, *rest)
         out = [(z.shape, z.dtype), (c_prev.shape, c_prev.dtype)]
         if self.peepholes:
             out += [(p.shape, p.dtype) for p in rest[:3]]
@@ -174,6 +177,7 @@ class LSTMSequenceOp(FusedLSTMOp):
 
     def infer(self, x, h0, c0, W, R, b, *rest):
         self.check_attrs()
+        require_float(self.name, x, h0, c0, W, R, b)
         if self.mask_output not in (None, "carry", "zero"):
             raise ShapeError(f"mask_output must be None, 'carry' or 'zero', got {self.mask_output!r}")
         if len(rest) != n_optional(self):
@@ -241,6 +245,7 @@ class LSTMSequenceGradOp(FusedLSTMOp):
                   order=1)]
 
     def infer(self, x, h0, c0, W, R, *rest):
+        require_float(self.name, x, h0, c0, W, R)
         b_shape = (W.shape[1],)
         out = [(x.shape, x.dtype), (h0.shape, x.dtype), (c0.shape, x.dtype),
                (W.shape, x.dtype), (R.shape, x.dtype), (b_shape, x.dtype)]

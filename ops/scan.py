@@ -122,6 +122,8 @@ def scan(fn, sequences, initializer, reverse=False, length=None, name="scan",
     the flat carries (module docstring), or is a function of no arguments returning
     them, called once ``fn`` is traced (for names that depend on what ``fn`` built).
     """
+    if not callable(fn):
+        raise TypeError(f"scan: fn must be a function (carry, x_t) -> (new_carry, y_t), got {fn!r}")
     seq_flat = [convert_to_tensor(s) for s in nest.flatten(sequences)]
     init_flat = [convert_to_tensor(c) for c in nest.flatten(initializer)]
     T = _time_steps(seq_flat, init_flat, length)

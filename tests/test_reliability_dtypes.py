@@ -15,9 +15,6 @@ CASES = [(name, i, spec) for name, cls in sorted(OP_REGISTRY.items()) if name no
          for i, spec in enumerate(cls.specs)]
 REFUSED = (tg.ShapeError, TypeError, ValueError)
 # ops that accept integer inputs when built and fail inside their kernel when run
-LATE_REFUSAL = {"lstm_cell", "lstm_cell_grad", "lstm_sequence", "lstm_sequence_grad"}
-
-
 def _inputs(spec, dtype):
     args = spec.inputs(np.random.default_rng(7))
     if dtype == "bool":
@@ -56,11 +53,6 @@ def test_static_dtype_is_run_time_dtype(name, i, spec, dtype, backend):
             got = tg.Session(optimize=False).run(outs, dict(zip(xs, args)))
         except (ValueError, FloatingPointError, IndexError):
             return               # a run-time refusal (an integer to a negative power)
-        except RuntimeError:
-            if name in LATE_REFUSAL:
-                pytest.xfail("needs ops/lstm.py change: the fused LSTM ops' infer must "
-                             "require float inputs (they fail in the kernel instead)")
-            raise
     for t, v in zip(outs, got):
         assert v.dtype == t.dtype, f"{name} on {dtype}: announces {t.dtype}, computes {v.dtype}"
         assert len(v.shape) == len(t.shape) and all(

@@ -187,3 +187,8 @@ def test_gather_with_a_constant_index_out_of_range_is_refused_when_built():
 def test_subtract_of_bools_is_refused_when_built():
     with pytest.raises(tg.ShapeError, match="subtract of bool tensors"):
         tg.constant([True]) - tg.constant([False])
+
+
+def test_scan_of_something_that_is_not_a_function():
+    with pytest.raises(TypeError, match=r"scan: fn must be a function .* got 3"):
+        tg.scan(3, tg.zeros((4, 2)), tg.zeros((2,)))

@@ -186,11 +186,7 @@ def test_dropped_training_graphs_leave_no_nodes_in_the_default_graph():
     assert _live_nodes() <= before
 
 
-def test_a_long_lived_session_keeps_a_bounded_number_of_plans(backend, request):
-    if backend == "cupy":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "needs backends/cupy_backend.py change: _device_consts keeps the device copy "
-            "of every graph constant it ever uploaded (key it weakly by the host array)")))
+def test_a_long_lived_session_keeps_a_bounded_number_of_plans(backend):
     sess = tg.Session()
     data = np.ones((2, 3), "float32")
 

@@ -6,7 +6,6 @@ only when a run succeeds.
 """
 import collections
 import collections.abc
-import copy
 import threading
 
 import tinygraph.backends as backends
@@ -151,12 +150,12 @@ class Session:
         """Run ``plan``; commit its Variable updates only if the whole run succeeded,
         and leave the seeded random streams as they were if it failed."""
         be = self.backend
-        streams = _save_streams(be)
+        streams = be.save_streams()
         updates = {}
         try:
             values = plan.run(inputs, updates)
         except BaseException:
-            _restore_streams(be, streams)
+            be.restore_streams(streams)
             raise
         for var, value in updates.items():        # staged and checked: none can fail
             be.write_variable(var, value)
@@ -176,26 +175,6 @@ class Session:
         else:
             fed = [self._resolve_key(k) for k in feed_dict]
         return Explanation(self._plan(flat, fed), self.optimize)
-
-
-def _save_streams(be):
-    """A copy of the backend's random streams (a failed run must not advance them).
-    (Backend could offer this itself; backends/base.py keeps its streams in _streams.)"""
-    streams = be._streams
-    return dict(streams), {k: _copy(gen) for k, (_, gen) in streams.items()}
-
-
-def _copy(gen):
-    try:
-        return copy.deepcopy(gen)
-    except Exception:       # a device generator that cannot be copied keeps its place
-        return gen
-
-
-def _restore_streams(be, saved):
-    entries, gens = saved
-    be._streams.clear()
-    be._streams.update({k: (op, gens[k]) for k, (op, _) in entries.items()})
 
 
 def _graph_of(fetch):
