@@ -303,6 +303,15 @@ def test_imports_inside_functions_only_for_optional_dependencies():
     assert not violations, _report(violations)
 
 
+def test_setup_cfg_installs_every_package(modules):
+    """A non-editable ``pip install .`` installs only the packages setup.cfg lists."""
+    cfg = configparser.ConfigParser()
+    cfg.read_string((ROOT / "setup.cfg").read_text())
+    listed = {line.strip() for line in cfg["options"]["packages"].splitlines() if line.strip()}
+    packages = {name for name, m in modules.items() if m.is_package}
+    assert packages <= listed, f"packages missing from setup.cfg: {sorted(packages - listed)}"
+
+
 # ---------------------------------------------------------------------- the checker itself
 
 def test_every_package_folder_is_read(modules):
