@@ -2,7 +2,6 @@
 matmul per gate, or 2, one fused ``x@W + h@R + b`` split in four), and ``LSTM``,
 ``RNN(LSTMCell(...))`` as one layer with the cell's arguments on the layer. The
 step's math is ops/lstm_step.py, shared with the TF1 cell and the fused ops."""
-import inspect
 
 import numpy as np
 
@@ -12,7 +11,7 @@ from tinygraph.ops.lstm_step import LSTMMath, lstm_step
 from . import activations, regularizers
 from .base import Layer, float_dtype
 from .cell_base import CellBase, expose_cell_attributes
-from .rnn import RNN
+from .rnn import CellRNN
 
 
 class LSTMCell(CellBase):
@@ -105,7 +104,7 @@ _CELL_ARGS = ("units", "activation", "recurrent_activation", "use_bias", "kernel
               "recurrent_dropout", "seed", "implementation")
 
 
-class LSTM(RNN):
+class LSTM(CellRNN):
     """``LSTM(units, <every LSTMCell argument>, return_sequences=False,
     return_state=False, go_backwards=False, stateful=False, unroll=False,
     time_major=False, zero_output_for_mask=False, activity_regularizer=None)``.
@@ -113,6 +112,8 @@ class LSTM(RNN):
     The cell's attributes (``units``, ``kernel``, ``dropout``, ...) read through to
     ``layer.cell``; ``get_weights()`` is ``[kernel, recurrent_kernel, bias]``.
     """
+
+    cell_args = _CELL_ARGS
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -142,19 +143,6 @@ class LSTM(RNN):
                          time_major=time_major, zero_output_for_mask=zero_output_for_mask,
                          name=name, dtype=dtype, trainable=trainable)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-
-    @classmethod
-    def _argument_names(cls):
-        params = inspect.signature(LSTM.__init__).parameters
-        return [p for p in params if p not in ("self", "kwargs")]
-
-    def get_config(self):
-        cfg = super().get_config()
-        del cfg["cell"]
-        cell_cfg = self.cell.get_config()
-        cfg.update({k: cell_cfg[k] for k in _CELL_ARGS})
-        cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
-        return cfg
 
 
 expose_cell_attributes(LSTM, _CELL_ARGS + ("kernel", "recurrent_kernel", "bias"))

@@ -21,6 +21,8 @@ handles: ``<layer>/inputs`` (the time-major inputs in processing order) and
 states). They are identities, which the algebraic pass removes before fusion, so
 optimized graphs and kernels are the same with or without them.
 """
+import inspect
+
 import numpy as np
 
 import tinygraph as tg
@@ -29,6 +31,7 @@ from tinygraph.ir.graph import apply1, in_scope
 from tinygraph.ops.math import Identity
 from tinygraph.ops.variables import assign_all
 
+from . import regularizers
 from .base import Layer, deserialize, serialize
 from .cell_contract import call_cell, initial_state_of, output_size_of, state_sizes
 from .stacked_rnn_cells import StackedRNNCells
@@ -368,3 +371,23 @@ class _Loop:
         final = list(final)
         last = final[nstates] if self.masked else ys[-1]
         return final[:nstates], last, ys
+
+
+class CellRNN(RNN):
+    """An RNN layer around one cell class (Keras' LSTM, SimpleRNN): its arguments and
+    config are the cell's (``cell_args``) plus the RNN's own, and ``activity_regularizer``."""
+
+    cell_args = ()
+
+    @classmethod
+    def _argument_names(cls):
+        params = inspect.signature(cls.__init__).parameters
+        return [p for p in params if p not in ("self", "kwargs")]
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["cell"]
+        cell_cfg = self.cell.get_config()
+        cfg.update({k: cell_cfg[k] for k in self.cell_args})
+        cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return cfg

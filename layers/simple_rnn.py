@@ -1,14 +1,13 @@
 """Keras' SimpleRNN: ``SimpleRNNCell``, one step ``h' = activation(x@kernel + bias +
 h@recurrent_kernel)``, and ``SimpleRNN``, ``RNN(SimpleRNNCell(...))`` as one layer with
 the cell's arguments on the layer."""
-import inspect
 
 import tinygraph as tg
 
 from . import regularizers
 from .base import Layer
 from .cell_base import CellBase, expose_cell_attributes
-from .rnn import RNN
+from .rnn import CellRNN
 
 
 class SimpleRNNCell(CellBase):
@@ -49,7 +48,7 @@ _CELL_ARGS = ("units", "activation", "use_bias", "kernel_initializer", "recurren
               "bias_constraint", "dropout", "recurrent_dropout", "seed")
 
 
-class SimpleRNN(RNN):
+class SimpleRNN(CellRNN):
     """``SimpleRNN(units, <every SimpleRNNCell argument>, return_sequences=False,
     return_state=False, go_backwards=False, stateful=False, unroll=False,
     time_major=False, zero_output_for_mask=False, activity_regularizer=None)``.
@@ -58,6 +57,8 @@ class SimpleRNN(RNN):
     ``layer.cell``; ``get_weights()`` is ``[kernel, recurrent_kernel, bias]``; with
     return_state the result is ``(output, h)``.
     """
+
+    cell_args = _CELL_ARGS
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -86,19 +87,6 @@ class SimpleRNN(RNN):
                          time_major=time_major, zero_output_for_mask=zero_output_for_mask,
                          name=name, dtype=dtype, trainable=trainable)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-
-    @classmethod
-    def _argument_names(cls):
-        params = inspect.signature(SimpleRNN.__init__).parameters
-        return [p for p in params if p not in ("self", "kwargs")]
-
-    def get_config(self):
-        cfg = super().get_config()
-        del cfg["cell"]
-        cell_cfg = self.cell.get_config()
-        cfg.update({k: cell_cfg[k] for k in _CELL_ARGS})
-        cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
-        return cfg
 
 
 expose_cell_attributes(SimpleRNN, _CELL_ARGS + ("kernel", "recurrent_kernel", "bias"))
