@@ -249,10 +249,15 @@
   }
 
   function num(x) { return typeof x === "number" ? x.toPrecision(4) : x; }
+  function scopeOf(i) {       // a fused op's or loop's own group is its body: name its parent
+    var g = N[i].g;
+    if (g >= 0 && G[g].rep === i) g = G[g].parent;
+    return g >= 0 ? G[g].path : "(top)";
+  }
   function details(i) {
     var n = N[i], rows = [["name", n.name], ["op", n.op], ["kind", n.kind],
       ["shape", n.dims.map(function (d) { return "[" + d.join(", ") + "]"; }).join(" ")],
-      ["dtype", n.dtypes.join(" ")], ["scope", n.g >= 0 ? G[n.g].path : "(top)"]];
+      ["dtype", n.dtypes.join(" ")], ["scope", scopeOf(i)]];
     if (n.fwd >= 0) rows.push(["gradient of", N[n.fwd].name]);
     if (n.stats) Object.keys(n.stats).forEach(function (k) {
       var v = n.stats[k]; rows.push([k, Array.isArray(v) ? "[" + v.join(", ") + "]" : num(v)]);
