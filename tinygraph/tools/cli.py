@@ -75,7 +75,11 @@ def viz(args):
                   f"{', '.join(EXAMPLES)}", file=sys.stderr)
             return 2
         out = args.output or f"{args.source}.{fmt or 'svg'}"
-        path, err = render_example(args.source, out, T=args.steps, format=fmt)
+        try:
+            path, err = render_example(args.source, out, T=args.steps, format=fmt)
+        except TypeError as e:      # an example drawn as a picture only (heatmap)
+            print(f"viz: {e}", file=sys.stderr)
+            return 2
         if err:
             print(f"viz: {err}", file=sys.stderr)
             return 1
@@ -97,12 +101,14 @@ def _render_dot_file(src, out, fmt):
 
 
 def add_viz(sub):
-    p = sub.add_parser("viz", help="render an example graph or a saved .dot file to SVG/PNG/PDF",
+    p = sub.add_parser("viz", help="render an example graph or a saved .dot file to SVG/PNG/PDF, "
+                              "or an example to an interactive HTML page (-o FILE.html)",
                        description="Render one of the example graphs (see --list) or a DOT "
                                    "file written by tg.viz.save_dot / tg.viz.render.")
     p.add_argument("source", nargs="?", help="an example name (see --list) or a .dot file")
     p.add_argument("-o", "--output", help="output file (default: <source>.svg)")
-    p.add_argument("--format", choices=["svg", "png", "pdf"], help="default: from -o, else svg")
+    p.add_argument("--format", choices=["svg", "png", "pdf", "html"],
+                   help="default: from -o, else svg; html: the interactive page")
     p.add_argument("--steps", type=int, default=4, help="time steps of the example (default 4)")
     p.add_argument("--list", action="store_true", help="list the examples")
     p.set_defaults(fn=viz)

@@ -228,6 +228,7 @@ def run(out="tinygraph-demo", steps=None, quiet=False, quick=False, T=None, plot
     gated = tg.gradflow.analyze(m["loss"], m["lstm"], m["valid"], session=sess, gates=True)
     say("2. pictures of a small LSTM (T=4):")
     written, notes = _pictures(out, say)
+    written.append(_page(out, flow_T, say))
     say(f"3. gradient flow over T={flow_T} steps (fresh weights) and in the trained LSTM:")
     reports = flow_reports(T=flow_T)
     flow_files, flow_notes = _flow_files(out, reports, trained, T, flow_T, plot_format, say)
@@ -310,6 +311,18 @@ def _pictures(out, say):
     notes = [f"Graphviz's `dot` was not found, so the pictures are .dot files; {DOT_HINT}"] \
         if missing_dot else []
     return written, notes
+
+
+def _page(out, T, say):
+    """The interactive page of an unrolled LSTM (T steps) with its gradients, in a
+    fresh graph: one offline HTML file where steps open and close with a click."""
+    m = _small(T)
+    grads = tg.gradients(m["loss"], m["lstm"].trainable_weights)
+    path = tg.viz.render([m["loss"]] + grads, os.path.join(out, "graph.html"),
+                         title=f"an unrolled LSTM (T={T}) and its gradients: click a "
+                               f"[+] box to open it, a [−] frame to close it")
+    say(f"   {path} (interactive: open it in a browser)")
+    return path
 
 
 def _flow_files(out, reports, trained, T, flow_T, plot_format, say):

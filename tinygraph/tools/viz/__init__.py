@@ -17,6 +17,10 @@ Pictures read the graph and nothing else:
 - big graphs shrink: ``collapse`` scopes into one box each, keep the first and last
   of ``max_steps`` time steps, or let ``max_nodes`` collapse the deepest scopes.
 
+``render(fetches, "graph.html")`` (or ``save_html``) writes instead the interactive
+page (module ``html``): one offline HTML file where groups collapse and expand, with
+pan, zoom, search and a node's details; it takes the same options.
+
 ``to_dot`` needs only the ``graphviz`` Python package; ``render`` also needs the
 Graphviz ``dot`` program; without it (or with ``keep_dot=True``) it writes the
 ``.dot`` text beside the output, so there is still something to look at. In a
@@ -30,9 +34,27 @@ input names), ``legend`` (node kinds, edge styles, colour bar), ``values`` (magn
 given arrays), ``drawing`` (declaring into a Digraph), ``dot`` (``to_dot``,
 ``save_dot``, ``render``), ``networkx_export`` (``to_networkx``).
 """
-from .dot import FORMATS, render, save_dot, to_dot, to_dot_source
+import os
+
+from . import dot
+from .dot import FORMATS, save_dot, to_dot, to_dot_source
+from .html import save_html, to_html, to_page
 from .networkx_export import to_networkx
 from .styles import GRAD_COLOR, HEAT, STYLES, aval_text
 
 __all__ = ["FORMATS", "GRAD_COLOR", "HEAT", "STYLES", "aval_text", "render", "save_dot",
-           "to_dot", "to_dot_source", "to_networkx"]
+           "save_html", "to_dot", "to_dot_source", "to_html", "to_networkx", "to_page"]
+
+
+def render(fetches, path, format=None, keep_dot=False, **kw):
+    """Draw ``fetches`` to ``path``: the interactive page when the path ends in
+    ``.html`` (or ``format="html"``), else a picture (``dot.render``: SVG, PNG, PDF).
+    Returns the written path."""
+    ext = os.path.splitext(os.fspath(path))[1][1:].lower()
+    if format == "html" or (format is None and ext == "html"):
+        if ext != "html":
+            path = f"{os.fspath(path)}.html"
+        if keep_dot:
+            save_dot(fetches, os.path.splitext(path)[0] + ".dot", **kw)
+        return save_html(fetches, path, **kw)
+    return dot.render(fetches, path, format=format, keep_dot=keep_dot, **kw)
