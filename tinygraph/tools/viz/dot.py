@@ -99,7 +99,7 @@ def to_dot(fetches, *, show_shapes=True, group_scopes=True, grads=None, values=N
                    fetched=fetched, expand=expander(expand, nodes, bodies), bodies=bodies,
                    value_name=value_name, consumers=consumers, by_reference=by_reference,
                    alias=alias)
-    draw.link_from = _links(grads, nodes)
+    draw.link_from = gradient_links(grads, nodes)
     top = Frame("n")
     layout = _Layout(nodes, owner, scopes, group_scopes, top,
                      skip={n.id for n in nodes if n.id in by_reference and n.id not in owner
@@ -112,7 +112,7 @@ def to_dot(fetches, *, show_shapes=True, group_scopes=True, grads=None, values=N
     return dot
 
 
-def _links(grads, nodes):
+def gradient_links(grads, nodes):
     """The gradient nodes linked to their forward node (see ``grads``)."""
     found = link_sources(nodes)
     if grads is None and len(found) > MAX_LINKS:     # long edges across the picture

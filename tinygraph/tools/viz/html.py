@@ -23,10 +23,10 @@ import numpy as np
 from tinygraph.ir.graph import Node, topo_nodes
 
 from .bodies import Bodies, expander
-from .dot import MAX_STEPS, _links, roots_of
+from .dot import MAX_STEPS, gradient_links, roots_of
 from .grouping import as_list, parts, picture_scopes, step_of
 from .styles import EDGE_LEGEND, HEAT, LEGEND, STYLES, aval_text, head, heat, kind
-from .values import _pairs, magnitudes
+from .values import magnitudes, value_pairs
 
 _PAGE = os.path.join(os.path.dirname(__file__), "page")
 _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -96,7 +96,7 @@ def _node_stats(values, fetches, nodes):
     if values is None:
         return {}
     found = {}
-    for k, v in _pairs(values, fetches, nodes):
+    for k, v in value_pairs(values, fetches, nodes):
         if k is None or v is None:
             continue
         try:
@@ -198,7 +198,7 @@ def to_page(fetches, *, show_shapes=True, group_scopes=True, grads=None, values=
     for n in every:
         if kind(n) in ("fused", "loop"):
             owners[_add_body(page, n, bodies, edge_labels)] = n
-    links = _links(grads, every) if grads is not False else set()
+    links = gradient_links(grads, every) if grads is not False else set()
     for n in every:
         if n.grad_of is not None and n.grad_of in page.index:
             page.nodes[page.index[n]].update(fwd=page.index[n.grad_of], link=n.id in links)

@@ -11,7 +11,7 @@ def magnitudes(values, fetches, nodes):
     if values is None:
         return {}
     mags = {}
-    for k, v in _pairs(values, fetches, nodes):
+    for k, v in value_pairs(values, fetches, nodes):
         if k is None or v is None:
             continue
         try:
@@ -24,7 +24,7 @@ def magnitudes(values, fetches, nodes):
     return mags
 
 
-def _pairs(values, fetches, nodes):
+def value_pairs(values, fetches, nodes):
     """[(Tensor or Node, array)] from either form of ``values``."""
     if isinstance(values, dict) and not (isinstance(fetches, dict) and set(values) == set(fetches)):
         by_name = {t.name: t for n in nodes for t in n.outputs}
