@@ -92,7 +92,7 @@ def _hard_pattern(slope):
 
 
 def _is_activation_output(t):
-    return any(a.pattern(Pat()).first(t) is not None for a in _NONLINEAR)
+    return any(pattern.first(t) is not None for pattern in _NONLINEAR_OUTPUTS)
 
 
 def _linear_pattern(inner):
@@ -126,7 +126,8 @@ _ROWS = [
 
 ACTIVATIONS = {a.name: a for a in _ROWS}
 FUSABLE = tuple(a.name for a in _ROWS if a.fusable)
-_NONLINEAR = [a for a in _ROWS if a.pattern is not None and a.name != "linear"]
+# what every nonlinear activation's output looks like (built once: fusion asks often)
+_NONLINEAR_OUTPUTS = [a.pattern(Pat()) for a in _ROWS if a.pattern is not None and a.name != "linear"]
 
 
 def get(name):

@@ -137,12 +137,18 @@ def render_example(name, path, T=4, format=None):
 def flow_reports(T=50, batch=16, units=16, seed=0):
     """Freshly initialised SimpleRNN, LSTM and LSTM without unit_forget_bias on the
     same N(0, 1) inputs, loss = mean square of the last output: dict label -> report."""
-    data = np.random.default_rng(seed).normal(size=(batch, T, 4)).astype("float32")
     makers = {
         "SimpleRNN (tanh)": lambda: layers.RNN(layers.SimpleRNNCell(units)),
         "LSTM, unit_forget_bias=True": lambda: layers.LSTM(units),
         "LSTM, unit_forget_bias=False": lambda: layers.LSTM(units, unit_forget_bias=False),
     }
+    return _fresh_reports(makers, T, batch, seed)
+
+
+def _fresh_reports(makers, T, batch, seed, **analysis):
+    """Each freshly built layer of ``makers`` (label -> function) on the same N(0, 1)
+    inputs, loss = mean square of its output, analysed: dict label -> report."""
+    data = np.random.default_rng(seed).normal(size=(batch, T, 4)).astype("float32")
     reports = {}
     for label, make in makers.items():
         tg.reset_default_graph()
@@ -150,7 +156,7 @@ def flow_reports(T=50, batch=16, units=16, seed=0):
         x = tg.placeholder((batch, T, 4), name="x")
         layer = make()
         loss = tg.reduce_mean(tg.square(layer(x)))
-        reports[label] = tg.gradflow.analyze(loss, layer, {x: data})
+        reports[label] = tg.gradflow.analyze(loss, layer, {x: data}, **analysis)
     return reports
 
 
@@ -372,18 +378,9 @@ def _summary_lines(T, steps, history, fused, reports, trained, flow_T, written):
 def spectrum_reports(T=50, batch=4, units=16, seed=0):
     """Freshly initialised SimpleRNN and LSTM on N(0, 1) inputs, analysed with
     ``jacobians=True``: dict label -> report."""
-    data = np.random.default_rng(seed).normal(size=(batch, T, 4)).astype("float32")
     makers = {"SimpleRNN (tanh)": lambda: layers.RNN(layers.SimpleRNNCell(units)),
               "LSTM": lambda: layers.LSTM(units)}
-    reports = {}
-    for label, make in makers.items():
-        tg.reset_default_graph()
-        tg.initializers.reseed(seed)
-        x = tg.placeholder((batch, T, 4), name="x")
-        layer = make()
-        loss = tg.reduce_mean(tg.square(layer(x)))
-        reports[label] = tg.gradflow.analyze(loss, layer, {x: data}, jacobians=True)
-    return reports
+    return _fresh_reports(makers, T, batch, seed, jacobians=True)
 
 
 def _deeper_files(out, spectra, gated, monitor, ext, say):

@@ -11,19 +11,34 @@ import numpy as np
 PLOT_HINT = "pip install matplotlib  (in a checkout of tinygraph: pip install -e '.[plot]')"
 
 
-def plot_curves(series, path, title, ylabel="gradient norm"):
-    """Curves of ``series`` (label -> values over t) on a log scale. Values that are
-    zero cannot be drawn on a log scale: the legend says which steps were left out.
-    Saved to ``path`` (returns the path), or, without a path, returns the Figure."""
+def figure(rows=1, size=(7.2, 3.8)):
+    """A matplotlib Figure and its ``rows`` axes (ImportError saying how to get matplotlib)."""
     try:
-        import matplotlib
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(f"gradflow plots need matplotlib, which is not installed: "
                           f"{PLOT_HINT}") from None
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(rows, 1, squeeze=False)[:, 0]
+
+
+def finish(fig, path):
+    """``fig`` saved to ``path`` (returns the path), or the Figure itself without one."""
+    if path is None:
+        return fig
+    import matplotlib
+    svg = str(path).lower().endswith(".svg")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):     # SVG text as text: small files
+        fig.savefig(path, metadata={"Date": None} if svg else None)   # reproducible SVGs
+    return path
+
+
+def plot_curves(series, path, title, ylabel="gradient norm"):
+    """Curves of ``series`` (label -> values over t) on a log scale. Values that are
+    zero cannot be drawn on a log scale: the legend says which steps were left out.
+    Saved to ``path`` (returns the path), or, without a path, returns the Figure."""
+    fig, (ax,) = figure()
     from matplotlib.ticker import MaxNLocator
-    fig = Figure(figsize=(7.2, 3.8), layout="constrained")
-    ax = fig.subplots()
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for label, ys in series.items():
         ys = np.asarray(ys, dtype=np.float64)
@@ -38,12 +53,7 @@ def plot_curves(series, path, title, ylabel="gradient norm"):
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    if path is None:
-        return fig
-    svg = str(path).lower().endswith(".svg")
-    with matplotlib.rc_context({"svg.fonttype": "none"}):     # SVG text as text: small files
-        fig.savefig(path, metadata={"Date": None} if svg else None)   # reproducible SVGs
-    return path
+    return finish(fig, path)
 
 
 def _steps_text(ts):

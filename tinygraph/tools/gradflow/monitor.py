@@ -2,7 +2,8 @@
 import numpy as np
 
 from tinygraph.tools.gradflow.analysis import Analysis
-from tinygraph.tools.gradflow.plots import _figure, _finish, plot_heatmap
+from tinygraph.tools.gradflow.curves import figure as _figure, finish as _finish
+from tinygraph.tools.gradflow.plots import plot_heatmap
 from tinygraph.tools.gradflow.report import _quantity
 
 

@@ -3,27 +3,7 @@ t, and a monitor's heat map over (training step, time step). Each returns a
 matplotlib Figure without ``path``, or writes ``path`` and returns it."""
 import numpy as np
 
-from tinygraph.tools.gradflow.curves import PLOT_HINT
-
-
-def _figure(rows=1, size=(7.2, 3.8)):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(f"gradflow plots need matplotlib, which is not installed: "
-                          f"{PLOT_HINT}") from None
-    fig = Figure(figsize=size, layout="constrained")
-    return fig, fig.subplots(rows, 1, squeeze=False)[:, 0]
-
-
-def _finish(fig, path):
-    if path is None:
-        return fig
-    import matplotlib
-    svg = str(path).lower().endswith(".svg")
-    with matplotlib.rc_context({"svg.fonttype": "none"}):     # SVG text as text: small files
-        fig.savefig(path, metadata={"Date": None} if svg else None)   # reproducible SVGs
-    return path
+from tinygraph.tools.gradflow.curves import figure as _figure, finish as _finish
 
 
 def _time_axis(ax, T):

@@ -20,13 +20,13 @@ import os
 import graphviz
 import numpy as np
 
-from tinygraph.ir.graph import Node, topo_nodes
+from tinygraph.ir.graph import topo_nodes
 
 from .bodies import Bodies, expander
 from .dot import MAX_STEPS, gradient_links, roots_of
 from .grouping import as_list, parts, picture_scopes, step_of
 from .styles import EDGE_LEGEND, HEAT, LEGEND, STYLES, aval_text, head, heat, kind
-from .values import magnitudes, value_pairs
+from .values import magnitudes, node_arrays
 
 _PAGE = os.path.join(os.path.dirname(__file__), "page")
 _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -93,17 +93,9 @@ def _stats(a):
 
 def _node_stats(values, fetches, nodes):
     """Node -> statistics of its given array (first output given)."""
-    if values is None:
-        return {}
     found = {}
-    for k, v in value_pairs(values, fetches, nodes):
-        if k is None or v is None:
-            continue
-        try:
-            a = np.asarray(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            continue
-        found.setdefault(k if isinstance(k, Node) else k.node, _stats(a))
+    for node, a in node_arrays(values, fetches, nodes):
+        found.setdefault(node, _stats(a))
     return found
 
 

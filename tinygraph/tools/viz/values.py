@@ -8,9 +8,17 @@ from tinygraph.ir.graph import Node, Tensor
 def magnitudes(values, fetches, nodes):
     """Node id -> mean |x| of ``values``: a dict Tensor (or Node, or tensor name) ->
     array, or the result of running ``fetches``."""
-    if values is None:
-        return {}
     mags = {}
+    for node, a in node_arrays(values, fetches, nodes):
+        m = float(np.mean(np.abs(a))) if a.size else 0.0
+        mags[node.id] = m if node.id not in mags or not m <= mags[node.id] else mags[node.id]
+    return mags
+
+
+def node_arrays(values, fetches, nodes):
+    """(node, float64 array) for each numeric value given in ``values`` (either form)."""
+    if values is None:
+        return
     for k, v in value_pairs(values, fetches, nodes):
         if k is None or v is None:
             continue
@@ -18,10 +26,7 @@ def magnitudes(values, fetches, nodes):
             a = np.asarray(v, dtype=np.float64)
         except (TypeError, ValueError):
             continue
-        m = float(np.mean(np.abs(a))) if a.size else 0.0
-        nid = k.id if isinstance(k, Node) else k.node.id
-        mags[nid] = m if nid not in mags or not m <= mags[nid] else mags[nid]
-    return mags
+        yield (k if isinstance(k, Node) else k.node), a
 
 
 def value_pairs(values, fetches, nodes):
