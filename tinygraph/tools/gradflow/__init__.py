@@ -59,7 +59,8 @@ jacobians.py, cells.py, monitor.py, plots.py.
 Limits: with a ``mask``, h_t is the state after the masking (a masked step keeps
 h_{t-1}) and the gate norms are computed as if every step were kept; gates are
 reported for ``layers.LSTMCell`` / ``layers.LSTM`` and ``layers.GRUCell`` /
-``layers.GRU`` (one cell), states only for other cells; an unrolled call needs two steps or more.
+``layers.GRU`` (one cell), states only for other cells; an unrolled call needs two
+steps or more.
 """
 from tinygraph.tools.gradflow.analysis import analyze
 from tinygraph.tools.gradflow.find import LayerCall, find_call

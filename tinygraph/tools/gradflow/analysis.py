@@ -51,8 +51,8 @@ class Analysis:
             gates = target.parts is not None
         if gates and target.parts is None:
             raise ValueError(f"gradflow.analyze: gates=True needs an LSTM layer or a GRU "
-                             f"layer (layers.LSTM, layers.GRU, an RNN of an LSTMCell or GRUCell); "
-                             f"{target.what} has no gates to read")
+                             f"layer (layers.LSTM, layers.GRU, an RNN of an LSTMCell or "
+                             f"GRUCell); {target.what} has no gates to read")
         self.loss, self.target, self.gates = loss, target, gates
         self.fetch, self.extra_feed = self._build(session, dict(feed_dict or {}), jacobians)
 
