@@ -189,3 +189,45 @@ def test_bad_calls_are_refused_at_build(rng):
         layers.GRUCell(U)(x[:, 0], [np.zeros((B, U + 1), "float32")])
     with pytest.raises(ValueError, match="rank 3"):
         layers.GRU(U)(x[:, 0])
+
+
+GRU_OPTIONS = [
+    dict(implementation=1, dropout=0.3, recurrent_dropout=0.3, reset_after=False),
+    dict(implementation=1, dropout=0.3, recurrent_dropout=0.3, go_backwards=True),
+    dict(dropout=0.5, mask=True),
+    dict(stateful=True, mask=True, reset_after=False),
+    dict(stacked=True, recurrent_dropout=0.2, mask=True),
+]
+
+
+@pytest.mark.parametrize("opts", GRU_OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in
+                                                                       o.items()))
+def test_unroll_and_loop_agree_with_dropout_masks_and_states(opts, rng):
+    # the masks are drawn before the loop, so both modes see the same ones (seeded);
+    # values and gradients agree, and a stateful layer's second run too
+    o = dict(opts)
+    masked, stacked = o.pop("mask", False), o.pop("stacked", False)
+    cell_args = {k: o.pop(k) for k in ("implementation", "dropout", "recurrent_dropout",
+                                       "reset_after") if k in o}
+    x_val = rng.normal(size=(3, 4, 5))
+    mask = np.array([[1, 0, 1, 1], [1, 1, 1, 1], [0, 1, 0, 1]], bool)
+    results = []
+    for unroll in (True, False):
+        tg.reset_default_graph()
+        cells = [layers.GRUCell(u, seed=3, dtype="float64", **cell_args)
+                 for u in ((3, 2) if stacked else (3,))]
+        rnn = layers.RNN(cells if stacked else cells[0], unroll=unroll, return_sequences=True,
+                         dtype="float64", **o)
+        x = tg.placeholder((3, 4, 5), "float64")
+        y = rnn(x, training=True, **({"mask": mask} if masked else {}))
+        rnn.set_weights([np.random.default_rng(7).uniform(-0.6, 0.6, w.shape)
+                         for w in rnn.get_weights()])
+        grads = tg.gradients(tg.reduce_sum(y * np.random.default_rng(8).normal(size=y.shape)),
+                             [x] + rnn.weights)
+        sess = tg.Session()
+        values = sess.run([y] + grads, {x: x_val})
+        if rnn.stateful:
+            values += sess.run([y], {x: x_val})
+        results.append(values)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
