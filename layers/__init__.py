@@ -1,8 +1,8 @@
 """Keras-style layers (installed as ``tinygraph.layers``): ``from tinygraph import layers``.
 
 Dense and Embedding; the recurrent cells SimpleRNNCell, LSTMCell, GRUCell and
-StackedRNNCells; the RNN loop layer, SimpleRNN, LSTM and GRU; Sequential. See docs/layers.md for every argument and where we
-differ from Keras. The modules, as Keras 3 splits them:
+StackedRNNCells; the RNN loop layer, SimpleRNN, LSTM and GRU; Bidirectional;
+Sequential. See docs/layers.md for every argument and where we differ from Keras. The modules, as Keras 3 splits them:
 
 base               Layer, serialize/deserialize
 core               Dense, Embedding
@@ -15,11 +15,13 @@ gru                GRUCell and the GRU layer
 stacked_rnn_cells  StackedRNNCells
 cell_contract      how RNN drives any cell (ours, a user's, a TF1 cell)
 rnn                RNN, the loop over time
+bidirectional      Bidirectional, a recurrent layer run both ways, outputs merged
 sequential         Sequential, layers called one after another
 rnn_cell           TF1's legacy LSTMCell, dynamic_rnn, static_rnn (``layers.rnn_cell``)
 """
 from tinygraph.layers import activations, constraints, initializers, regularizers, rnn_cell
 from tinygraph.layers.base import Layer, deserialize, serialize
+from tinygraph.layers.bidirectional import Bidirectional
 from tinygraph.layers.core import Dense, Embedding
 from tinygraph.layers.dropout_rnn_cell import DropoutRNNCellMixin
 from tinygraph.layers.gru import GRU, GRUCell
@@ -31,5 +33,5 @@ from tinygraph.layers.stacked_rnn_cells import StackedRNNCells
 
 __all__ = ["Layer", "Dense", "Embedding", "SimpleRNNCell", "LSTMCell", "GRUCell",
            "StackedRNNCells", "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "GRU",
-           "Sequential", "activations", "constraints", "initializers", "regularizers", "rnn_cell",
-           "serialize", "deserialize"]
+           "Bidirectional", "Sequential", "activations", "constraints", "initializers",
+           "regularizers", "rnn_cell", "serialize", "deserialize"]
