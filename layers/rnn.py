@@ -98,6 +98,7 @@ class RNN(Layer):
         super().__init__(**kwargs)
         self.cell = cell
         self._track(cell)
+        self.trainable = self.trainable     # RNN(cell, trainable=False) freezes the cell too
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)

@@ -505,3 +505,11 @@ def test_weight_gradients_match_finite_differences(rng):
         minus = sess.run(loss)
         var.assign_value(base)
         assert np.sum(g * direction) == pytest.approx((plus - minus) / (2 * eps), rel=1e-6)
+
+
+def test_rnn_trainable_false_freezes_the_cell_it_was_given():
+    # Keras: a frozen RNN has no trainable weights, the cell's included.
+    rnn = layers.RNN(layers.LSTMCell(3), trainable=False)
+    rnn(tg.placeholder((2, 4, 5)))
+    assert rnn.trainable_weights == [] and len(rnn.non_trainable_weights) == 3
+    assert not rnn.cell.trainable
