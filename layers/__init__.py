@@ -6,6 +6,7 @@ differ from Keras. The modules, as Keras 3 splits them:
 
 base               Layer, serialize/deserialize
 core               Dense, Embedding
+weightless         Dropout, Activation, Flatten, Reshape, Masking
 activations, constraints, regularizers, initializers   Keras' names for them
 dropout_rnn_cell   DropoutRNNCellMixin (the cells' dropout masks)
 cell_base          what SimpleRNNCell and LSTMCell share
@@ -26,7 +27,8 @@ from tinygraph.layers.rnn import RNN
 from tinygraph.layers.sequential import Sequential
 from tinygraph.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from tinygraph.layers.stacked_rnn_cells import StackedRNNCells
+from tinygraph.layers.weightless import Activation, Dropout, Flatten, Masking, Reshape
 
-__all__ = ["Layer", "Dense", "Embedding", "SimpleRNNCell", "LSTMCell", "StackedRNNCells",
+__all__ = ["Layer", "Dense", "Embedding", "Dropout", "Activation", "Flatten", "Reshape", "Masking", "SimpleRNNCell", "LSTMCell", "StackedRNNCells",
            "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "Sequential", "activations",
            "constraints", "initializers", "regularizers", "rnn_cell", "serialize", "deserialize"]

@@ -230,6 +230,15 @@ class Layer:
         return cls(**config)
 
     # ------------------------------------------------------------------ calling
+    # Masks, as Keras: a layer that ``supports_masking`` hands the incoming (batch, time)
+    # mask on unchanged; any other layer drops it, unless it makes its own (Embedding,
+    # Masking) or changes it (RNN) in its ``compute_mask``.
+    supports_masking = False
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's output, given its ``inputs`` and their ``mask``."""
+        return mask if self.supports_masking else None
+
     def build(self, input_shape):
         """Create the weights; called once, before the first ``call``."""
 

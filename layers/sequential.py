@@ -1,9 +1,10 @@
 """``Sequential``: a list of layers called one after another, as Keras' Sequential.
 
 Calling it chains the layers; ``training=`` reaches each layer whose ``call`` takes it.
-A mask made by a layer's ``compute_mask`` (``Embedding(mask_zero=True)``) is handed
-to the following layers that take ``mask=`` while the outputs keep their time axis,
-as Keras propagates it. ``summary()`` is a text table of each layer's output shape and
+A mask made by a layer's ``compute_mask`` (``Embedding(mask_zero=True)``, ``Masking``)
+is handed to the following layers that take ``mask=``, as Keras propagates it: each
+layer's ``compute_mask(inputs, mask)`` says what goes on (Dense, Dropout, Activation
+pass it; an RNN keeps it only with return_sequences; Flatten and Reshape drop it). ``summary()`` is a text table of each layer's output shape and
 parameter count, from the latest call (or ``build(input_shape)``).
 """
 import inspect
@@ -75,11 +76,7 @@ class Sequential(Layer):
             if mask is not None and _accepts(layer, "mask"):
                 kwargs["mask"] = mask
             y = layer(x, **kwargs)
-            compute_mask = getattr(layer, "compute_mask", None)
-            if compute_mask is not None:
-                mask = compute_mask(x)
-            elif not (isinstance(y, tg.Tensor) and y.ndim == 3):
-                mask = None                    # the time axis is gone: nothing to mask
+            mask = layer.compute_mask(x, mask)
             shapes.append([t.shape for t in nest.flatten(y)])
             x = y
         self._output_shapes = shapes
