@@ -16,19 +16,26 @@ stacked_rnn_cells  StackedRNNCells
 cell_contract      how RNN drives any cell (ours, a user's, a TF1 cell)
 rnn                RNN, the loop over time
 sequential         Sequential, layers called one after another
+symbolic           Input and the symbolic tensors that describe a functional model
+functional         Model(inputs, outputs), the functional model
+keras_files        opening .keras / .h5 files safely (what a file is, its config)
+keras_weights      Keras weight files read into layers (load_keras_weights), KerasFileError
 rnn_cell           TF1's legacy LSTMCell, dynamic_rnn, static_rnn (``layers.rnn_cell``)
 """
 from tinygraph.layers import activations, constraints, initializers, regularizers, rnn_cell
 from tinygraph.layers.base import Layer, deserialize, serialize
 from tinygraph.layers.core import Dense, Embedding
 from tinygraph.layers.dropout_rnn_cell import DropoutRNNCellMixin
+from tinygraph.layers.functional import Model
+from tinygraph.layers.keras_weights import KerasFileError
 from tinygraph.layers.lstm import LSTM, LSTMCell
 from tinygraph.layers.rnn import RNN
 from tinygraph.layers.sequential import Sequential
 from tinygraph.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from tinygraph.layers.stacked_rnn_cells import StackedRNNCells
+from tinygraph.layers.symbolic import Input
 from tinygraph.layers.weightless import Activation, Dropout, Flatten, Masking, Reshape
 
 __all__ = ["Layer", "Dense", "Embedding", "Dropout", "Activation", "Flatten", "Reshape", "Masking", "SimpleRNNCell", "LSTMCell", "StackedRNNCells",
-           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "Sequential", "activations",
+           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "Sequential", "Input", "Model", "KerasFileError", "activations",
            "constraints", "initializers", "regularizers", "rnn_cell", "serialize", "deserialize"]

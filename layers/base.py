@@ -20,6 +20,7 @@ from tinygraph.ir.graph import get_default_graph, in_scope
 from tinygraph.ops.variables import assign_all
 
 from . import constraints as _constraints
+from . import keras_files, symbolic
 from . import regularizers as _regularizers
 
 _INITIALIZER_ALIASES = {"uniform": "random_uniform", "normal": "random_normal"}
@@ -168,12 +169,23 @@ class Layer:
                 layer.trainable = value
 
     @property
+    def sublayers(self):
+        """The layers (or foreign cells) this one tracks, in order: a cell, a model's layers."""
+        return list(self._layers)
+
+    @property
+    def own_weights(self):
+        """This layer's own weights, not its sublayers': trainable ones first, each group in
+        creation order (the order Keras saves them in)."""
+        return [v for v in self._own_weights if self._own_trainable[id(v)]] + \
+            [v for v in self._own_weights if not self._own_trainable[id(v)]]
+
+    @property
     def weights(self):
         """Every weight, Keras order: own trainable, own non-trainable, then sublayers'."""
-        own = [v for v in self._own_weights if self._own_trainable[id(v)]] + \
-              [v for v in self._own_weights if not self._own_trainable[id(v)]]
         out, seen = [], set()
-        for v in own + [w for layer in self._layers for w in self._sublayer_weights(layer)]:
+        for v in self.own_weights + [w for layer in self._layers
+                                     for w in self._sublayer_weights(layer)]:
             if id(v) not in seen:
                 seen.add(id(v))
                 out.append(v)
@@ -186,6 +198,13 @@ class Layer:
     @property
     def non_trainable_weights(self):
         return [v for v in self.weights if not v.trainable]
+
+    def load_keras_weights(self, path):
+        """Read this layer's weights from a Keras weights or model HDF5 file (Keras 3
+        ``.weights.h5`` or tf-keras ``.h5``; a ``.keras`` archive too): the file's layer of
+        the same name, else the only one of this class. Checked in full before any weight
+        changes; KerasFileError (a ValueError) names the file, the layer and the weight."""
+        keras_files.load_weights_into(self, path, container=False)
 
     def get_weights(self):
         """The weights' values as NumPy arrays (copies), in ``weights`` order."""
@@ -260,6 +279,8 @@ class Layer:
             self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
+        if symbolic.is_symbolic([inputs, list(args), kwargs]):
+            return symbolic.call(self, (inputs,) + args, kwargs)    # describing a Model
         with tg.name_scope(self.name):
             inputs = nest.map_structure(self._convert_input, inputs)
             self._maybe_build(nest.map_structure(lambda t: t.shape, inputs))

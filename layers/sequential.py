@@ -14,17 +14,36 @@ import numpy as np
 import tinygraph as tg
 from tinygraph.ir import nest
 
+from . import keras_files
 from .base import Layer, deserialize, serialize
 
 
-def _accepts(layer, name):
+def accepts(layer, name):
     params = inspect.signature(layer.call).parameters
     return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
-def _shape_text(shape):
+def shape_text(shape):
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
         ("," if len(shape) == 1 else "") + ")"
+
+
+def summary_table(model, header, rows, print_fn):
+    """Keras' summary: the title, a table of ``rows`` under ``header``, the parameter
+    totals; printed with ``print_fn`` (None: not printed) and returned as text."""
+    rows = [tuple(header)] + [tuple(r) for r in rows]
+    widths = [max(len(r[i]) for r in rows) + 2 for i in range(len(header))]
+    rule = "=" * sum(widths)
+    lines = [f'Model: "{model.name}"', "".join(c.ljust(w) for c, w in zip(rows[0], widths)),
+             rule] + ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows[1:]]
+    count = lambda vs: sum(int(np.prod(v.shape)) for v in vs)          # noqa: E731
+    lines += [rule, f"Total params: {count(model.weights):,}",
+              f"Trainable params: {count(model.trainable_weights):,}",
+              f"Non-trainable params: {count(model.non_trainable_weights):,}"]
+    text = "\n".join(lines)
+    if print_fn is not None:
+        print_fn(text)
+    return text
 
 
 class Sequential(Layer):
@@ -71,9 +90,9 @@ class Sequential(Layer):
         x, shapes = inputs, []
         for layer in self._layers:
             kwargs = {}
-            if training is not None and _accepts(layer, "training"):
+            if training is not None and accepts(layer, "training"):
                 kwargs["training"] = training
-            if mask is not None and _accepts(layer, "mask"):
+            if mask is not None and accepts(layer, "mask"):
                 kwargs["mask"] = mask
             y = layer(x, **kwargs)
             mask = layer.compute_mask(x, mask)
@@ -94,23 +113,17 @@ class Sequential(Layer):
         if self._output_shapes is None:
             raise ValueError(f"{self.name}: call the model (or model.build(input_shape)) "
                              "before summary(), so that its output shapes are known")
-        rows = [("Layer (type)", "Output Shape", "Param #")]
-        for layer, shapes in zip(self._layers, self._output_shapes):
-            shown = ", ".join(_shape_text(s) for s in shapes)
-            params = sum(int(np.prod(v.shape)) for v in layer.weights)
-            rows.append((f"{layer.name} ({type(layer).__name__})", shown, f"{params:,}"))
-        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
-        rule = "=" * sum(widths)
-        lines = [f'Model: "{self.name}"', "".join(c.ljust(w) for c, w in zip(rows[0], widths)),
-                 rule] + ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows[1:]]
-        count = lambda vs: sum(int(np.prod(v.shape)) for v in vs)
-        lines += [rule, f"Total params: {count(self.weights):,}",
-                  f"Trainable params: {count(self.trainable_weights):,}",
-                  f"Non-trainable params: {count(self.non_trainable_weights):,}"]
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        rows = [(f"{layer.name} ({type(layer).__name__})",
+                 ", ".join(shape_text(s) for s in shapes),
+                 f"{sum(int(np.prod(v.shape)) for v in layer.weights):,}")
+                for layer, shapes in zip(self._layers, self._output_shapes)]
+        return summary_table(self, ("Layer (type)", "Output Shape", "Param #"), rows, print_fn)
+
+    def load_keras_weights(self, path):
+        """Read every layer's weights from a Keras weights or model file (Keras 3
+        ``.weights.h5``/``.keras``, tf-keras ``.h5``), matched by the file's structure;
+        checked in full before any weight changes (see docs/layers.md)."""
+        keras_files.load_weights_into(self, path, container=True)
 
     def get_config(self):
         return dict(super().get_config(), layers=[serialize(layer) for layer in self._layers])
