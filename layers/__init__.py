@@ -20,6 +20,8 @@ symbolic           Input and the symbolic tensors that describe a functional mod
 functional         Model(inputs, outputs), the functional model
 keras_files        opening .keras / .h5 files safely (what a file is, its config)
 keras_weights      Keras weight files read into layers (load_keras_weights), KerasFileError
+keras_config       Keras layer configs translated into tinygraph constructors
+keras_model        load_keras_model: a Keras model file rebuilt from tinygraph layers
 rnn_cell           TF1's legacy LSTMCell, dynamic_rnn, static_rnn (``layers.rnn_cell``)
 """
 from tinygraph.layers import activations, constraints, initializers, regularizers, rnn_cell
@@ -27,6 +29,7 @@ from tinygraph.layers.base import Layer, deserialize, serialize
 from tinygraph.layers.core import Dense, Embedding
 from tinygraph.layers.dropout_rnn_cell import DropoutRNNCellMixin
 from tinygraph.layers.functional import Model
+from tinygraph.layers.keras_model import load_keras_model
 from tinygraph.layers.keras_weights import KerasFileError
 from tinygraph.layers.lstm import LSTM, LSTMCell
 from tinygraph.layers.rnn import RNN
@@ -37,5 +40,6 @@ from tinygraph.layers.symbolic import Input
 from tinygraph.layers.weightless import Activation, Dropout, Flatten, Masking, Reshape
 
 __all__ = ["Layer", "Dense", "Embedding", "Dropout", "Activation", "Flatten", "Reshape", "Masking", "SimpleRNNCell", "LSTMCell", "StackedRNNCells",
-           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "Sequential", "Input", "Model", "KerasFileError", "activations",
+           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "Sequential", "Input", "Model", "KerasFileError", "load_keras_model",
+           "activations",
            "constraints", "initializers", "regularizers", "rnn_cell", "serialize", "deserialize"]

@@ -59,21 +59,38 @@ def _json(text, what, path):
     return value
 
 
+def _major(version, path):
+    """The major version from a ``keras_version`` string (3 when absent: a .keras file)."""
+    if version is None:
+        return 3
+    text = version.decode("utf8") if isinstance(version, bytes) else str(version)
+    try:
+        return int(text.split(".")[0])
+    except ValueError:
+        raise KerasFileError(f"{path}: keras_version {text!r} is not a version number") from None
+
+
 def read_model_config(path):
-    """The model's config (a dict) from a ``.keras`` archive's config.json or a ``.h5``
-    model file's ``model_config`` attribute."""
+    """``(config, keras major version)`` of a model file: a ``.keras`` archive's
+    config.json (and metadata.json), or a ``.h5`` model file's ``model_config`` and
+    ``keras_version`` attributes."""
     if file_kind(path) == "keras":
         archive, names = _archive(path)
         with archive:
-            return _json(_member(archive, names, ARCHIVE_CONFIG, path), ARCHIVE_CONFIG, path)
+            config = _json(_member(archive, names, ARCHIVE_CONFIG, path), ARCHIVE_CONFIG, path)
+            meta = _json(archive.read("metadata.json"), "metadata.json", path) \
+                if "metadata.json" in names else {}
+        return config, _major(meta.get("keras_version"), path)
     with open_h5(path, path) as root:
         if "model_config" not in root.attrs:
             raise KerasFileError(f"{path}: an HDF5 file without a model_config attribute: a "
                                  "weights file, not a model; build the model in tinygraph and "
                                  "call its load_keras_weights")
         text = root.attrs["model_config"]
-    return _json(text.decode("utf8") if isinstance(text, bytes) else str(text),
-                 "the model_config attribute", path)
+        version = root.attrs.get("keras_version")
+    config = _json(text.decode("utf8") if isinstance(text, bytes) else str(text),
+                   "the model_config attribute", path)
+    return config, _major(version if version is not None else "2", path)
 
 
 @contextlib.contextmanager

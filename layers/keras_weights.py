@@ -188,7 +188,8 @@ def _plan_tf_keras_layer(layer, group, path, plan):
                              f"{len(names)} weights ({', '.join(names) or 'none'}), the layer has "
                              f"{len(variables)} ({', '.join(v.name for v in variables) or 'none'})")
     for name, var in zip(names, variables):
-        if _short(name) != _short(var.name):
+        ours = _short(var.name)       # a graph may have suffixed it: embeddings_1
+        if _short(name) not in (ours, re.sub(r"_\d+$", "", ours)):
             raise KerasFileError(f"{path}: layer {layer.name!r}: the file's weight {name!r} "
                                  f"stands where the layer has {var.name!r}")
         if name not in group:
