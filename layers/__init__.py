@@ -1,7 +1,7 @@
 """Keras-style layers (installed as ``tinygraph.layers``): ``from tinygraph import layers``.
 
-Dense and Embedding; the recurrent cells SimpleRNNCell, LSTMCell and StackedRNNCells;
-the RNN loop layer, SimpleRNN and LSTM; Sequential. See docs/layers.md for every argument and where we
+Dense and Embedding; the recurrent cells SimpleRNNCell, LSTMCell, GRUCell and
+StackedRNNCells; the RNN loop layer, SimpleRNN, LSTM and GRU; Sequential. See docs/layers.md for every argument and where we
 differ from Keras. The modules, as Keras 3 splits them:
 
 base               Layer, serialize/deserialize
@@ -9,9 +9,10 @@ core               Dense, Embedding
 weightless         Dropout, Activation, Flatten, Reshape, Masking
 activations, constraints, regularizers, initializers   Keras' names for them
 dropout_rnn_cell   DropoutRNNCellMixin (the cells' dropout masks)
-cell_base          what SimpleRNNCell and LSTMCell share
+cell_base          what SimpleRNNCell, LSTMCell and GRUCell share
 simple_rnn         SimpleRNNCell and the SimpleRNN layer
 lstm               LSTMCell and the LSTM layer
+gru                GRUCell and the GRU layer
 stacked_rnn_cells  StackedRNNCells
 cell_contract      how RNN drives any cell (ours, a user's, a TF1 cell)
 rnn                RNN, the loop over time
@@ -29,6 +30,7 @@ from tinygraph.layers.base import Layer, deserialize, serialize
 from tinygraph.layers.core import Dense, Embedding
 from tinygraph.layers.dropout_rnn_cell import DropoutRNNCellMixin
 from tinygraph.layers.functional import Model
+from tinygraph.layers.gru import GRU, GRUCell
 from tinygraph.layers.keras_model import load_keras_model
 from tinygraph.layers.keras_weights import KerasFileError
 from tinygraph.layers.lstm import LSTM, LSTMCell
@@ -39,7 +41,8 @@ from tinygraph.layers.stacked_rnn_cells import StackedRNNCells
 from tinygraph.layers.symbolic import Input
 from tinygraph.layers.weightless import Activation, Dropout, Flatten, Masking, Reshape
 
-__all__ = ["Layer", "Dense", "Embedding", "Dropout", "Activation", "Flatten", "Reshape", "Masking", "SimpleRNNCell", "LSTMCell", "StackedRNNCells",
-           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "Sequential", "Input", "Model", "KerasFileError", "load_keras_model",
-           "activations",
-           "constraints", "initializers", "regularizers", "rnn_cell", "serialize", "deserialize"]
+__all__ = ["Layer", "Dense", "Embedding", "Dropout", "Activation", "Flatten", "Reshape",
+           "Masking", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "GRU", "Sequential", "Input",
+           "Model", "KerasFileError", "load_keras_model", "activations", "constraints",
+           "initializers", "regularizers", "rnn_cell", "serialize", "deserialize"]
