@@ -1,7 +1,9 @@
 """Keras-style layers (installed as ``tinygraph.layers``): ``from tinygraph import layers``.
 
-Dense and Embedding; the recurrent cells SimpleRNNCell, LSTMCell, GRUCell and
-StackedRNNCells; the RNN loop layer, SimpleRNN, LSTM and GRU; Sequential. See docs/layers.md for every argument and where we
+Dense and Embedding; the weightless Dropout, Activation, Flatten, Reshape, Masking; the
+recurrent cells SimpleRNNCell, LSTMCell, GRUCell and StackedRNNCells; the RNN loop layer,
+SimpleRNN, LSTM and GRU; Bidirectional; Sequential and the functional Model;
+load_keras_model for models trained in Keras. See docs/layers.md for every argument and where we
 differ from Keras. The modules, as Keras 3 splits them:
 
 base               Layer, serialize/deserialize
@@ -16,6 +18,7 @@ gru                GRUCell and the GRU layer
 stacked_rnn_cells  StackedRNNCells
 cell_contract      how RNN drives any cell (ours, a user's, a TF1 cell)
 rnn                RNN, the loop over time
+bidirectional      Bidirectional, a recurrent layer run both ways, outputs merged
 sequential         Sequential, layers called one after another
 symbolic           Input and the symbolic tensors that describe a functional model
 functional         Model(inputs, outputs), the functional model
@@ -27,6 +30,7 @@ rnn_cell           TF1's legacy LSTMCell, dynamic_rnn, static_rnn (``layers.rnn_
 """
 from tinygraph.layers import activations, constraints, initializers, regularizers, rnn_cell
 from tinygraph.layers.base import Layer, deserialize, serialize
+from tinygraph.layers.bidirectional import Bidirectional
 from tinygraph.layers.core import Dense, Embedding
 from tinygraph.layers.dropout_rnn_cell import DropoutRNNCellMixin
 from tinygraph.layers.functional import Model
@@ -41,8 +45,9 @@ from tinygraph.layers.stacked_rnn_cells import StackedRNNCells
 from tinygraph.layers.symbolic import Input
 from tinygraph.layers.weightless import Activation, Dropout, Flatten, Masking, Reshape
 
+
 __all__ = ["Layer", "Dense", "Embedding", "Dropout", "Activation", "Flatten", "Reshape",
            "Masking", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
-           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "GRU", "Sequential", "Input",
-           "Model", "KerasFileError", "load_keras_model", "activations", "constraints",
-           "initializers", "regularizers", "rnn_cell", "serialize", "deserialize"]
+           "DropoutRNNCellMixin", "RNN", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+           "Sequential", "Input", "Model", "KerasFileError", "load_keras_model", "activations",
+           "constraints", "initializers", "regularizers", "rnn_cell", "serialize", "deserialize"]
