@@ -1,7 +1,6 @@
 """Keras 3's own Bidirectional test cases, ported: keras-team/keras
 keras/src/layers/rnn/bidirectional_test.py (inputs, initializers and expected numbers;
-the code is ours). Each test names its source case. The GRU cases of that file are in
-tests/test_bidirectional_gru.py (they need layers.GRU).
+the code is ours). Each test names its source case.
 
 The numbers are float32 results of Keras, compared at Keras' own tolerance (1e-5), on
 the loop op and unrolled, with the default fused compile."""
@@ -53,6 +52,26 @@ def test_correctness(unroll):
                                 bias_initializer=C(0.01), go_backwards=True, unroll=unroll)
     out = run(layers.Bidirectional(forward, backward_layer=backward, merge_mode="mul")(SEQ_2_3_4))
     np.testing.assert_allclose(out, [[0.08374989, 0.08374989], [0.6740834, 0.6740834]], **TOL)
+
+
+@pytest.mark.parametrize("unroll", [False, True], ids=["loop", "unrolled"])
+def test_correctness_gru(unroll):
+    # bidirectional_test.py test_correctness (the GRU part): sum of whole sequences
+    forward = layers.GRU(2, return_sequences=True, unroll=unroll, **INIT)
+    out = run(layers.Bidirectional(forward, merge_mode="sum")(SEQ_2_3_4))
+    want = [[[0.20937867] * 2, [0.34462988] * 2, [0.40290534] * 2],
+            [[0.59829646] * 2, [0.6734641] * 2, [0.6479671] * 2]]
+    np.testing.assert_allclose(out, want, **TOL)
+
+
+@pytest.mark.parametrize("unroll", [False, True], ids=["loop", "unrolled"])
+def test_masking(unroll):
+    # bidirectional_test.py test_masking (a GRU, a mask with gaps)
+    layer = layers.Bidirectional(layers.GRU(2, unroll=unroll, **INIT))
+    mask = np.array([[True, True, False, True], [True, False, False, True]])
+    out = run(layer(SEQ_2_4_3, mask=mask))
+    np.testing.assert_allclose(out, [[0.19393763, 0.19393763, 0.11669192, 0.11669192],
+                                     [0.30818558, 0.30818558, 0.28380975, 0.28380975]], **TOL)
 
 
 def test_statefulness():
