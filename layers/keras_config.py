@@ -13,7 +13,9 @@ import numpy as np
 
 from . import activations, constraints, regularizers
 from .base import get_initializer
+from .bidirectional import Bidirectional
 from .core import Dense, Embedding
+from .gru import GRU, GRUCell
 from .keras_weights import KerasFileError, snake_case
 from .lstm import LSTM, LSTMCell
 from .rnn import RNN
@@ -30,6 +32,7 @@ _INITS = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
 SIMPLE_CELL = ("units", "activation", "use_bias") + _INITS + _REGS + _CONS + \
     ("dropout", "recurrent_dropout", "seed")
 LSTM_CELL = SIMPLE_CELL + ("recurrent_activation", "unit_forget_bias", "implementation")
+GRU_CELL = SIMPLE_CELL + ("recurrent_activation", "reset_after", "implementation")
 
 # Keras class -> (tinygraph class, the config keys passed to it)
 LAYERS = {
@@ -46,11 +49,14 @@ LAYERS = {
     "Masking": (Masking, ("mask_value",)),
     "SimpleRNN": (SimpleRNN, SIMPLE_CELL + RNN_KEYS + ("activity_regularizer",)),
     "LSTM": (LSTM, LSTM_CELL + RNN_KEYS + ("activity_regularizer",)),
+    "GRU": (GRU, GRU_CELL + RNN_KEYS + ("activity_regularizer",)),
     "RNN": (RNN, ("cell",) + RNN_KEYS),
+    "Bidirectional": (Bidirectional, ("layer", "merge_mode", "backward_layer")),
 }
 CELLS = {
     "SimpleRNNCell": (SimpleRNNCell, SIMPLE_CELL),
     "LSTMCell": (LSTMCell, LSTM_CELL),
+    "GRUCell": (GRUCell, GRU_CELL),
     "StackedRNNCells": (StackedRNNCells, ("cells",)),
 }
 
