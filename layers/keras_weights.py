@@ -88,18 +88,19 @@ def _has_datasets(group):
     return bool(found)
 
 
-def _checked(path, layer, var, dataset, where):
-    """The dataset's array for ``var``, or KerasFileError naming file, layer and weight."""
+def _checked(path, owner, var, dataset, where):
+    """The dataset's array for ``var``, or KerasFileError naming file, layer (``owner``:
+    its path of layer names, model layer first) and weight."""
     try:
         arr = np.asarray(dataset[()])
     except Exception as err:            # a truncated or corrupt dataset: h5py's own errors
-        raise KerasFileError(f"{path}: layer {layer.name!r}: weight {var.name!r} at {where} "
+        raise KerasFileError(f"{path}: layer {owner!r}: weight {var.name!r} at {where} "
                              f"cannot be read ({type(err).__name__}: {err})") from None
     if arr.shape != tuple(var.shape):
-        raise KerasFileError(f"{path}: layer {layer.name!r}: weight {var.name!r} has shape "
+        raise KerasFileError(f"{path}: layer {owner!r}: weight {var.name!r} has shape "
                              f"{tuple(var.shape)}, the file's {where} has shape {arr.shape}")
     if arr.dtype != var.dtype:
-        raise KerasFileError(f"{path}: layer {layer.name!r}: weight {var.name!r} is "
+        raise KerasFileError(f"{path}: layer {owner!r}: weight {var.name!r} is "
                              f"{var.dtype.name}, the file's {where} is {arr.dtype}; build the "
                              f"layer with dtype={arr.dtype.name!r} to load it")
     return arr
@@ -107,43 +108,45 @@ def _checked(path, layer, var, dataset, where):
 
 # ---------------------------------------------------------------------- Keras 3 layout
 
-def _plan_keras3(layer, group, where, path, plan):
-    """Append (Variable, array) for ``layer`` and its sublayers, read from ``group``."""
+def _plan_keras3(layer, group, where, path, plan, owner):
+    """Append (Variable, array) for ``layer`` and its sublayers, read from ``group``;
+    ``owner`` names the layer in messages by its path of names (``lstm/lstm_cell``)."""
     own = layer.own_weights
     vars_group = group.get("vars") if group is not None else None
     stored = sorted((k for k in (vars_group or {}) if k.isdigit()), key=int)
     if own or stored:
         if vars_group is None:
-            raise KerasFileError(f"{path}: layer {layer.name!r}: no group {where}/vars in the "
-                                 f"file (it holds {', '.join(v.name for v in own)})")
+            raise KerasFileError(f"{path}: layer {owner!r}: no group {where}/vars in the file "
+                                 f"(it holds {', '.join(v.name for v in own)})")
         if len(stored) != len(own):
-            raise KerasFileError(f"{path}: layer {layer.name!r}: the file's {where}/vars holds "
+            raise KerasFileError(f"{path}: layer {owner!r}: the file's {where}/vars holds "
                                  f"{len(stored)} weights, the layer has {len(own)} ("
                                  + ", ".join(f"{v.name} {tuple(v.shape)}" for v in own) + ")")
         for k, var in zip(stored, own):
-            plan.append((var, _checked(path, layer, var, vars_group[k], f"{where}/vars/{k}")))
+            plan.append((var, _checked(path, owner, var, vars_group[k], f"{where}/vars/{k}")))
     for attr, child in children(layer):
         sub = group.get(attr) if group is not None else None
         if isinstance(child, list):
-            _plan_keras3_list(child, sub, f"{where}/{attr}", path, plan)
+            _plan_keras3_list(child, sub, f"{where}/{attr}", path, plan, owner)
         else:
-            _need_group(child, sub, f"{where}/{attr}", path)
-            _plan_keras3(child, sub, f"{where}/{attr}", path, plan)
+            _need_group(child, sub, f"{where}/{attr}", path, f"{owner}/{child.name}")
+            _plan_keras3(child, sub, f"{where}/{attr}", path, plan, f"{owner}/{child.name}")
 
 
-def _need_group(layer, group, where, path):
+def _need_group(layer, group, where, path, owner):
     if group is None and layer.weights:
-        raise KerasFileError(f"{path}: layer {layer.name!r} ({type(layer).__name__}): no group "
+        raise KerasFileError(f"{path}: layer {owner!r} ({type(layer).__name__}): no group "
                              f"{where} in the file, so none of its weights ("
                              + ", ".join(v.name for v in layer.weights) + ")")
 
 
-def _plan_keras3_list(layers, group, where, path, plan):
+def _plan_keras3_list(layers, group, where, path, plan, owner=None):
     names = class_group_names(layers)
     for layer, name in zip(layers, names):
         sub = group.get(name) if group is not None else None
-        _need_group(layer, sub, f"{where}/{name}", path)
-        _plan_keras3(layer, sub, f"{where}/{name}", path, plan)
+        inner = layer.name if owner is None else f"{owner}/{layer.name}"
+        _need_group(layer, sub, f"{where}/{name}", path, inner)
+        _plan_keras3(layer, sub, f"{where}/{name}", path, plan, inner)
     extra = sorted(k for k in (group or {}) if k not in names and _has_datasets(group[k]))
     if extra:
         raise KerasFileError(f"{path}: the file has weights for layers the model lacks: "
@@ -195,7 +198,7 @@ def _plan_tf_keras_layer(layer, group, path, plan):
         if name not in group:
             raise KerasFileError(f"{path}: layer {layer.name!r}: weight {name!r} is listed but "
                                  f"missing from group {group.name}")
-        plan.append((var, _checked(path, layer, var, group[name], f"{group.name}/{name}")))
+        plan.append((var, _checked(path, layer.name, var, group[name], f"{group.name}/{name}")))
 
 
 def _tf_keras_pairs(layers, root, path):
@@ -250,7 +253,7 @@ def weights_plan(target, root, path, container):
             _plan_keras3_list(target.layers, root.get("layers"), "layers", path, plan)
         else:
             group, where = _single_layer_group(target, root, path)
-            _plan_keras3(target, group, where, path, plan)
+            _plan_keras3(target, group, where, path, plan, target.name)
     else:
         raise KerasFileError(f"{path}: an HDF5 file without Keras weights (no 'layers' group and "
                              "no 'layer_names' attribute)")
