@@ -80,6 +80,12 @@ def float_dtype(cls, dtype):
     return dt
 
 
+def accepts(layer, name):
+    """Whether ``layer.call`` takes the keyword argument ``name`` (or any, via **kwargs)."""
+    params = inspect.signature(layer.call).parameters
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
 class Layer:
     """Base class: ``Layer(name=None, dtype="float32", trainable=True)``.
 
@@ -257,6 +263,18 @@ class Layer:
     def compute_mask(self, inputs, mask=None):
         """The mask of this layer's output, given its ``inputs`` and their ``mask``."""
         return mask if self.supports_masking else None
+
+    def output_mask(self, inputs, outputs, mask=None):
+        """The mask Sequential and Model hand on after this layer: its ``compute_mask``;
+        for a layer that takes ``mask=`` but declares nothing about masks (neither
+        supports_masking nor a compute_mask of its own: a wrapper such as
+        Bidirectional, a user's layer), the mask goes on while the output keeps its
+        time axis, as Keras 3 does for a layer whose compute_mask is its default."""
+        declared = self.supports_masking or type(self).compute_mask is not Layer.compute_mask
+        if declared or mask is None or not accepts(self, "mask"):
+            return self.compute_mask(inputs, mask)
+        first = nest.flatten(outputs)[0] if nest.flatten(outputs) else None
+        return mask if isinstance(first, tg.Tensor) and first.ndim == 3 else None
 
     def build(self, input_shape):
         """Create the weights; called once, before the first ``call``."""

@@ -13,8 +13,8 @@ import numpy as np
 from tinygraph.ir import nest
 
 from . import keras_files, symbolic
-from .base import Layer
-from .sequential import accepts, shape_text, summary_table
+from .base import Layer, accepts
+from .sequential import shape_text, summary_table
 from .symbolic import SymbolicTensor
 
 
@@ -106,7 +106,7 @@ class Model(Layer):
         if "mask" not in kwargs and in_mask is not None and accepts(node.op, "mask"):
             kwargs["mask"] = in_mask
         outputs = node.op(*args, **kwargs)
-        return outputs, node.op.compute_mask(args[0], kwargs.get("mask", in_mask))
+        return outputs, node.op.output_mask(args[0], outputs, kwargs.get("mask", in_mask))
 
     def summary(self, print_fn=print):
         """Keras' table (layer (type), output shape, params, connected to) and totals;

@@ -4,23 +4,18 @@ Calling it chains the layers; ``training=`` reaches each layer whose ``call`` ta
 A mask made by a layer's ``compute_mask`` (``Embedding(mask_zero=True)``, ``Masking``)
 is handed to the following layers that take ``mask=``, as Keras propagates it: each
 layer's ``compute_mask(inputs, mask)`` says what goes on (Dense, Dropout, Activation
-pass it; an RNN keeps it only with return_sequences; Flatten and Reshape drop it). ``summary()`` is a text table of each layer's output shape and
-parameter count, from the latest call (or ``build(input_shape)``).
+pass it; an RNN keeps it only with return_sequences; Flatten and Reshape drop it; a
+layer that takes ``mask=`` and declares nothing passes it while its output keeps the time
+axis, see ``Layer.output_mask``). ``summary()`` is a text table of each layer's output
+shape and parameter count, from the latest call (or ``build(input_shape)``).
 """
-import inspect
-
 import numpy as np
 
 import tinygraph as tg
 from tinygraph.ir import nest
 
 from . import keras_files
-from .base import Layer, deserialize, serialize
-
-
-def accepts(layer, name):
-    params = inspect.signature(layer.call).parameters
-    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+from .base import Layer, accepts, deserialize, serialize
 
 
 def shape_text(shape):
@@ -95,7 +90,7 @@ class Sequential(Layer):
             if mask is not None and accepts(layer, "mask"):
                 kwargs["mask"] = mask
             y = layer(x, **kwargs)
-            mask = layer.compute_mask(x, mask)
+            mask = layer.output_mask(x, y, mask)
             shapes.append([t.shape for t in nest.flatten(y)])
             x = y
         self._output_shapes = shapes

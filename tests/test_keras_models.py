@@ -25,9 +25,6 @@ KINDS = {
     "tfk_lstm": (layers.Sequential, ["Embedding", "LSTM", "Dense"]),
     "tfk_functional": (layers.Model, ["Masking", "Bidirectional", "GRU", "Dropout", "Dense"]),
 }
-# Bidirectional has no compute_mask yet, so an implicit mask (tf-keras functional) stops
-# at it; Keras 3 files pass their masks explicitly and are not affected.
-NEEDS_BIDI_MASK = {"tfk_functional"}
 
 
 def test_every_fixture_is_covered():
@@ -36,8 +33,6 @@ def test_every_fixture_is_covered():
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_load_keras_model_gives_keras_predictions(name):
-    if name in NEEDS_BIDI_MASK:
-        pytest.xfail("Bidirectional.compute_mask is missing (layers/bidirectional.py)")
     model = layers.load_keras_model(kc.fixture(name))
     cls, kinds = KINDS[name]
     assert type(model) is cls
