@@ -163,14 +163,41 @@ def _edit_layer(k, fn):
     (_edit_layer(2, lambda e: e["config"].update(units=-3)),
      r"tinygraph's LSTM refused the config: .*units must be a positive integer"),
     (_edit_layer(2, lambda e: e["config"].update(kernel_initializer={
-        "module": "keras.initializers", "class_name": "LecunNormal", "config": {}})),
-     r"initializer .*LecunNormal"),
+        "module": "keras.initializers", "class_name": "STFT", "config": {}})),
+     r"initializer .*STFT.*unknown initializer 'stft'; valid names"),
 ])
 def test_configs_tinygraph_does_not_build_are_refused(tmp_path, edit, words):
     path = kc.with_config(SRC, tmp_path / "refused.keras", edit)
     with pytest.raises(layers.KerasFileError, match=rf"refused\.keras: {words}" if
                        words.startswith("layer") else words):
         layers.load_keras_model(path)
+
+
+@pytest.mark.parametrize("cls, config", [("TruncatedNormal", {"mean": 0.0, "stddev": 0.02,
+                                                                  "seed": None}),
+                                          ("LecunNormal", {"seed": 3}),
+                                          ("LecunUniform", {"seed": None})])
+def test_keras_initializers_translate(tmp_path, cls, config):
+    """A Dense trained from a TruncatedNormal or Lecun start loads (the weights come from
+    the file; the initializer is kept in the config)."""
+    spec = {"module": "keras.initializers", "class_name": cls, "config": config,
+            "registered_name": None}
+    path = kc.with_config(SRC, tmp_path / "init.keras",
+                          _edit_layer(3, lambda e: e["config"].update(kernel_initializer=spec)))
+    model = layers.load_keras_model(path)
+    assert type(model.layers[2].kernel_initializer).__name__ == cls
+    x, want = kc.expected("k3_embedding_lstm_dense")
+    np.testing.assert_allclose(tg.evaluate(model(x)), want, rtol=1e-5, atol=1e-5)
+
+
+def test_truncated_normal_and_lecun_initializers():
+    w = layers.initializers.TruncatedNormal(1.0, 0.5, seed=0)((400, 500), "float64")
+    assert np.abs(w - 1.0).max() <= 1.0 and abs(w.mean() - 1.0) < 0.01
+    assert abs(w.std() - 0.5 * 0.8796) < 0.01          # the stddev of N(0, 1) cut at 2
+    w = layers.initializers.LecunNormal(seed=0)((400, 500), "float64")
+    assert abs(w.std() - np.sqrt(1 / 400)) < 0.002
+    w = layers.initializers.LecunUniform(seed=0)((400, 500), "float64")
+    assert np.abs(w).max() <= np.sqrt(3 / 400) and abs(w.std() - np.sqrt(1 / 400)) < 0.002
 
 
 def test_keras_only_keys_are_dropped_with_their_meaning_kept(tmp_path):
