@@ -9,13 +9,16 @@ per-step tensors. Definitions (t = 0..T-1 is the PROCESSING order: with
 - ``dL/dh_t``: the TOTAL derivative, along every path from h_t to the loss: the
   step's output, the later steps, the final state. ``dL/dc_t`` likewise (including
   the path c_t -> h_t = o_t * tanh(c_t) of the same step).
-- Gate gradients (LSTMCell only) are taken at the gate PRE-activations
+- Gate gradients (LSTMCell and GRUCell) are taken at the gate PRE-activations
   ``z_t = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias``, split in Keras order
   i, f, g, o (Keras calls g "c", the candidate): ``dL/dz_t``, the quantity the
   weights see (``dL/dkernel = sum_t x_t^T dL/dz_t``). From the totals:
   ``dL/do = dL/dh_t * tanh(c_t)``, ``dL/di = dL/dc_t * g_t``,
   ``dL/df = dL/dc_t * c_{t-1}``, ``dL/dg = dL/dc_t * i_t``, each then times its
-  activation's derivative (done by autodiff, so any activation works).
+  activation's derivative (done by autodiff, so any activation works). A GRU's gates
+  are z, r and the candidate "hh" (Keras' name; "h" is the state), at
+  ``x_z + r_z``, ``x_r + r_r`` and ``x_h + r * r_h`` (``x_h + (r * h) @ R_h`` with
+  reset_after=False): all three reach the loss through h (ops/gru_step.py).
 - A norm is the L2 (Frobenius) norm of the whole (batch, units) array of step t.
 
 How it is computed. Each state after step t is made a function of a zero
@@ -36,12 +39,14 @@ carries are named after the states, or, unrolled, the handles ``<layer>/inputs``
 last step are the tensors built where the step before built its own (every step is
 built by the same code, so their names inside the step scope agree). The latest call
 that ``loss`` reaches is analysed; ``find_call(loss, layer)`` returns it. State names (declared by the layer): h, c for an
-LSTMCell; h for a SimpleRNNCell (or any one-state cell); c, h for a TF1
+LSTMCell; h for a SimpleRNNCell or a GRUCell (or any one-state cell; a GRUCell's gates
+are found because the cell declares its family); c, h for a TF1
 ``rnn_cell.LSTMCell``; h0, c0, h1, ... for stacked cells (index = layer).
 
 Why it vanishes (docs/gradient-flow.md): ``analyze(..., jacobians=True)`` adds the
 state Jacobians J_t[b, i, j] = d state_t[b, i] / d state_{t-1}[b, j] (state =
-concat of the states in ``names``: h, c for an LSTM; J_0 w.r.t. the initial state)
+concat of the states in ``names``: h, c for an LSTM, h for a GRU; J_0 w.r.t. the
+initial state)
 by batched VJPs (jacobians.py) and ``report.jacobian``, ``spectrum``, ``span``,
 ``norms("jac")`` (views.py); ``gates=True`` the gate activations for
 ``report.saturation`` (cells.py: what each cell family has); ``Monitor`` records an
@@ -53,8 +58,8 @@ jacobians.py, cells.py, monitor.py, plots.py.
 
 Limits: with a ``mask``, h_t is the state after the masking (a masked step keeps
 h_{t-1}) and the gate norms are computed as if every step were kept; gates are
-reported for ``layers.LSTMCell`` / ``layers.LSTM`` (one cell: the states h, c), states
-only for other cells; an unrolled call needs two steps or more.
+reported for ``layers.LSTMCell`` / ``layers.LSTM`` and ``layers.GRUCell`` /
+``layers.GRU`` (one cell), states only for other cells; an unrolled call needs two steps or more.
 """
 from tinygraph.tools.gradflow.analysis import analyze
 from tinygraph.tools.gradflow.find import LayerCall, find_call

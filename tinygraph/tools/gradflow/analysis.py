@@ -23,7 +23,7 @@ def analyze(loss, wrt, feed_dict=None, session=None, *, names=None, jacobians=Fa
     ``names`` renames the states (default: "h", "c" for an LSTM cell).
     ``jacobians=True`` adds the state Jacobians (``report.jacobian(t)``, ``spectrum``,
     ``span``, ``norms("jac")``; a layer or loop node only); ``gates=True`` fetches the
-    gate activations for ``report.saturation(gate)`` (an LSTM layer). Returns a
+    gate activations for ``report.saturation(gate)`` (an LSTM or GRU layer). Returns a
     ``GradientFlowReport``; see the package docstring for the definitions."""
     session = session or Session()
     return Analysis(loss, wrt, feed_dict, session, names=names, jacobians=jacobians,
@@ -50,8 +50,9 @@ class Analysis:
         if gates is None:                  # Monitor's default: when the cell has gates
             gates = target.parts is not None
         if gates and target.parts is None:
-            raise ValueError(f"gradflow.analyze: gates=True needs an LSTM layer (layers.LSTM, "
-                             f"an RNN of an LSTMCell); {target.what} has no gates to read")
+            raise ValueError(f"gradflow.analyze: gates=True needs an LSTM layer or a GRU "
+                             f"layer (layers.LSTM, layers.GRU, an RNN of an LSTMCell or GRUCell); "
+                             f"{target.what} has no gates to read")
         self.loss, self.target, self.gates = loss, target, gates
         self.fetch, self.extra_feed = self._build(session, dict(feed_dict or {}), jacobians)
 
@@ -72,7 +73,7 @@ class Analysis:
             fetch[name] = fetch[name] + _one_hot_step(g, t, shapes[name][0][0])
         if target.cell is not None:
             grads, acts = target.parts.gates(target.cell, target.inputs, prev,
-                                             {n: fetch[n] for n in ("h", "c")})
+                                             {n: fetch[n] for n in target.parts.states})
             fetch.update(zip(target.parts.grad_gates, grads))
             if self.gates:
                 fetch.update({f"gate/{k}": v for k, v in acts.items()})

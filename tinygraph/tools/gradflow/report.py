@@ -5,16 +5,16 @@ from tinygraph.autodiff import gradients
 from tinygraph.ir.graph import topo_nodes
 from tinygraph.runtime.session import Session
 from tinygraph.tools import viz
+from tinygraph.tools.gradflow.cells import GATES
 from tinygraph.tools.gradflow.curves import PLOT_HINT, compare_series, plot_curves, report_html  # noqa: F401
 from tinygraph.tools.gradflow.views import JacobianViews
-
-GATES = ("i", "f", "g", "o")
 
 
 class GradientFlowReport(JacobianViews):
     """Per-step gradients of one analysis. ``grads[name]`` is the (T, batch, units)
-    array for ``name`` in ``names`` ("h", "c", "i", "f", "g", "o", or the state
-    names of the cell); ``loss_value`` is the loss at the analysed point;
+    array for ``name`` in ``names`` (the states: "h", "c" or the cell's state names;
+    the gates at their pre-activations: "i", "f", "g", "o" for an LSTM, "z", "r", "hh"
+    for a GRU); ``loss_value`` is the loss at the analysed point;
     ``jacobians`` (T, B, n, n) and ``gate_values`` ({gate: (T, B, U)}) when asked for
     (views.py)."""
 
@@ -90,7 +90,7 @@ class GradientFlowReport(JacobianViews):
 
 
 def _quantity(name):
-    """dL/dh for a state, dL/dz_i for a gate (its pre-activation)."""
+    """dL/dh for a state, dL/dz_i (dL/dz_hh) for a gate (its pre-activation)."""
     return f"dL/dz_{name}" if name in GATES else f"dL/d{name}"
 
 

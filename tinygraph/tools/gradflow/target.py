@@ -9,13 +9,12 @@ from tinygraph.tools.gradflow.cells import parts_of
 from tinygraph.tools.gradflow.find import _carry_names, find_call
 from tinygraph.tools.gradflow.jacobians import loop_jacobians, unrolled_jacobians
 from tinygraph.tools.gradflow.perturb import _copy, _perturbed_loop
-from tinygraph.tools.gradflow.report import GATES
 
 
 class _Target:
     """What ``wrt`` names: per-step tensors (``steps``) or a loop node (``node``, with
-    the carries of each name in ``carries``), state names, and, for an LSTMCell, what
-    the gate recomputation needs."""
+    the carries of each name in ``carries``), state names, and, for an LSTM or GRU
+    cell, what the gate recomputation needs."""
 
     kind = "tensors"
     node = None
@@ -48,17 +47,17 @@ class _Target:
                             f"got {type(wrt).__name__}")
         if names is not None:
             self._rename([names] if isinstance(names, str) else list(names))
-        if self.cell is not None and set(GATES) & set(self.names):
+        if self.cell is not None and set(self.parts.grad_gates) & set(self.names):
             raise ValueError(f"gradflow.analyze: state names {self.names} clash with the gate "
-                             f"names {GATES}")
+                             f"names {self.parts.grad_gates}")
         return self
 
     def _rename(self, names):
         if len(names) != len(self.names) or len(set(names)) != len(names):
             raise ValueError(f"gradflow.analyze: names must be {len(self.names)} distinct "
                              f"names (one per state), got {names!r}")
-        if self.cell is not None and names[:2] != ["h", "c"]:
-            self.cell = self.parts = None  # gates are only reported with the h, c names
+        if self.cell is not None and names[:len(self.parts.states)] != list(self.parts.states):
+            self.cell = self.parts = None  # gates are only reported with the states' names
         if self.steps is not None:
             self.steps = dict(zip(names, self.steps.values()))
         if self.carries is not None:
@@ -86,7 +85,8 @@ class _Target:
         self.label = layer.name
         self.initial, self.inputs = call.initial_states, call.inputs
         self.call = call
-        self.parts = parts_of(call.names)
+        # a cell may declare its family (a GRUCell: one state h, like a SimpleRNN)
+        self.parts = parts_of(call.names, getattr(layer.cell, "family", None))
         if self.parts is not None:
             self.cell = layer.cell
             if layer.cell.dropout or layer.cell.recurrent_dropout:
