@@ -76,7 +76,8 @@ class Drawing:
         return t
 
     def gate(self, t):
-        """The gate name ("i", "f", "g", "o") that tensor ``t`` carries, or None."""
+        """The gate name (LSTM "i", "f", "g", "o"; GRU "z", "r", "h") that tensor ``t``
+        carries, or None."""
         if t.node.op.name != "split":
             return None
         if t.node.id not in self.gates:

@@ -31,7 +31,7 @@ LEGEND = {"placeholder": "placeholder", "variable": "variable", "constant": "con
           "reference": "dashed: drawn elsewhere"}
 EDGE_LEGEND = {
     "data": "solid arrow: data flows to the reader",
-    "gate": "i, f, g, o on an arrow: the LSTM gate it carries",
+    "gate": "i, f, g, o (z, r, h) on an arrow: the LSTM gate (GRU gate) it carries",
     "grad": "dashed red arrow: from a gradient to its forward node",
     "control": "dotted arrow: runs after (control dependency)",
 }
