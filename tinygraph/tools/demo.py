@@ -7,9 +7,10 @@
 2. Pictures (``tg.viz.render``) of a small unrolled LSTM (T=4): as built, after the
    passes (one fused ``lstm_sequence`` op), its backward graph (unfused, and fused),
    the loop version with its body opened, and a gradient heat map (``gradflow``).
-3. Gradient flow (``tg.gradflow``): ||dL/dh_t|| per step for a SimpleRNN and for an
-   LSTM with and without ``unit_forget_bias`` (freshly initialised, long sequences),
-   and h, c and gate curves of the trained LSTM.
+3. Gradient flow (``tg.gradflow``): ||dL/dh_t|| per step for a SimpleRNN, a GRU and
+   an LSTM with and without ``unit_forget_bias`` (freshly initialised, long sequences;
+   the classic comparison of Chung et al. 2014), and h, c and gate curves of the
+   trained LSTM; Jacobian spectra of the SimpleRNN, the GRU and the LSTM.
 4. ``summary.txt``; every path is printed.
 
 Without Graphviz's ``dot`` the ``.dot`` files are still written (with the command that
@@ -135,10 +136,12 @@ def render_example(name, path, T=4, format=None):
 # --------------------------------------------------------------------------- gradient flow
 
 def flow_reports(T=50, batch=16, units=16, seed=0):
-    """Freshly initialised SimpleRNN, LSTM and LSTM without unit_forget_bias on the
-    same N(0, 1) inputs, loss = mean square of the last output: dict label -> report."""
+    """Freshly initialised SimpleRNN, GRU, LSTM and LSTM without unit_forget_bias on
+    the same N(0, 1) inputs, loss = mean square of the last output: dict label ->
+    report."""
     makers = {
         "SimpleRNN (tanh)": lambda: layers.RNN(layers.SimpleRNNCell(units)),
+        "GRU": lambda: layers.GRU(units),
         "LSTM, unit_forget_bias=True": lambda: layers.LSTM(units),
         "LSTM, unit_forget_bias=False": lambda: layers.LSTM(units, unit_forget_bias=False),
     }
@@ -289,6 +292,8 @@ def _story_notes(quick, reports, trained):
                      f"SimpleRNN's curve is above the LSTM's (its tanh path loses less per "
                      f"step than the LSTM's o * tanh'(c) at first); further back the LSTM's "
                      f"cell path, multiplied by forget gates near sigmoid(1), keeps more.")
+    if "GRU" in share:
+        notes.append(_gru_note(share, T))
     zeros = [g for g in trained.names if not trained.norms(g)[0] > 0]
     if zeros:
         notes.append(f"gradient_flow_trained plot: {', '.join(f'dL/dz_{g}' for g in zeros)} "
@@ -298,6 +303,19 @@ def _story_notes(quick, reports, trained):
         notes.append("--quick is too short to show the point (a few steps, short sequences): "
                      "its numbers may even favour the SimpleRNN; run without --quick")
     return notes
+
+
+def _gru_note(share, T):
+    """The GRU next to the others: the share kept per step, and why at initialisation."""
+    per_step = {label: v ** (1 / (T - 1)) for label, v in share.items()}
+    below = [k for k, v in per_step.items() if k != "GRU" and v > per_step["GRU"]]
+    return ("Per step the share kept is, as a geometric mean, " +
+            ", ".join(f"{v:.2f} for {k}" for k, v in per_step.items()) +
+            (f"; the GRU keeps less than {' and '.join(below)}" if below else "") +
+            ". A fresh GRU's direct path h_t-1 -> z_t * h_t-1 is scaled by its update gate "
+            "z = sigmoid(x_z + r_z), 0.5 on average with zero biases, as a fresh LSTM's cell "
+            "path is by f without unit_forget_bias (with it, f is near sigmoid(1) = 0.73); "
+            "Keras' GRU has no such bias option: a trained GRU learns its z.")
 
 
 def _fused_kernels(explanation):
@@ -376,9 +394,10 @@ def _summary_lines(T, steps, history, fused, reports, trained, flow_T, written):
 # --------------------------------------------------------------------------- why it vanishes
 
 def spectrum_reports(T=50, batch=4, units=16, seed=0):
-    """Freshly initialised SimpleRNN and LSTM on N(0, 1) inputs, analysed with
+    """Freshly initialised SimpleRNN, GRU and LSTM on N(0, 1) inputs, analysed with
     ``jacobians=True``: dict label -> report."""
     makers = {"SimpleRNN (tanh)": lambda: layers.RNN(layers.SimpleRNNCell(units)),
+              "GRU": lambda: layers.GRU(units),
               "LSTM": lambda: layers.LSTM(units)}
     return _fresh_reports(makers, T, batch, seed, jacobians=True)
 
