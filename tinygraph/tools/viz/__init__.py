@@ -5,7 +5,8 @@ Pictures read the graph and nothing else:
 
 - name scopes become nested clusters: a layer holding one cluster per ``step_<t>``;
 - unrolled time steps follow one another along the layout (gradient steps in
-  reverse); the LSTM gates are named (i, f, g, o) on their ``split``'s edges;
+  reverse); the LSTM gates are named (i, f, g, o) on their ``split``'s edges, a
+  GRU's (z, r, h) on its two splits' (implementation 2: implementation 1 has none);
 - gradient nodes (``node.grad_of`` set) sit under ``gradients/<forward scope>``, in
   their own colour; a dashed link runs from each forward node's gradient to it;
 - constants, forward values read by the backward pass, and values read in many
