@@ -1,4 +1,4 @@
-"""Vanishing gradients: SimpleRNN vs LSTM, and what unit_forget_bias does.
+"""Vanishing gradients: SimpleRNN vs GRU vs LSTM, and what unit_forget_bias does.
 
     python examples/gradient_flow_study.py                 # T=100, writes ./gradient_flow_study/
     python examples/gradient_flow_study.py --T 30 --out /tmp/study
@@ -18,6 +18,9 @@ What to expect (and why):
   unit_forget_bias=True starts its bias at 1, so f is about sigmoid(1) = 0.73 instead
   of sigmoid(0) = 0.5: the fitted per-step factor is much closer to 1, and over 100
   steps that is many orders of magnitude.
+- GRU: h' = z * h + (1 - z) * hh, so the direct path multiplies by the update gate z.
+  Keras' GRU starts every bias at 0, so z is about sigmoid(0) = 0.5, like the LSTM's
+  forget gate without unit_forget_bias (and there is no option to change that).
 """
 import argparse
 import os
@@ -29,6 +32,7 @@ from tinygraph import layers
 
 MODELS = {
     "SimpleRNN": lambda units: layers.RNN(layers.SimpleRNNCell(units)),
+    "GRU": lambda units: layers.GRU(units),
     "LSTM, unit_forget_bias=True": lambda units: layers.LSTM(units),
     "LSTM, unit_forget_bias=False": lambda units: layers.LSTM(units, unit_forget_bias=False),
 }
@@ -77,7 +81,7 @@ def main(argv=None):
         print(f"{label:30s}" + "".join(f"{n[t] / n[-1]:10.1e}" for t in shown) +
               f"{per_step_factor(n):13.3f}")
     print(f"(sigmoid(1) = {1 / (1 + np.exp(-1)):.3f}, sigmoid(0) = 0.500: the forget gate's "
-          "starting value with and without unit_forget_bias)")
+          "starting value with and without unit_forget_bias, and 0.500 the GRU's update gate)")
 
     lstm = reports["LSTM, unit_forget_bias=True"]
     print(f"\nLSTM with unit_forget_bias, every quantity at t = 0, {T // 2}, {T - 1} "
@@ -90,7 +94,7 @@ def main(argv=None):
     try:
         paths = [
             tg.gradflow.plot_compare(reports, os.path.join(args.out, "h.png"), name="h",
-                                     title=f"||dL/dh_t||, T={T}: SimpleRNN vs LSTM"),
+                                     title=f"||dL/dh_t||, T={T}: SimpleRNN, GRU, LSTM"),
             tg.gradflow.plot_compare({k: v for k, v in reports.items() if "LSTM" in k},
                                      os.path.join(args.out, "c.png"), name="c",
                                      title=f"||dL/dc_t||, T={T}: the LSTM cell path"),

@@ -15,6 +15,8 @@ def test_gradient_flow_study(tmp_path, capsys):
     ratio = {k: r.norms("h")[0] / r.norms("h")[-1] for k, r in reports.items()}
     assert ratio["SimpleRNN"] < ratio["LSTM, unit_forget_bias=True"]
     assert ratio["LSTM, unit_forget_bias=False"] < ratio["LSTM, unit_forget_bias=True"]
+    assert ratio["GRU"] < ratio["LSTM, unit_forget_bias=True"]     # z starts near 0.5
+    assert reports["GRU"].names == ("h", "z", "r", "hh")
     out = capsys.readouterr().out
     assert "factor/step" in out and "t=29" in out
     try:
