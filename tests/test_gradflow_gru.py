@@ -187,3 +187,15 @@ def test_monitor_records_gru_gates_over_training():
         np.testing.assert_allclose(monitor.saturation("r")[1][k],
                                    expected[step].saturation("r")[1])
     assert not np.allclose(monitor.norms("h")[0], monitor.norms("h")[-1])
+
+
+def test_pictures_of_a_gru_report():
+    pytest.importorskip("matplotlib")
+    gru, loss, feed, _, _ = gru_case(unroll=False)
+    report = tg.gradflow.analyze(loss, gru, feed, jacobians=True, gates=True)
+    assert len(tg.gradflow.plot_saturation(report).axes) == 2          # z and r
+    spectra = tg.gradflow.plot_spectra({"GRU": report})
+    assert [t.get_text() for t in spectra.axes[0].get_legend().get_texts()] == \
+        ["GRU: largest", "GRU: smallest"]
+    lines = report.plot().axes[0].get_lines()
+    assert len(lines) == 4                                             # h, z, r, hh
