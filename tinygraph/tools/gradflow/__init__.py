@@ -43,6 +43,13 @@ LSTMCell; h for a SimpleRNNCell or a GRUCell (or any one-state cell; a GRUCell's
 are found because the cell declares its family); c, h for a TF1
 ``rnn_cell.LSTMCell``; h0, c0, h1, ... for stacked cells (index = layer).
 
+A ``layers.Bidirectional`` is two such calls in its scope, its ``forward_layer`` and
+``backward_layer`` (find.py ``directions``); ``analyze`` reports both, named after them
+("forward_lstm", "backward_lstm"), as a ``BidirectionalReport`` (bidirectional.py)
+whose ``norms`` and ``grads`` are per INPUT step t (the backward direction's
+processing order reversed), while ``report[direction]`` is that direction's own
+report in its processing order.
+
 Why it vanishes (docs/gradient-flow.md): ``analyze(..., jacobians=True)`` adds the
 state Jacobians J_t[b, i, j] = d state_t[b, i] / d state_{t-1}[b, j] (state =
 concat of the states in ``names``: h, c for an LSTM, h for a GRU; J_0 w.r.t. the
@@ -54,7 +61,8 @@ analysis every N training steps (monitor.py); plots.py draws them.
 
 Package layout: find.py (where a call is), target.py (what ``wrt`` names),
 perturb.py (states + eps), analysis.py (``analyze``), report.py, views.py,
-jacobians.py, cells.py, monitor.py, plots.py.
+jacobians.py, cells.py, monitor.py, plots.py, bidirectional.py (the two directions'
+report).
 
 Limits: with a ``mask``, h_t is the state after the masking (a masked step keeps
 h_{t-1}) and the gate norms are computed as if every step were kept; gates are
@@ -62,10 +70,12 @@ reported for ``layers.LSTMCell`` / ``layers.LSTM`` and ``layers.GRUCell`` /
 ``layers.GRU`` (one cell), states only for other cells; an unrolled call needs two steps or more.
 """
 from tinygraph.tools.gradflow.analysis import analyze
+from tinygraph.tools.gradflow.bidirectional import BidirectionalReport
 from tinygraph.tools.gradflow.find import LayerCall, find_call
 from tinygraph.tools.gradflow.monitor import Monitor
 from tinygraph.tools.gradflow.plots import plot_heatmap, plot_saturation, plot_spectra
 from tinygraph.tools.gradflow.report import GATES, PLOT_HINT, GradientFlowReport, plot_compare
 
-__all__ = ["analyze", "find_call", "LayerCall", "GradientFlowReport", "plot_compare", "GATES",
-           "PLOT_HINT", "Monitor", "plot_spectra", "plot_saturation", "plot_heatmap"]
+__all__ = ["analyze", "find_call", "LayerCall", "GradientFlowReport", "BidirectionalReport",
+           "plot_compare", "GATES", "PLOT_HINT", "Monitor", "plot_spectra", "plot_saturation",
+           "plot_heatmap"]

@@ -5,6 +5,8 @@ from tinygraph.autodiff import gradients
 from tinygraph.ir.graph import Tensor, topo_nodes
 from tinygraph.ops import placeholder, stack, zeros_like
 from tinygraph.runtime.session import Session
+from tinygraph.tools.gradflow.bidirectional import BidirectionalReport
+from tinygraph.tools.gradflow.find import directions
 from tinygraph.tools.gradflow.jacobians import assemble
 from tinygraph.tools.gradflow.report import GradientFlowReport
 from tinygraph.tools.gradflow.target import _Target
@@ -18,7 +20,11 @@ def analyze(loss, wrt, feed_dict=None, session=None, *, names=None, jacobians=Fa
       call in the graph of ``loss`` is analysed, unrolled or loop;
     - a list of per-step state tensors ``[h_0, ..., h_{T-1}]`` (reported as "h"), or a
       dict name -> such a list;
-    - a loop node (``tg.scan``'s node, or one of its outputs): its carries.
+    - a loop node (``tg.scan``'s node, or one of its outputs): its carries;
+    - a ``layers.Bidirectional`` that has been called: each direction as a layer,
+      returned as a ``BidirectionalReport`` (both directions on the INPUT's time
+      steps; ``report[direction]`` is that direction's own report, in its processing
+      order: for the backward one t = 0 is the last input step).
 
     ``names`` renames the states (default: "h", "c" for an LSTM cell).
     ``jacobians=True`` adds the state Jacobians (``report.jacobian(t)``, ``spectrum``,
@@ -26,6 +32,12 @@ def analyze(loss, wrt, feed_dict=None, session=None, *, names=None, jacobians=Fa
     gate activations for ``report.saturation(gate)`` (an LSTM or GRU layer). Returns a
     ``GradientFlowReport``; see the package docstring for the definitions."""
     session = session or Session()
+    pair = directions(wrt)
+    if pair is not None:
+        reports = {d.name: Analysis(loss, d, feed_dict, session, names=names,
+                                    jacobians=jacobians, gates=gates, within=wrt.name
+                                    ).run(session, feed_dict) for d, _ in pair}
+        return BidirectionalReport(reports, {d.name: rev for d, rev in pair}, label=wrt.name)
     return Analysis(loss, wrt, feed_dict, session, names=names, jacobians=jacobians,
                     gates=gates).run(session, feed_dict)
 
@@ -36,13 +48,17 @@ class Analysis:
     (batch, T) are those of the feed it was built with."""
 
     def __init__(self, loss, wrt, feed_dict, session, *, names=None, jacobians=False,
-                 gates=False):
+                 gates=False, within=None):
         if not isinstance(loss, Tensor):
             raise TypeError(f"gradflow.analyze: loss must be a Tensor, got {type(loss).__name__}")
         if loss.dtype.kind != "f":
             raise ValueError(f"gradflow.analyze: loss {loss.name!r} must be floating point, "
                              f"got {loss.dtype.name}")
-        target = _Target.of(wrt, names, loss)
+        if directions(wrt) is not None:
+            raise TypeError(f"gradflow: {wrt.name!r} runs two RNN layers; analyze() reports "
+                            "both, a Monitor follows one: pass its forward_layer or "
+                            "backward_layer")
+        target = _Target.of(wrt, names, loss, within)
         forward = {n.id for n in topo_nodes([loss])}
         if not any(t.node.id in forward for t in target.anchors()):
             raise ValueError(f"gradflow.analyze: loss {loss.name!r} does not depend on "

@@ -33,7 +33,8 @@ def finish(fig, path):
     return path
 
 
-def plot_curves(series, path, title, ylabel="gradient norm"):
+def plot_curves(series, path, title, ylabel="gradient norm",
+                xlabel="time step t (processing order)"):
     """Curves of ``series`` (label -> values over t) on a log scale. Values that are
     zero cannot be drawn on a log scale: the legend says which steps were left out.
     Saved to ``path`` (returns the path), or, without a path, returns the Figure."""
@@ -48,7 +49,7 @@ def plot_curves(series, path, title, ylabel="gradient norm"):
         ys = np.where(ys > 0, ys, np.nan)
         ax.plot(np.arange(len(ys)), ys, marker="." if len(ys) <= 60 else None, label=label)
     ax.set_yscale("log")
-    ax.set_xlabel("time step t (processing order)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)

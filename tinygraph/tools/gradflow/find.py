@@ -27,31 +27,42 @@ class LayerCall:
         return f"<LayerCall {self.kind}: {', '.join(self.names)}>"
 
 
-def find_call(fetches, layer):
+def directions(layer):
+    """A wrapper of two RNN layers run over the same sequence (``layers.Bidirectional``:
+    Keras' ``forward_layer`` and ``backward_layer``), as [(direction layer, whether it
+    runs from the last input step to the first)], forward first; None for any other
+    ``wrt``. Each direction is an ordinary RNN call in the wrapper's scope."""
+    pair = [getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)]
+    if any(d is None or not isinstance(getattr(d, "name", None), str) for d in pair):
+        return None
+    return [(d, bool(getattr(d, "go_backwards", False))) for d in pair]
+
+
+def find_call(fetches, layer, within=None):
     """The latest call of the RNN ``layer`` in the graph that ``fetches`` (a Tensor or
-    a list of them) reach: a ``LayerCall``. ValueError when there is none; TypeError
-    when the layer is there but declares no recurrence (it is no RNN layer)."""
+    a list of them) reach: a ``LayerCall``. ``within``: the name of the layer that
+    calls it (a Bidirectional's for its directions), so that two wrappers of layers
+    of the same name are told apart. ValueError when there is none; TypeError when
+    the layer is there but declares no recurrence (it is no RNN layer)."""
     roots = [fetches] if isinstance(fetches, (Tensor, Node)) else list(fetches)
     nodes = topo_nodes(roots)
     name = layer.name
-    decls = [n for n in nodes if _last_part(n.scope) == name and (
+    path = name if within is None else f"{within}/{name}"
+    decls = [n for n in nodes if (n.scope == path or n.scope.endswith("/" + path)) and (
         (isinstance(n.op, Scan) and n.op.carry_names is not None) or
         (isinstance(n.op, Identity) and _base_name(n) == "inputs"))]
     if not decls:
         if any(name in n.scope.split("/") for n in nodes):
             raise TypeError(f"gradflow.analyze: wrt must be an RNN layer (layers.RNN, "
-                            f"layers.LSTM), got the {type(layer).__name__} layer {name!r}")
-        raise ValueError(f"gradflow.analyze: the layer {name!r} has not been called yet in "
+                            f"layers.LSTM, layers.GRU, or a layers.Bidirectional of one), got "
+                            f"the {type(layer).__name__} layer {name!r}")
+        raise ValueError(f"gradflow.analyze: the layer {path!r} has not been called yet in "
                          "the graph of the loss; call it on inputs (and build the loss from "
                          "its output) first")
     latest = max(decls, key=lambda n: n.id)
     if isinstance(latest.op, Scan):
         return _loop_call(latest)
     return _unrolled_call(latest, nodes)
-
-
-def _last_part(scope):
-    return scope.rpartition("/")[2]
 
 
 def _base_name(node):

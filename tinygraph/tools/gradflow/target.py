@@ -30,7 +30,8 @@ class _Target:
     label = ""
 
     @classmethod
-    def of(cls, wrt, names, loss):
+    def of(cls, wrt, names, loss, within=None):
+        """``within``: the name of the layer that calls the layer ``wrt`` (find_call)."""
         self = cls()
         if isinstance(wrt, (Node, Tensor)) and isinstance(_as_node(wrt).op, Scan):
             self._from_loop(_as_node(wrt))
@@ -40,7 +41,7 @@ class _Target:
         elif isinstance(wrt, (list, tuple)):
             self._from_steps({"h": list(wrt)})
         elif isinstance(getattr(wrt, "name", None), str) and not isinstance(wrt, (Node, Tensor)):
-            self._from_layer(wrt, loss)     # a layer: found by its name (its scope)
+            self._from_layer(wrt, loss, within)     # a layer: found by its name (its scope)
         else:
             raise TypeError("gradflow.analyze: wrt must be a called RNN layer, a list of "
                             "per-step state tensors (or a dict name -> list), or a loop node; "
@@ -73,8 +74,8 @@ class _Target:
         self.names = list(self.carries)
         self.label = node.name
 
-    def _from_layer(self, layer, loss):
-        call = find_call(loss, layer)
+    def _from_layer(self, layer, loss, within=None):
+        call = find_call(loss, layer, within)
         if call.kind == "loop":
             self._from_loop(call.loop_node)
         else:
