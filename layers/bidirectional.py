@@ -20,6 +20,7 @@ from tinygraph.ops.variables import assign_all
 from .base import Layer, deserialize, serialize
 from .cell_contract import _accepts, state_sizes
 from .rnn import RNN
+from .stacked_rnn_cells import StackedRNNCells
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 _RECURRENT = ("go_backwards", "return_sequences", "return_state")   # Keras' contract
@@ -51,11 +52,26 @@ def _recreate(layer, prefix, go_backwards):
     name = prefix + _removeprefix(layer.name, prefix)
     try:
         config = dict(layer.get_config(), name=name, go_backwards=go_backwards)
-        return type(layer).from_config(config)
+        new = type(layer).from_config(config)
     except (AttributeError, TypeError, NotImplementedError):
         new = copy.deepcopy(layer)
         new.name, new.go_backwards = name, go_backwards
-        return new
+    _name_cells(new)
+    return new
+
+
+def _name_cells(direction):
+    """Name a direction's (unbuilt) cells after it, ``forward_lstm_cell`` (stacked:
+    ``forward_rnn_cell0``, ...): their weights are named after the cell, and two
+    copies' ``lstm_cell_1/kernel`` and ``lstm_cell_2/kernel`` would not say which
+    direction each belongs to."""
+    if not isinstance(direction, RNN):
+        return
+    stacked = isinstance(direction.cell, StackedRNNCells)
+    cells = direction.cell.cells if stacked else [direction.cell]
+    for k, cell in enumerate(cells):
+        if isinstance(cell, Layer) and not cell.built:
+            cell.name = f"{direction.name}_cell{k if stacked else ''}"
 
 
 def _verify_pair(forward, backward):

@@ -85,3 +85,41 @@ def test_unknown_argument_and_bad_inputs():
     bi = layers.Bidirectional(layers.LSTM(2, name="enc"))
     with pytest.raises(ValueError, match="forward_enc: expected inputs of rank 3"):
         bi(np.zeros((2, 4), "float32"))
+
+
+class NoMaskSequence(layers.Layer):
+    """A sequence layer with Keras' recurrent attributes whose call takes no mask."""
+
+    def __init__(self, go_backwards=False, return_sequences=False, return_state=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.go_backwards, self.return_sequences = go_backwards, return_sequences
+        self.return_state = return_state
+
+    def call(self, inputs):
+        x = tg.reverse(inputs, 1) if self.go_backwards else inputs
+        return x if self.return_sequences else x[:, -1]
+
+    def get_config(self):
+        return dict(super().get_config(), go_backwards=self.go_backwards,
+                    return_sequences=self.return_sequences, return_state=self.return_state)
+
+
+def test_a_sequence_layer_without_mask_is_refused_a_mask():
+    """Keras drops the mask silently; a layer that cannot take it is named."""
+    bi = layers.Bidirectional(NoMaskSequence(return_sequences=True, name="seq"))
+    y = bi(X)                                     # any layer with the attributes works
+    out = tg.Session().run(y, {})
+    np.testing.assert_array_equal(out, np.concatenate([X, X], -1))
+    with pytest.raises(ValueError, match="a mask was given but <NoMaskSequence 'forward_seq'> "
+                                         "takes no mask"):
+        bi(X, mask=np.ones((2, 3), bool))
+
+
+def test_dtype_defaults_to_the_wrapped_layers():
+    """Keras 3 casts to the wrapper's own dtype, float32 unless given."""
+    x = np.zeros((2, 3, 4))
+    assert layers.Bidirectional(layers.LSTM(2, dtype="float64"))(x).dtype == np.float64
+    given = layers.Bidirectional(layers.LSTM(2, dtype="float64"), dtype="float32")
+    assert given(x).dtype == np.float32
+    assert given.forward_layer.dtype == "float64"

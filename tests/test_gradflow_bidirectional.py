@@ -169,3 +169,15 @@ def test_monitor_asks_for_one_direction(rng):
         monitor.record(tg.Session(), {x: rng.normal(size=(B, T, U))}, 0)
     one = tg.gradflow.Monitor(loss, bi.backward_layer)
     assert one.record(tg.Session(), {x: rng.normal(size=(B, T, U))}, 0).T == T
+
+
+def test_jacobians_and_gates_per_direction():
+    bi, loss, x, x_val, _ = bidirectional_lstm(unroll=False)
+    report = tg.gradflow.analyze(loss, bi, {x: x_val}, jacobians=True, gates=True)
+    for direction in report.directions:
+        own = report[direction]
+        assert own.jacobians.shape == (T, B, 2 * U, 2 * U)
+        low, high = own.saturation("f")
+        assert low.shape == high.shape == (T,)
+    alone = tg.gradflow.analyze(loss, bi.backward_layer, {x: x_val}, jacobians=True)
+    np.testing.assert_allclose(report["backward_lstm"].jacobians, alone.jacobians, rtol=1e-12)
