@@ -132,6 +132,7 @@ class Bidirectional(Layer):
             if getattr(direction, "zero_output_for_mask", None) is not None:
                 direction.zero_output_for_mask = direction.return_sequences
             self._track(direction)
+        self.trainable = self.trainable        # trainable=False reaches both directions
         self.merge_mode = merge_mode
         self._initial_weights = None if weights is None else list(weights)
         self.stateful = bool(getattr(layer, "stateful", False))

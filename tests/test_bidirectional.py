@@ -99,6 +99,14 @@ def test_weights_forward_then_backward_and_set_weights(rng):
     np.testing.assert_array_equal(run(y), before)            # nothing changed
 
 
+def test_trainable_false_freezes_both_directions():
+    bi = layers.Bidirectional(layers.LSTM(U), trainable=False)
+    bi(np.zeros((B, T, D), "float32"))
+    assert not bi.trainable_weights and len(bi.non_trainable_weights) == 6
+    bi.trainable = True
+    assert len(bi.trainable_weights) == 6
+
+
 def test_weights_argument_is_set_at_build(rng):
     """Keras accepts weights= and ignores it; we set them (forward's, then backward's)."""
     template = layers.Bidirectional(layers.SimpleRNN(2))
