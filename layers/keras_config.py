@@ -1,16 +1,15 @@
 """Keras layer configs translated into tinygraph constructors, one key at a time.
 
 Each supported Keras class lists the keys it maps to the tinygraph constructor
-(``LAYERS``); keys that only Keras needs (dtype policies, quantization, the cuDNN
-choice, shapes recorded for building) are checked and dropped (``KERAS_ONLY``); any
-other key is refused, so a config never reaches a constructor it was not written for.
+(``LAYERS``); keys that only Keras needs (quantization, LoRA, the cuDNN choice, shapes
+recorded for building) are checked and dropped (``KERAS_ONLY``); any other key is
+refused, so a config never reaches a constructor it was not written for. A dtype policy
+becomes its dtype name (float32 or float64; mixed precision is refused).
 Objects nested in a config (initializers, regularizers, constraints, dtype policies,
 cells, wrapped layers) are translated the same way. Anything that carries code
 (``Lambda``, a function reference, a class registered by user code) is refused:
 nothing named in a config is ever imported or run.
 """
-import numpy as np
-
 from . import activations, constraints, regularizers
 from .base import get_initializer
 from .bidirectional import Bidirectional
@@ -208,8 +207,6 @@ class Translation:
         cls, keys = table[cls_name]
         name = config.get("name", "?")
         kwargs = self.arguments(cls_name, config, keys, f"{where} ({cls_name} {name!r})")
-        if "seed" in kwargs and kwargs["seed"] is not None:
-            kwargs["seed"] = int(np.int64(kwargs["seed"]) % (2 ** 31 - 1))
         try:
             return cls(**kwargs)
         except (TypeError, ValueError) as err:
