@@ -50,13 +50,10 @@ def stored_inputs(path):
 
 
 def made_up_inputs(model, batch, steps, rng):
-    """A batch the model accepts: ids for an Embedding first, else N(0, 1) values."""
-    shape = list(model.input.shape) if isinstance(model, layers.Model) else None
+    """A batch the model accepts: ids for an Embedding first, else N(0, 1) values; an
+    open time axis gets ``steps``."""
+    shape = [batch] + [steps if d is None else d for d in model.input_shape[1:]]
     first = model.layers[0]
-    if shape is None:
-        shape = [None, steps] + ([] if isinstance(first, layers.Embedding) else
-                                 [int(first.kernel.shape[0]) if hasattr(first, "kernel") else 1])
-    shape = [batch] + [steps if d is None else d for d in shape[1:]]
     if isinstance(first, layers.Embedding):
         return rng.integers(1, first.input_dim, size=shape).astype(np.int32)
     return rng.normal(size=shape).astype(np.float32)

@@ -73,6 +73,11 @@ class Model(Layer):
         self.built = True
 
     @property
+    def input_shape(self):
+        """The input's shape, None for unknown dimensions (Keras' ``model.input_shape``)."""
+        return tuple(self.input.shape)
+
+    @property
     def layers(self):
         return [layer for layer in self._layers if isinstance(layer, Layer)]
 

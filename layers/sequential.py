@@ -51,8 +51,15 @@ class Sequential(Layer):
     def __init__(self, layers=None, **kwargs):
         super().__init__(**kwargs)
         self._output_shapes = None
+        self._input_shape = None
         for layer in layers or []:
             self.add(layer)
+
+    @property
+    def input_shape(self):
+        """The shape of the inputs of the first call (or ``build``), None for unknown
+        dimensions, as Keras' ``model.input_shape``; None before any call."""
+        return self._input_shape
 
     @property
     def layers(self):
@@ -94,6 +101,8 @@ class Sequential(Layer):
             shapes.append([t.shape for t in nest.flatten(y)])
             x = y
         self._output_shapes = shapes
+        if self._input_shape is None:
+            self._input_shape = tuple(inputs.shape)
         return x
 
     def reset_states(self):

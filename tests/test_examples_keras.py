@@ -34,3 +34,14 @@ def test_study_a_keras_model(tmp_path, capsys, args):
         assert "pip install" in out
     else:
         assert (tmp_path / "spectra.png").stat().st_size > 1000
+
+
+def test_study_a_keras_model_of_a_file_without_stored_predictions(tmp_path, capsys):
+    """Any model file: made-up inputs of the model's input shape (Masking -> LSTM here)."""
+    path = tmp_path / "mine.keras"
+    shutil.copyfile(FIXTURES / "k3_masking_sequential.keras", path)
+    main = runpy.run_path(str(EXAMPLE), run_name="example")["main"]
+    model, report = main([str(path), "--out", str(tmp_path / "out"), "--batch", "4"])
+    out = capsys.readouterr().out
+    assert "Keras predict" not in out and "gradient flow through" in out
+    assert report.T == 6 and report.spectrum(0).shape == (4, 6)      # LSTM(3): n = 2U

@@ -70,9 +70,11 @@ def test_loaded_model_keeps_names_weights_and_summary():
     np.testing.assert_array_equal(model.layers[1].cell.kernel.value, kernel)
     assert [w.shape for w in model.get_weights()] == [(12, 4), (4, 20), (5, 20), (20,), (5, 3),
                                                       (3,)]
+    assert model.input_shape == (None, 6)
     text = model.summary(print_fn=None)
     assert "LSTM" in text and "(None, 5)" in text and "Total params: 266" in text
     functional = layers.load_keras_model(kc.fixture("k3_functional_masking"))
+    assert functional.input_shape == (None, 6, 3)
     text = functional.summary(print_fn=None)
     assert "Connected to" in text and "Bidirectional" in text and "not_equal" in text
 
