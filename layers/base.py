@@ -20,6 +20,7 @@ from tinygraph.ir.graph import get_default_graph, in_scope
 from tinygraph.ops.variables import assign_all
 
 from . import constraints as _constraints
+from . import keras_files, symbolic
 from . import regularizers as _regularizers
 
 _INITIALIZER_ALIASES = {"uniform": "random_uniform", "normal": "random_normal"}
@@ -77,6 +78,12 @@ def float_dtype(cls, dtype):
     if dt is None or dt.kind != "f":
         raise ValueError(f"{cls}: dtype must be a float dtype (float32, float64), got {dtype!r}")
     return dt
+
+
+def accepts(layer, name):
+    """Whether ``layer.call`` takes the keyword argument ``name`` (or any, via **kwargs)."""
+    params = inspect.signature(layer.call).parameters
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
 class Layer:
@@ -168,12 +175,23 @@ class Layer:
                 layer.trainable = value
 
     @property
+    def sublayers(self):
+        """The layers (or foreign cells) this one tracks, in order: a cell, a model's layers."""
+        return list(self._layers)
+
+    @property
+    def own_weights(self):
+        """This layer's own weights, not its sublayers': trainable ones first, each group in
+        creation order (the order Keras saves them in)."""
+        return [v for v in self._own_weights if self._own_trainable[id(v)]] + \
+            [v for v in self._own_weights if not self._own_trainable[id(v)]]
+
+    @property
     def weights(self):
         """Every weight, Keras order: own trainable, own non-trainable, then sublayers'."""
-        own = [v for v in self._own_weights if self._own_trainable[id(v)]] + \
-              [v for v in self._own_weights if not self._own_trainable[id(v)]]
         out, seen = [], set()
-        for v in own + [w for layer in self._layers for w in self._sublayer_weights(layer)]:
+        for v in self.own_weights + [w for layer in self._layers
+                                     for w in self._sublayer_weights(layer)]:
             if id(v) not in seen:
                 seen.add(id(v))
                 out.append(v)
@@ -186,6 +204,13 @@ class Layer:
     @property
     def non_trainable_weights(self):
         return [v for v in self.weights if not v.trainable]
+
+    def load_keras_weights(self, path):
+        """Read this layer's weights from a Keras weights or model HDF5 file (Keras 3
+        ``.weights.h5`` or tf-keras ``.h5``; a ``.keras`` archive too): the file's layer of
+        the same name, else the only one of this class. Checked in full before any weight
+        changes; KerasFileError (a ValueError) names the file, the layer and the weight."""
+        keras_files.load_weights_into(self, path, container=False)
 
     def get_weights(self):
         """The weights' values as NumPy arrays (copies), in ``weights`` order."""
@@ -230,6 +255,27 @@ class Layer:
         return cls(**config)
 
     # ------------------------------------------------------------------ calling
+    # Masks, as Keras: a layer that ``supports_masking`` hands the incoming (batch, time)
+    # mask on unchanged; any other layer drops it, unless it makes its own (Embedding,
+    # Masking) or changes it (RNN) in its ``compute_mask``.
+    supports_masking = False
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's output, given its ``inputs`` and their ``mask``."""
+        return mask if self.supports_masking else None
+
+    def output_mask(self, inputs, outputs, mask=None):
+        """The mask Sequential and Model hand on after this layer: its ``compute_mask``;
+        for a layer that takes ``mask=`` but declares nothing about masks (neither
+        supports_masking nor a compute_mask of its own: a wrapper such as
+        Bidirectional, a user's layer), the mask goes on while the output keeps its
+        time axis, as Keras 3 does for a layer whose compute_mask is its default."""
+        declared = self.supports_masking or type(self).compute_mask is not Layer.compute_mask
+        if declared or mask is None or not accepts(self, "mask"):
+            return self.compute_mask(inputs, mask)
+        first = nest.flatten(outputs)[0] if nest.flatten(outputs) else None
+        return mask if isinstance(first, tg.Tensor) and first.ndim == 3 else None
+
     def build(self, input_shape):
         """Create the weights; called once, before the first ``call``."""
 
@@ -251,6 +297,8 @@ class Layer:
             self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
+        if symbolic.is_symbolic([inputs, list(args), kwargs]):
+            return symbolic.call(self, (inputs,) + args, kwargs)    # describing a Model
         with tg.name_scope(self.name):
             inputs = nest.map_structure(self._convert_input, inputs)
             self._maybe_build(nest.map_structure(lambda t: t.shape, inputs))

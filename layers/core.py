@@ -11,6 +11,8 @@ class Dense(Layer):
     """``activation(inputs @ kernel + bias)``; kernel (D, units), bias (units,).
     Inputs of rank > 2 are multiplied on their last axis."""
 
+    supports_masking = True            # a (batch, time) mask still fits the output
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
@@ -63,8 +65,8 @@ class Embedding(Layer):
     """Rows of ``embeddings (input_dim, output_dim)`` picked by integer ids.
 
     With ``mask_zero=True``, id 0 is padding: ``compute_mask(ids)`` gives the
-    (batch, time) keep-mask to pass to an RNN as ``mask=`` (tinygraph does not
-    propagate masks implicitly).
+    (batch, time) keep-mask. Sequential and Model pass it on to the following layers
+    as Keras does; layers called by hand take it as ``mask=``.
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
@@ -96,8 +98,8 @@ class Embedding(Layer):
     def call(self, inputs):
         return tg.gather(self.embeddings, inputs, axis=0, negative=False)   # id -1 is a bug
 
-    def compute_mask(self, inputs):
-        """``ids != 0`` when ``mask_zero``, else None."""
+    def compute_mask(self, inputs, mask=None):
+        """``ids != 0`` when ``mask_zero``, else None (an incoming mask is not passed on)."""
         if not self.mask_zero:
             return None
         return tg.not_equal(self._convert_input(inputs), 0)

@@ -9,10 +9,13 @@ from tinygraph.train.initializers import (
                                           HeUniform,
                                           Identity,
                                           Initializer,
+                                          LecunNormal,
+                                          LecunUniform,
                                           Ones,
                                           Orthogonal,
                                           RandomNormal,
                                           RandomUniform,
+                                          TruncatedNormal,
                                           VarianceScaling,
                                           Zeros,
                                           get,
@@ -21,11 +24,13 @@ from tinygraph.train.initializers import (
 
 zeros, ones, constant = Zeros, Ones, Constant
 random_normal, random_uniform, variance_scaling = RandomNormal, RandomUniform, VarianceScaling
+truncated_normal, lecun_uniform, lecun_normal = TruncatedNormal, LecunUniform, LecunNormal
 glorot_uniform, glorot_normal, he_uniform, he_normal = GlorotUniform, GlorotNormal, HeUniform, HeNormal
 orthogonal, identity = Orthogonal, Identity
 
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform",
-           "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal",
-           "Orthogonal", "Identity", "zeros", "ones", "constant", "random_normal",
-           "random_uniform", "variance_scaling", "glorot_uniform", "glorot_normal",
-           "he_uniform", "he_normal", "orthogonal", "identity", "get", "serialize"]
+           "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform",
+           "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal", "Identity", "zeros", "ones",
+           "constant", "random_normal", "random_uniform", "truncated_normal", "variance_scaling",
+           "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+           "lecun_normal", "orthogonal", "identity", "get", "serialize"]

@@ -296,6 +296,11 @@ class RNN(Layer):
             return (output, *states)
         return output, states
 
+    def compute_mask(self, inputs, mask=None):
+        """As Keras: a returned sequence keeps the input's mask; a last output has none
+        (with return_state, the mask is the output's; states have none)."""
+        return mask if self.return_sequences else None
+
     def get_config(self):
         return dict(super().get_config(), cell=serialize(self.cell),
                     return_sequences=self.return_sequences, return_state=self.return_state,

@@ -160,14 +160,33 @@ class VarianceScaling(Initializer):
             return rng.uniform(-limit, limit, shape)
         if self.distribution == "untruncated_normal":
             return rng.normal(0.0, math.sqrt(var), shape)
-        # Truncated at 2 stddev; the constant is the stddev of a unit normal so truncated.
-        std = math.sqrt(var) / 0.87962566103423978
-        out = rng.normal(0.0, std, shape)
-        bad = np.abs(out) > 2 * std
-        while bad.any():
-            out[bad] = rng.normal(0.0, std, int(bad.sum()))
-            bad = np.abs(out) > 2 * std
-        return out
+        # The constant is the stddev of a unit normal truncated at 2: the result has var.
+        return truncated_normal(rng, 0.0, math.sqrt(var) / 0.87962566103423978, shape)
+
+
+def truncated_normal(rng, mean, std, shape):
+    """N(mean, std^2) with every value more than 2 std from the mean drawn again."""
+    out = rng.normal(mean, std, shape)
+    bad = np.abs(out - mean) > 2 * std
+    while bad.any():
+        out[bad] = rng.normal(mean, std, int(bad.sum()))
+        bad = np.abs(out - mean) > 2 * std
+    return out
+
+
+class TruncatedNormal(Initializer):
+    """Keras' TruncatedNormal: N(mean, stddev^2), values beyond 2 stddev drawn again."""
+    name = "truncated_normal"
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+    def sample(self, shape):
+        return truncated_normal(self._rng(), self.mean, self.stddev, shape)
 
 
 class GlorotUniform(VarianceScaling):
@@ -206,6 +225,26 @@ class HeNormal(VarianceScaling):
 
     def __init__(self, seed=None):
         super().__init__(2.0, "fan_in", "truncated_normal", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class LecunUniform(VarianceScaling):
+    name = "lecun_uniform"
+
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "uniform", seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class LecunNormal(VarianceScaling):
+    name = "lecun_normal"
+
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed)
 
     def get_config(self):
         return {"seed": self.seed}
@@ -251,8 +290,9 @@ class Identity(Initializer):
 
 
 ALL = {cls.name: cls for cls in (Zeros, Ones, Constant, RandomNormal, RandomUniform,
-                                  VarianceScaling, GlorotUniform, GlorotNormal, HeUniform,
-                                  HeNormal, Orthogonal, Identity)}
+                                  TruncatedNormal, VarianceScaling, GlorotUniform,
+                                  GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal,
+                                  Orthogonal, Identity)}
 
 
 def get(identifier):
