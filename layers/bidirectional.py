@@ -250,6 +250,13 @@ class Bidirectional(Layer):
         return tg.divide(tg.add(y, y_rev), tg.constant(2, dtype=y.dtype), name="merge")
 
     # ------------------------------------------------------------------ config
+    def compute_mask(self, inputs, mask=None):
+        """Keras' rule: the (batch, time) mask goes on with the merged sequence (one per
+        direction when merge_mode is None), and ends with a last output."""
+        if not self.return_sequences or mask is None:
+            return None
+        return mask if self.merge_mode else [mask, mask]
+
     def get_config(self):
         return dict(super().get_config(), merge_mode=self.merge_mode,
                     layer=serialize(self.forward_layer),

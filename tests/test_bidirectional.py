@@ -280,3 +280,22 @@ def test_both_directions_fuse(rng):
     for direction in ("forward_lstm", "backward_lstm"):
         assert ("lstm_sequence", f"{bi.name}/{direction}") in fused, str(why)
     assert [op for op, _ in why.fused].count("lstm_sequence_grad") == 2, str(why)
+
+
+@pytest.mark.parametrize("merge_mode, return_sequences, expect",
+                         [("concat", True, "mask"), (None, True, "pair"),
+                          ("concat", False, None), ("sum", False, None)])
+def test_compute_mask_follows_keras(merge_mode, return_sequences, expect):
+    # Keras' Bidirectional.compute_mask: the mask rides with the merged sequence,
+    # one per direction without merging, and ends with a last output.
+    bi = layers.Bidirectional(layers.LSTM(U, return_sequences=return_sequences),
+                              merge_mode=merge_mode)
+    mask = tg.constant(np.array([[True, True, False]]))
+    got = bi.compute_mask(tg.placeholder((1, 3, D)), mask)
+    if expect == "mask":
+        assert got is mask
+    elif expect == "pair":
+        assert isinstance(got, list) and len(got) == 2 and all(m is mask for m in got)
+    else:
+        assert got is None
+    assert bi.compute_mask(tg.placeholder((1, 3, D)), None) is None
