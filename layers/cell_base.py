@@ -1,5 +1,5 @@
-"""``CellBase``: what SimpleRNNCell and LSTMCell share (argument checks, the kernel,
-recurrent kernel and bias in ``_gates`` blocks, the step checks, zero initial
+"""``CellBase``: what SimpleRNNCell, LSTMCell and GRUCell share (argument checks, the
+kernel, recurrent kernel and bias in ``_gates`` blocks, the step checks, zero initial
 states and the config)."""
 import tinygraph as tg
 from tinygraph.ir import nest
@@ -18,8 +18,17 @@ def expose_cell_attributes(layer_class, names):
                                             doc=f"The cell's ``{name}``."))
 
 
+def check_implementation(owner, implementation, recurrent_dropout):
+    """Keras' ``implementation`` (1: a matmul per gate, 2: one for all gates) as an int;
+    recurrent dropout needs a mask per gate, which only implementation 1 has, so it
+    forces 1 (as Keras)."""
+    if isinstance(implementation, bool) or implementation not in (1, 2):
+        raise ValueError(f"{owner}: implementation must be 1 or 2, got {implementation!r}")
+    return 1 if recurrent_dropout > 0 else int(implementation)
+
+
 class CellBase(DropoutRNNCellMixin, Layer):
-    """What SimpleRNNCell and LSTMCell share: argument checks, weights, configs."""
+    """What SimpleRNNCell, LSTMCell and GRUCell share: argument checks, weights, configs."""
 
     def __init__(self, units, activation, use_bias, kernel_initializer, recurrent_initializer,
                  bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
@@ -43,6 +52,7 @@ class CellBase(DropoutRNNCellMixin, Layer):
         self.kernel = self.recurrent_kernel = self.bias = None
 
     _gates = 1
+    family = None       # the cell family's name ("GRU"), for the tools that read a call
 
     @property
     def output_size(self):
@@ -50,6 +60,9 @@ class CellBase(DropoutRNNCellMixin, Layer):
 
     def _bias_initializer(self):
         return self.bias_initializer
+
+    def _bias_shape(self):
+        return (self._gates * self.units,)
 
     def build(self, input_shape):
         dim = input_shape[-1]
@@ -64,7 +77,7 @@ class CellBase(DropoutRNNCellMixin, Layer):
                                                 self.recurrent_regularizer,
                                                 self.recurrent_constraint)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (n,), self._bias_initializer(),
+            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_initializer(),
                                         self.bias_regularizer, self.bias_constraint)
 
     def _check_step(self, inputs, states, n_states):

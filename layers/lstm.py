@@ -10,7 +10,7 @@ from tinygraph.ops.lstm_step import LSTMMath, lstm_step
 
 from . import activations, regularizers
 from .base import Layer, float_dtype
-from .cell_base import CellBase, expose_cell_attributes
+from .cell_base import CellBase, check_implementation, expose_cell_attributes
 from .rnn import CellRNN
 
 
@@ -39,10 +39,8 @@ class LSTMCell(CellBase):
                          bias_constraint, dropout, recurrent_dropout, seed, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
-        if isinstance(implementation, bool) or implementation not in (1, 2):
-            raise ValueError(f"LSTMCell: implementation must be 1 or 2, got {implementation!r}")
-        # Recurrent dropout needs a mask per gate, which only implementation 1 has (as Keras).
-        self.implementation = 1 if self.recurrent_dropout > 0 else int(implementation)
+        self.implementation = check_implementation("LSTMCell", implementation,
+                                                   self.recurrent_dropout)
 
     @property
     def state_size(self):
