@@ -158,6 +158,8 @@ def read_loop(b, t, ctx):
     nc = node.op.n_carry
     slots = [info[k] for k in ("h_slot", "y_slot") if info[k] is not None]
     replaces = [node.outputs[j] for j in slots] + list(node.outputs[nc:nc + node.op.n_ys])
+    if not any(t is r for r in replaces):
+        return None         # anchored at an output the kernel does not make: the guard's case
     return Extension(interior=[node], replaces=replaces, data=info)
 
 
