@@ -104,23 +104,24 @@ def _cell_arrays(op, inputs):
     return x_proj, h_proj, h_prev, Rh, hc, rest
 
 
-def cell_forward(xp, op, *inputs):
-    """gru_cell: (h, the gates a)."""
+def cell_forward(xp, op, *inputs, make_step=forward_step):
+    """gru_cell: (h, the gates a). ``make_step``: the backend's forward step."""
     x_proj, h_proj, h_prev, Rh, hc, _ = _cell_arrays(op, inputs)
     lead, U = h_prev.shape[:-1], h_prev.shape[-1]
     a, h = xp.empty(lead + (4 * U,), h_prev.dtype), xp.empty_like(h_prev)
-    forward_step(xp, op, lead, U, h_prev.dtype)(a, h_proj, x_proj, h_prev, h, hc, Rh)
+    make_step(xp, op, lead, U, h_prev.dtype)(a, h_proj, x_proj, h_prev, h, hc, Rh)
     return h, a
 
 
-def cell_backward(xp, op, *inputs):
-    """gru_cell_grad: (d x_proj, d h_proj, d h_prev[, d Rh][, d hc])."""
+def cell_backward(xp, op, *inputs, make_steps=(forward_step, backward_step)):
+    """gru_cell_grad: (d x_proj, d h_proj, d h_prev[, d Rh][, d hc]). ``make_steps``:
+    the backend's forward and backward steps."""
     x_proj, h_proj, h_prev, Rh, hc, (gh,) = _cell_arrays(op, inputs)
-    _, a = cell_forward(xp, op, *inputs[:-1])
+    _, a = cell_forward(xp, op, *inputs[:-1], make_step=make_steps[0])
     lead, U = h_prev.shape[:-1], h_prev.shape[-1]
     d, dp = xp.empty_like(x_proj), xp.empty_like(h_proj)
     dh = xp.broadcast_to(gh, h_prev.shape).astype(h_prev.dtype, copy=True)
-    dhc = backward_step(xp, op, lead, U, h_prev.dtype)(a, h_prev, dh, d, dp, hc, Rh)
+    dhc = make_steps[1](xp, op, lead, U, h_prev.dtype)(a, h_prev, dh, d, dp, hc, Rh)
     if op.reset_after:
         return d, dp, dh
     if hc is None:
