@@ -190,3 +190,17 @@ def test_fused_ops_refuse_bad_inputs_when_built():
     with pytest.raises(ValueError, match="candidate_kernel"):
         gru_cell(tg.placeholder((B, 3 * U), "float64"), tg.placeholder((B, 2 * U), "float64"), h,
                  reset_after=False)
+
+
+def test_bench_has_a_gru_workload_with_its_target():
+    from tinygraph.tools import bench
+    lines = []
+    res = bench.run(workloads=["gru-train-L"], rounds=1, peers=False, quick=True, out=lines.append)
+    (w,) = res["workloads"]
+    assert w["cell"] == "gru" and set(w["contenders"]) == {"tinygraph fused", "tinygraph unfused"}
+    for row in w["contenders"].values():
+        assert row["median_ms"] > 0 and 0 < row["share_of_matmul_peak"] < 1
+    (target,) = [t for t in res["targets"] if t["figure"].startswith("gru-train-L")]
+    assert target["target"] == "<= 1.0x" and target["met"] is None     # no peer ran
+    assert bench.flops(64, 100, 128, 256, True, gates=3) == 18 * 100 * 64 * 256 * (128 + 256)
+    assert "gru-train-L" in "\n".join(lines)
