@@ -144,6 +144,12 @@ def split_inputs(op, rest):
     return (*found, rest[k:])
 
 
+def _same_dtype(dtype, mask, *dropout):
+    """The RNN mask and the dropout masks in the kernels' dtype (a mask may be made in
+    another float type; a kernel reads one element type)."""
+    return (mask,) + tuple(None if m is None else m.astype(dtype, copy=False) for m in dropout)
+
+
 def input_projection(xp, x, W, b_in, xm):
     """Every step's ``x_t @ W + b_in`` as one GEMM, (T, B, 3U); with per-gate input masks
     xm, block k is ``(x_t * xm[k]) @ W_k``: three GEMMs."""
@@ -210,7 +216,7 @@ def _weights(xp, op, R, b, hm):
 def sequence_forward(xp, op, make_step, x, h0, W, R, b, *rest, needed):
     """gru_sequence's outputs (hs, h_T, gates) and, masked, (y_T, states h); ``gates``
     only when ``needed`` says the backward op reads them. ``rest``: see split_inputs."""
-    mask, xm, hm, _ = split_inputs(op, rest)
+    mask, xm, hm = _same_dtype(x.dtype, *split_inputs(op, rest)[:3])
     zx = input_projection(xp, x, W, b[0] if op.reset_after else b, xm)
     Rp, b_rec, Rh, cand = _weights(xp, op, R, b, hm)
     product = recurrent_product(xp, Rp, b_rec, hm)
@@ -247,6 +253,7 @@ def sequence_backward(xp, op, make_step, x, h0, W, R, b, *rest):
     (split_inputs), then the states (hs unmasked, states h masked), the gates, g_hs,
     g_hT and, masked, g_y."""
     mask, xm, hm, saved = split_inputs(op, rest)
+    xm, hm = _same_dtype(x.dtype, None, xm, hm)[1:]
     hst, gates, g_hs, g_hT, *g_y = saved
     T, B, D = x.shape
     U = R.shape[0]
