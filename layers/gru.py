@@ -58,6 +58,17 @@ class GRUCell(CellBase):
         n = 3 * self.units
         return (2, n) if self.reset_after else (n,)
 
+    @property
+    def step_math(self):
+        """The options of ops/gru_step.py's step for this cell (a ``GRUMath``)."""
+        return GRUMath(self.activation, self.recurrent_activation, self.reset_after)
+
+    @property
+    def candidate_kernel(self):
+        """reset_after=False: the (U, U) block the reset state is multiplied by,
+        ``recurrent_kernel[:, 2U:]``; None with reset_after (it is in the projection)."""
+        return None if self.reset_after else self.recurrent_kernel[:, 2 * self.units:]
+
     def _biases(self):
         """(input bias, recurrent bias), each (3U,) or None."""
         if not self.use_bias:
@@ -66,9 +77,12 @@ class GRUCell(CellBase):
             return self.bias[0], self.bias[1]
         return self.bias, None
 
-    def _projections(self, inputs, h_tm1, training):
-        """(x projection, h projection, the state the candidate's matmul reads): whole
-        (B, 3U) / (B, nU) tensors in implementation 2, per-gate lists in 1."""
+    def projections(self, inputs, h_prev, training=None):
+        """The matrix products of a step, what ops/gru_step.py's ``gru_step`` takes:
+        (x projection, h projection, the state the candidate's matmul reads or None).
+        Whole (..., 3U) / (..., nU) tensors in implementation 2, per-gate lists in 1;
+        any leading axes (the gradient-flow tools pass all time steps at once). Dropout
+        masks apply only when training (the RNN draws them before its loop)."""
         U, n_rec = self.units, 3 if self.reset_after else 2
         b_in, b_rec = self._biases()
         dp = self.get_dropout_mask_for_cell(inputs, training, self._input_mask_count)
@@ -76,15 +90,15 @@ class GRUCell(CellBase):
             x_proj = tg.matmul(inputs * dp if dp is not None else inputs, self.kernel)
             rec = self.recurrent_kernel if self.reset_after else \
                 self.recurrent_kernel[:, :2 * U]
-            h_proj = tg.matmul(h_tm1, rec)
+            h_proj = tg.matmul(h_prev, rec)
             if b_in is not None:
                 x_proj = x_proj + b_in
             if b_rec is not None:
                 h_proj = h_proj + b_rec
             return x_proj, h_proj, None
-        rec_dp = self.get_recurrent_dropout_mask_for_cell(h_tm1, training, 3)
+        rec_dp = self.get_recurrent_dropout_mask_for_cell(h_prev, training, 3)
         xs = [inputs * m for m in dp] if dp is not None else [inputs] * 3
-        hs = [h_tm1 * m for m in rec_dp] if rec_dp is not None else [h_tm1] * 3
+        hs = [h_prev * m for m in rec_dp] if rec_dp is not None else [h_prev] * 3
         blocks = [slice(k * U, (k + 1) * U) for k in range(3)]
         x_proj = [tg.matmul(x, self.kernel[:, b]) for x, b in zip(xs, blocks)]
         h_proj = [tg.matmul(h, self.recurrent_kernel[:, b])
@@ -97,12 +111,9 @@ class GRUCell(CellBase):
 
     def call(self, inputs, states, training=None):
         (h_tm1,) = self._check_step(inputs, states, 1)
-        x_proj, h_proj, h_candidate = self._projections(inputs, h_tm1, training)
-        math = GRUMath(self.activation, self.recurrent_activation, self.reset_after)
-        candidate_kernel = None if self.reset_after else \
-            self.recurrent_kernel[:, 2 * self.units:]
-        step = gru_step(x_proj, h_proj, h_tm1, math, candidate_kernel=candidate_kernel,
-                        h_candidate=h_candidate)
+        x_proj, h_proj, h_candidate = self.projections(inputs, h_tm1, training)
+        step = gru_step(x_proj, h_proj, h_tm1, self.step_math,
+                        candidate_kernel=self.candidate_kernel, h_candidate=h_candidate)
         return step.h, ([step.h] if isinstance(states, (list, tuple)) else step.h)
 
     def get_config(self):
