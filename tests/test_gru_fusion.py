@@ -204,3 +204,20 @@ def test_bench_has_a_gru_workload_with_its_target():
     assert target["target"] == "<= 1.0x" and target["met"] is None     # no peer ran
     assert bench.flops(64, 100, 128, 256, True, gates=3) == 18 * 100 * 64 * 256 * (128 + 256)
     assert "gru-train-L" in "\n".join(lines)
+
+
+def test_stacked_cells_in_one_loop_are_fused_per_step_and_say_why(rng):
+    x = tg.placeholder((B, T, D), "float64")
+    mask = tg.constant(np.array([[1, 1, 0, 1], [1, 1, 1, 1], [0, 1, 1, 0]], bool))
+    rnn = layers.RNN([layers.GRUCell(U, dropout=0.3, seed=5, dtype="float64"),
+                      layers.GRUCell(U, recurrent_dropout=0.2, reset_after=False, seed=6,
+                                     dtype="float64")], return_sequences=True, dtype="float64")
+    y = rnn(x, mask=mask, training=True)
+    loss = tg.reduce_sum(y * y)
+    grads = tg.gradients(loss, [x] + rnn.weights)
+    unfused, fused, why = run_both([loss, grads], {x: rng.standard_normal((B, T, D))})
+    assert_close(unfused, fused)
+    kernels = {op for op, _ in why.fused}
+    assert {"gru_cell", "gru_cell_grad"} <= kernels, str(why)
+    assert any(rule == "gru_sequence_fusion" and node.startswith("rnn/")
+               for rule, node, _ in why.unfused), str(why)
