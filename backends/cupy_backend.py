@@ -1,5 +1,6 @@
 """CuPy backend: every op runs on the GPU through ``xp = cupy``; the fused LSTM ops
-run as CUDA kernels (backends/cuda_lstm.py) around cuBLAS GEMMs.
+and GRU ops run as CUDA kernels (backends/cuda_lstm.py, cuda_gru.py) around cuBLAS
+GEMMs.
 
 Feeds are copied to the device at the start of a run and fetches back to the host
 at the end (``Session.run(..., keep_on_device=True)`` skips the copy back; device
@@ -14,7 +15,7 @@ import weakref
 
 import numpy as np
 
-from . import cuda_lstm
+from . import cuda_gru, cuda_lstm
 from .base import Backend, BackendUnavailable
 
 INSTALL_HINT = "install CuPy for your CUDA version, e.g. pip install '.[cuda]' (cupy-cuda12x)"
@@ -42,7 +43,7 @@ def _import_cupy():
 
 class CupyBackend(Backend):
     name = "cupy"
-    kernels = cuda_lstm.KERNELS
+    kernels = {**cuda_lstm.KERNELS, **cuda_gru.KERNELS}
 
     @staticmethod
     def is_available():

@@ -16,7 +16,8 @@ reduce                 reductions, and broadcasting, the gradient of a sum (unbr
 math, linalg, nn       elementwise math; matmul and einsum; the softmax family
 reductions             reduce_min/prod/any/all, argmax/argmin, cumsum
 pad_tile               tile and pad
-activations, random, scan, state, lstm_step, lstm_kernels, lstm, variables
+activations, random, scan, state, lstm_step, lstm_kernels, lstm, gru_step, gru_kernels,
+gru, variables
 """
 import types as _types
 
@@ -26,6 +27,7 @@ from .cast import cast
 from .compare import (equal, greater, greater_equal, less, less_equal, logical_and,
                       logical_not, logical_or, logical_xor, not_equal)
 from .constant import constant, convert_to_tensor
+from .gru import gru_cell, gru_sequence
 from .indexing import gather, getitem, slice  # noqa: A004 -- tg.slice, as in TF
 from .linalg import einsum, matmul
 from .lstm import lstm_cell, lstm_sequence

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from tinygraph.compile.backward_fusion import backward_fusion
 from tinygraph.compile.dce import dce
+from tinygraph.compile import gru_fusion
 from tinygraph.compile.lstm_fusion import CELL_RULES, SEQUENCE_RULES
 from tinygraph.compile.rewrite import rewrite
 from tinygraph.compile.simplify import ALGEBRAIC, FOLDING
@@ -48,9 +49,11 @@ PIPELINE = [
     # simplifications can leave constant subgraphs behind (zeros_like of a static
     # shape becomes a constant...): folding runs with them until both settle
     Pass("algebraic", "algebraic simplification", ALGEBRAIC + FOLDING),
-    Pass("lstm_cell_fusion", "LSTM gate math -> lstm_cell", CELL_RULES, fuses=True),
-    Pass("lstm_sequence_fusion", "loops of one LSTM cell -> lstm_sequence", SEQUENCE_RULES,
-         fuses=True),
+    # the recurrent cells' fusion (its passes keep their first names): LSTM, then GRU
+    Pass("lstm_cell_fusion", "LSTM and GRU gate math -> lstm_cell, gru_cell",
+         CELL_RULES + gru_fusion.CELL_RULES, fuses=True),
+    Pass("lstm_sequence_fusion", "loops of one LSTM or GRU cell -> lstm_sequence, gru_sequence",
+         SEQUENCE_RULES + gru_fusion.SEQUENCE_RULES, fuses=True),
     Pass("dce", "drop what loops compute at every step and nothing reads", run=dce),
 ]
 PASSES = {p.name: p for p in PIPELINE}

@@ -3,8 +3,8 @@ from tinygraph.ir.graph import fmt_shape, topo_nodes
 
 
 class Explanation(str):
-    """The kernels a plan runs, the fused kernels among them, and the LSTM-like
-    subgraphs the fusion passes declined, with the reason.
+    """The kernels a plan runs, the fused kernels among them, and the LSTM- and
+    GRU-like subgraphs the fusion passes declined, with the reason.
 
     It IS its text (a ``str``), so it prints, splits into lines and answers ``in`` as
     text does; the parts stay readable as attributes: ``kernels`` (op, node name,
@@ -43,7 +43,7 @@ class _Parts:
             if not e.fired and e.node in alive:
                 last[(e.rule, e.node)] = e.reason
         self.declined = [(rule, node, reason) for (rule, node), reason in last.items()]
-        self.unfused = [d for d in self.declined if d[0].startswith("lstm")]
+        self.unfused = [d for d in self.declined if d[0].startswith(("lstm", "gru"))]
 
     def text(self):
         lines = [f"plan: {len(self.kernels)} kernels "
@@ -52,7 +52,9 @@ class _Parts:
         lines.append("fused kernels: " + (", ".join(f"{op} ({name})" for op, name in self.fused)
                                           if self.fused else "none"))
         if self.unfused:
-            lines.append("LSTM math NOT fused (or fused only step by step), and why:")
+            kinds = "/".join(k for k in ("LSTM", "GRU")
+                             if any(d[0].startswith(k.lower()) for d in self.unfused))
+            lines.append(f"{kinds} math NOT fused (or fused only step by step), and why:")
             lines += [f"  {node}: {reason} [{rule}]" for rule, node, reason in self.unfused]
         lines.append("kernels in order:")
         for op, name, shapes in self.kernels:

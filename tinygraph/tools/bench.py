@@ -1,4 +1,4 @@
-"""``python -m tinygraph bench``: LSTM speed, side by side (docs/benchmarks.md).
+"""``python -m tinygraph bench``: LSTM (and GRU) speed, side by side (docs/benchmarks.md).
 
 Machines are noisy, so every figure is a ratio measured in one process: the
 contenders run in turn (A B C A B C ...) after a warm-up, with a pause between two
@@ -32,17 +32,21 @@ WORKLOADS = {
     "train-S": (1, 20, 16, 32, True),
     "long": (16, 1000, 32, 64, True),
     "tf1-L": (64, 100, 128, 256, True),
+    "gru-train-L": (64, 100, 128, 256, True),
 }
 # the cell each workload's LSTM uses: "tf1" is rnn_cell.LSTMCell(use_peepholes=True,
 # cell_clip=3) under dynamic_rnn (peers without peepholes run their plain LSTM)
-CELLS = {"tf1-L": "tf1"}
+# "gru" is layers.GRU (reset_after=True: PyTorch's nn.GRU and cuDNN's semantics), against
+# the peers' GRUs (GRU_PEERS)
+CELLS = {"tf1-L": "tf1", "gru-train-L": "gru"}
 PAUSE_S = 0.3                 # between two contenders: spinning peer threads settle
 PEERS_NAMES = ("pytorch", "keras", "jax")
 
 
-def flops(B, T, I, H, train):
-    """Useful FLOPs of an LSTM layer: forward 8*T*B*H*(I+H), training three times that."""
-    return (24 if train else 8) * T * B * H * (I + H)
+def flops(B, T, I, H, train, gates=4):
+    """Useful FLOPs of an LSTM layer: forward 8*T*B*H*(I+H), training three times that
+    (a GRU, ``gates=3``: 6 and 18)."""
+    return (6 if train else 2) * gates * T * B * H * (I + H)
 
 
 def limit_threads(n):
@@ -64,6 +68,10 @@ def tinygraph_step(B, T, I, H, train, optimize, unroll=False, backend="numpy", c
         tf1 = rnn_cell.LSTMCell(H, use_peepholes=True, cell_clip=3.0)
         y, _ = rnn_cell.dynamic_rnn(tf1, x, dtype="float32")
         weights = tf1.weights
+    elif cell == "gru":
+        gru = layers.GRU(H, return_sequences=True, unroll=unroll)
+        y = gru(x)
+        weights = gru.weights
     else:
         lstm = layers.LSTM(H, return_sequences=True, unroll=unroll)
         y = lstm(x)
@@ -159,6 +167,67 @@ def jax_step(B, T, I, H, train, threads, cell="keras"):
 PEERS = {"pytorch": torch_step, "keras": keras_step, "jax": jax_step}
 
 
+def torch_gru_step(B, T, I, H, train, threads):
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(I, H, batch_first=True)
+    x = torch.randn(B, T, I, requires_grad=True)
+
+    def train_step():
+        gru.zero_grad(set_to_none=True)
+        x.grad = None
+        gru(x)[0].sum().backward()
+    return train_step
+
+
+def keras_gru_step(B, T, I, H, train, threads):
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+    import keras
+    gru = keras.layers.GRU(H, return_sequences=True)
+    x = tf.constant(np.random.default_rng(0).standard_normal((B, T, I)).astype("float32"))
+    gru(x)
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(gru(x))
+        return tape.gradient(loss, [x] + gru.trainable_weights)
+    return lambda: [t.numpy() for t in tf.nest.flatten(train_step())]
+
+
+def jax_gru_step(B, T, I, H, train, threads):
+    import jax
+    import jax.numpy as jnp
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    W = jax.random.uniform(k1, (I, 3 * H), minval=-0.1, maxval=0.1)
+    R = jax.random.uniform(k2, (H, 3 * H), minval=-0.1, maxval=0.1)
+    b = jnp.zeros((2, 3 * H))
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((T, B, I)).astype("float32"))
+
+    def layer(x, W, R, b):
+        def step(h, x_t):                   # reset_after, as Keras 3 and nn.GRU
+            xz, xr, xh = jnp.split(x_t @ W + b[0], 3, axis=-1)
+            hz, hr, hn = jnp.split(h @ R + b[1], 3, axis=-1)
+            z, r = jax.nn.sigmoid(xz + hz), jax.nn.sigmoid(xr + hr)
+            h = z * h + (1 - z) * jnp.tanh(xh + r * hn)
+            return h, h
+        return jax.lax.scan(step, jnp.zeros((x.shape[1], H)), x)[1]
+    fn = jax.jit(jax.grad(lambda *a: layer(*a).sum(), argnums=(0, 1, 2, 3)))
+    return lambda: jax.block_until_ready(fn(x, W, R, b))
+
+
+# the GRU workload's peers (training steps only)
+GRU_PEERS = {"pytorch": torch_gru_step, "keras": keras_gru_step, "jax": jax_gru_step}
+
+
 # ----------------------------------------------------------------------- measuring
 
 def matmul_gflops(n=1024, repeats=3):
@@ -194,10 +263,10 @@ def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=(),
         except Exception as e:               # e.g. BackendUnavailable: say so, go on
             status[key] = f"unavailable: {e}"
     if peers:
-        for peer, make in PEERS.items():
+        for peer, make in (GRU_PEERS if cell == "gru" else PEERS).items():
             try:
                 contenders[peer] = make(B, T, I, H, train, threads, **(
-                    {"cell": cell} if peer == "jax" else {}))
+                    {"cell": cell} if peer == "jax" and cell != "gru" else {}))
                 status[peer] = "ok"
             except ImportError:
                 status[peer] = "not installed"
@@ -215,7 +284,7 @@ def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=(),
             time.sleep(pause)
             times[k].append(_time(fn))
     peak = statistics.median(peaks)
-    useful = flops(B, T, I, H, train)
+    useful = flops(B, T, I, H, train, gates=3 if cell == "gru" else 4)
     rows = {}
     for k, ts in times.items():
         ratios = [t / f for t, f in zip(ts, times["tinygraph fused"])]
@@ -407,7 +476,7 @@ def targets(results):
 
     def fused(n):
         return by[n]["contenders"]["tinygraph fused"]
-    for n in ("train-L", "infer-L", "long", "tf1-L", "train-S"):
+    for n in ("train-L", "infer-L", "long", "tf1-L", "train-S", "gru-train-L"):
         if n in by:
             _target(rows, f"{n}: fused / fastest peer ({by[n]['fastest_peer'] or 'none ran'})",
                     "<= 1.0x", by[n]["fused_vs_fastest_peer"], lambda v: v <= 1.0)
