@@ -290,18 +290,59 @@ def _chain_terms(z):
     return [(x_t, (K, "x", D), node), (h_in, (K, "h", D), None)], terms[1], terms[2] + [cat]
 
 
+# why these unrolled chains run step by step: the sequence kernel has the mask and the
+# projection (their loops reach it); the chain reader follows c from cell to cell only
+MASKED_CHAIN = ("the unrolled steps keep their states through a mask (where(mask_t, new, old): "
+                "layers.RNN(unroll=True) called with a mask, or static_rnn with "
+                "sequence_length), and the unrolled-chain reader follows states only from "
+                "cell to cell; fused step by step (the loop, unroll=False or dynamic_rnn, runs "
+                "the same math on the sequence kernel)")
+PROJECTED_CHAIN = ("the unrolled steps project their output (the TF1 cell's num_proj: the next "
+                   "step reads h @ P, not the cell's h), and the unrolled-chain reader follows "
+                   "only the cell's own h; fused step by step (dynamic_rnn runs the same math "
+                   "on the sequence kernel)")
+
+
+def _readers(ctx, t):
+    return [ctx.nodes[u] for u in ctx.readers.get(tensor_key(t), ())]
+
+
+def _masked_successor(n, ctx):
+    """Whether a cell like ``n`` reads n's cell state through a ``where`` as its c_prev."""
+    return any(v.op == n.op and v.inputs[1] is w.outputs[0]
+               for w in _readers(ctx, n.outputs[1]) if w.op.name == "where"
+               for v in _readers(ctx, w.outputs[0]) if v.op.name == "lstm_cell")
+
+
+def _masked_chain_end(last, ctx):
+    """A Decline at the last cell of a chain whose states pass through a mask's where
+    from step to step (one reason per layer), else None."""
+    c_prev = last.inputs[1]
+    after_masked = _op(c_prev) == "where" and any(
+        _op(t) == "lstm_cell" and t.index == 1 and t.node.op == last.op for t in c_prev.node.inputs)
+    if not after_masked or _masked_successor(last, ctx):
+        return None
+    return Decline(MASKED_CHAIN)
+
+
+def _projected_output(cell, ctx):
+    """Whether the cell's h is multiplied by a matrix that the next step reads instead."""
+    return any(n.op.name == "matmul" and n.inputs[0] is cell.outputs[0]
+               for n in _readers(ctx, cell.outputs[0]))
+
+
 def _key(w):
     return (id(w[0]), w[1]) if isinstance(w, tuple) else id(w)
 
 
-def _chain_weights(chain):
+def _chain_weights(chain, ctx):
     """(W, R, bias) of a chain, fixed by step 1's recurrent matmul reading step 0's h."""
     second = _chain_terms(chain[1].inputs[0])
     if second is None or len(second[0]) != 2:
         return Decline(PER_GATE_PRODUCTS)
     rec = [m for m in second[0] if m[0] is chain[0].outputs[0]]
     if len(rec) != 1:
-        return None
+        return Decline(PROJECTED_CHAIN) if _projected_output(chain[0], ctx) else None
     return next(m[1] for m in second[0] if m is not rec[0]), rec[0][1], second[1]
 
 
@@ -354,8 +395,8 @@ def read_chain(b, h, ctx):
     """An unrolled chain of identical fused LSTM steps over x[0], x[1], ... ending at h."""
     chain = _chain_ending_at(h, ctx)
     if chain is None:
-        return None
-    weights = _chain_weights(chain)
+        return _masked_chain_end(h.node, ctx)
+    weights = _chain_weights(chain, ctx)
     if weights is None or isinstance(weights, Decline):
         return weights
     W, R, bias = weights
