@@ -25,6 +25,7 @@ from .dtypes import require_float
 from .constant import constant
 from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step, split_inputs,
                            numpy_forward_step, sequence_backward, sequence_forward)
+from .lstm_numba import loops_for
 from .lstm_step import GATE_BLOCKS, lstm_step
 from .math import clip_by_value, where
 from .scan import scan
@@ -206,7 +207,7 @@ class LSTMSequenceOp(FusedLSTMOp):
 
     def compute(self, be, x, h0, c0, W, R, b, *rest, needed):
         return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, *rest,
-                                needed=needed)
+                                needed=needed, loops=loops_for(self, be.xp, x, R, rest))
 
     def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs, *g_masked):
         saved_only = g_masked[1:] if self.mask_output else g_masked
@@ -256,7 +257,8 @@ class LSTMSequenceGradOp(FusedLSTMOp):
         return out
 
     def compute(self, be, *arrays):
-        return sequence_backward(be.xp, self, numpy_backward_step, *arrays)
+        return sequence_backward(be.xp, self, numpy_backward_step, *arrays,
+                                 loops=loops_for(self, be.xp, arrays[0], arrays[4], arrays[6:]))
 
     def primal(self, inputs):
         # (x, h0, c0, W, R, b, [peepholes,] [mask,] saved arrays, cotangents): the saved

@@ -222,12 +222,15 @@ def recurrent_grad(xp, R, hm):
     return grad
 
 
-def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed):
+def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed, loops=None):
     """lstm_sequence's outputs (hs, h_T, c_T, gates, cs[, h_cells]); ``gates`` and ``cs``
     only when ``needed`` says the backward op reads them; with a projection, the
-    cells' own outputs h_cells (T, B, U) too. ``rest``: see split_inputs."""
+    cells' own outputs h_cells (T, B, U) too. ``rest``: see split_inputs. ``loops``:
+    compiled loops (ops/lstm_numba.py) that run the recurrence instead of the steps."""
     peep, P, mask, xm, hm, _ = split_inputs(op, rest)
     zx = _input_projection(xp, op, x, W, b, xm)
+    if loops is not None:
+        return loops.forward(zx, h0, c0, R, peep)
     product, project = recurrent_product(xp, R, hm), projector(xp, op, P)
     T, B, D = x.shape
     U, H = W.shape[1] // 4, R.shape[0]
@@ -265,10 +268,11 @@ def numpy_forward_step(xp, op, B, U, dtype):
     return step
 
 
-def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest):
+def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest, loops=None):
     """lstm_sequence_grad's outputs (gx, gh0, gc0, gW, gR, gb[, gp_i, gp_f, gp_o][, gP]).
     ``rest``: the optional inputs (split_inputs), then hs, gates, cs[, h_cells], g_hs,
-    g_hT, g_cT; masked: states h, gates, cs, states c[, h_cells], g_hs, g_hT, g_cT, g_y."""
+    g_hT, g_cT; masked: states h, gates, cs, states c[, h_cells], g_hs, g_hT, g_cT, g_y.
+    ``loops``: as for sequence_forward."""
     peep, P, mask, xm, hm, saved = split_inputs(op, rest)
     saved = list(saved)
     hc = saved.pop(4 if op.mask_output else 3) if P is not None else None
@@ -279,10 +283,13 @@ def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest):
         cst = cs              # unmasked, the c entering a step is the previous cell's
     T, B, D = x.shape
     U, H = W.shape[1] // 4, R.shape[0]
-    step = make_step(xp, op, B, U, x.dtype)
     proj = None if P is None else (P, hs, xp.empty((T, B, H), x.dtype))
-    dz, dh, dc, gp = _backward_loop(xp, op, step, recurrent_grad(xp, R, hm), c0, gates, cs,
-                                    cst, g_hs, g_hT, g_cT, peep, mask, g_y, proj)
+    if loops is not None:
+        dz, dh, dc, gp = loops.backward(gates, cs, c0, g_hs, g_hT, g_cT, R, peep)
+    else:
+        dz, dh, dc, gp = _backward_loop(xp, op, make_step(xp, op, B, U, x.dtype),
+                                        recurrent_grad(xp, R, hm), c0, gates, cs, cst, g_hs,
+                                        g_hT, g_cT, peep, mask, g_y, proj)
     # the hidden state entering step t is the previous step's (h0 for the first)
     first, later, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
         (0, slice(1, T), slice(0, T - 1))

@@ -1,0 +1,232 @@
+"""The LSTM sequence loops compiled with numba: the optional extra ``fast``
+(``pip install 'tinygraph[fast]'``).
+
+For small layers a step of the NumPy loop (ops/lstm_kernels.py) is a dozen ufunc
+calls on arrays of a few dozen numbers: Python and NumPy's per-call cost is most of
+the time (train-S: about 9 us forward and 14 us backward per step). These loops run
+the whole recurrence, the h @ R products included, in one compiled call. The input
+projection and the weight-gradient GEMMs around them stay NumPy's (BLAS), shared
+with the NumPy path.
+
+They are used only where they win (``loops_for``): without numba, for masks, dropout
+masks or a projection, on another backend, or when a step has more than
+``MAX_STEP_ELEMENTS`` batch x unit elements (PyPI's llvmlite has no SVML, so numba
+calls the C library's tanh one number at a time, far slower than NumPy's vectorised
+one on big arrays), the NumPy loops run. The math is the one of ops/lstm_step.py,
+written per element; the activations are the fused table's (ops/activations.py),
+the same formulas as its NumPy and CUDA forms. ``TINYGRAPH_NUMBA=0`` turns them off.
+"""
+import math
+import os
+
+import numpy as np
+
+from .lstm_kernels import math_of, split_inputs
+
+try:
+    import numba
+except ImportError:          # the optional extra "fast" is not installed
+    numba = None
+
+# the activations these loops implement, by code (a fused op naming another one runs
+# on the NumPy loops)
+NAMES = ("tanh", "sigmoid", "relu", "linear", "hard_sigmoid", "hard_sigmoid_v1")
+# batch x units of one step above which NumPy's vectorised ufuncs are faster
+MAX_STEP_ELEMENTS = 256
+ENABLED = numba is not None and os.environ.get("TINYGRAPH_NUMBA", "1") != "0"
+
+
+def _jit(fn):
+    """numba-compiled (cached on disk) when numba is installed; else the plain
+    function (the tests run it as the reference of the compiled one)."""
+    return fn if numba is None else numba.njit(cache=True, nogil=True)(fn)
+
+
+@_jit
+def _tanh_f32(x):
+    """tanh to float32 accuracy: the rational approximation XLA and Eigen use for float32
+    (odd degree-13 over even degree-6 polynomial on [-7.9, 7.9], +-1 beyond), a few
+    times faster than the C library's tanh, which numba calls one number at a time."""
+    if abs(x) < 4e-4:
+        return x
+    x = min(max(x, -7.90531110763549805), 7.90531110763549805)
+    x2 = x * x
+    p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13
+    p = x2 * p - 8.60467152213735e-11
+    p = x2 * p + 5.12229709037114e-08
+    p = x2 * p + 1.48572235717979e-05
+    p = x2 * p + 6.37261928875436e-04
+    p = x2 * p + 4.89352455891786e-03
+    q = x2 * 1.19825839466702e-06 + 1.18534705686654e-04
+    q = x2 * q + 2.26843463243900e-03
+    q = x2 * q + 4.89352518554385e-03
+    return x * p / q
+
+
+@_jit
+def _tanh(x, f32):
+    return _tanh_f32(x) if f32 else math.tanh(x)
+
+
+@_jit
+def _act(code, x, f32):
+    if code == 0:
+        return _tanh(x, f32)
+    if code == 1:
+        return 0.5 * _tanh(0.5 * x, f32) + 0.5
+    if code == 2:
+        return x if x > 0 else 0.0 * x
+    if code == 3:
+        return x
+    slope = 1.0 / 6.0 if code == 4 else 0.2
+    return min(max(x * slope + 0.5, 0.0), 1.0)
+
+
+@_jit
+def _grad(code, y):
+    """act'(x) from the output y = act(x)."""
+    if code == 0:
+        return 1.0 - y * y
+    if code == 1:
+        return y * (1.0 - y)
+    if code == 2:
+        return 1.0 if y > 0 else 0.0
+    if code == 3:
+        return 1.0
+    slope = 1.0 / 6.0 if code == 4 else 0.2
+    return slope if 0.0 < y < 1.0 else 0.0
+
+
+@_jit
+def _forward(zx, R, h0, c0, peep, clip, act, ract, offs, reverse, f32, hs, gates, cs):
+    """The recurrence over zx (T, B, 4U: every step's x_t @ W + b, forget bias in):
+    writes hs, the activated gates and the cell states; returns (h_T, c_T)."""
+    T, B, U4 = zx.shape
+    U, H = U4 // 4, R.shape[0]
+    oi, of, og, oo = offs[0], offs[1], offs[2], offs[3]
+    h, c = h0.copy(), c0.copy()
+    a = np.empty(U4, zx.dtype)
+    for k in range(T):
+        t = T - 1 - k if reverse else k
+        for b in range(B):
+            a[:] = zx[t, b]
+            for j in range(H):                      # a += h_b @ R
+                hj = h[b, j]
+                for q in range(U4):
+                    a[q] += hj * R[j, q]
+            for u in range(U):
+                cp, zi, zf, zo = c[b, u], a[oi + u], a[of + u], a[oo + u]
+                if peep.shape[0]:
+                    zi += peep[0, u] * cp
+                    zf += peep[1, u] * cp
+                i, f, g = _act(ract, zi, f32), _act(ract, zf, f32), _act(act, a[og + u], f32)
+                cn = f * cp + i * g
+                if clip >= 0:
+                    cn = min(max(cn, -clip), clip)
+                if peep.shape[0]:
+                    zo += peep[2, u] * cn               # reads the new, clipped c
+                o = _act(ract, zo, f32)
+                gates[t, b, oi + u], gates[t, b, of + u] = i, f
+                gates[t, b, og + u], gates[t, b, oo + u] = g, o
+                cs[t, b, u] = c[b, u] = cn
+                hs[t, b, u] = o * _act(act, cn, f32)
+            h[b] = hs[t, b]
+    return h, c
+
+
+@_jit
+def _backward(gates, cs, c0, g_hs, g_hT, g_cT, RT, peep, clip, act, ract, offs, reverse, f32,
+              dz, gp):
+    """The recurrence backwards (RT: R transposed, (4U, H)): writes dz (T, B, 4U), adds
+    the peephole gradients to gp (3, U); returns the gradients of h0 and c0."""
+    T, B, U4 = gates.shape
+    U, H = U4 // 4, RT.shape[1]
+    oi, of, og, oo = offs[0], offs[1], offs[2], offs[3]
+    dh, dc = g_hT.copy(), g_cT.copy()
+    for k in range(T - 1, -1, -1):
+        t = T - 1 - k if reverse else k
+        tp = T - k if reverse else k - 1           # the step before, in processing order
+        for b in range(B):
+            for u in range(U):
+                i, f, g, o = gates[t, b, oi + u], gates[t, b, of + u], gates[t, b, og + u], \
+                    gates[t, b, oo + u]
+                c = cs[t, b, u]
+                cp = cs[tp, b, u] if k > 0 else c0[b, u]
+                dhu = dh[b, u] + g_hs[t, b, u]
+                ac = _act(act, c, f32)
+                do = dhu * ac * _grad(ract, o)
+                dcu = dc[b, u] + dhu * o * _grad(act, ac)
+                if peep.shape[0]:
+                    dcu += do * peep[2, u]
+                    gp[2, u] += do * c
+                if clip >= 0 and abs(f * cp + i * g) > clip:
+                    dcu = 0.0 * dcu
+                di, df = dcu * g * _grad(ract, i), dcu * cp * _grad(ract, f)
+                dz[t, b, oi + u], dz[t, b, of + u] = di, df
+                dz[t, b, og + u], dz[t, b, oo + u] = dcu * i * _grad(act, g), do
+                dcu *= f
+                if peep.shape[0]:
+                    dcu += di * peep[0, u] + df * peep[1, u]
+                    gp[0, u] += di * cp
+                    gp[1, u] += df * cp
+                dc[b, u] = dcu
+            dh[b] = 0.0                             # dh_b = dz_b @ R.T, row by row of RT
+            for q in range(U4):
+                dq = dz[t, b, q]
+                for j in range(H):
+                    dh[b, j] += dq * RT[q, j]
+    return dh, dc
+
+
+class Loops:
+    """The compiled loops for one fused op's attributes (see ``loops_for``)."""
+
+    def __init__(self, op, U):
+        self.op = op
+        self.codes = NAMES.index(op.activation), NAMES.index(op.recurrent_activation)
+        slices = math_of(op).gate_slices(U)
+        self.offs = np.array([s.start for s in slices], np.int64)
+        self.clip = -1.0 if op.cell_clip is None else float(op.cell_clip)
+
+    def _peep(self, peep, U, dtype):
+        return np.stack(peep) if peep else np.empty((0, U), dtype)
+
+    def forward(self, zx, h0, c0, R, peep):
+        """(hs, h_T, c_T, gates, cs) from every step's input projection zx."""
+        T, B, U4 = zx.shape
+        U = U4 // 4
+        h0, c0 = (np.ascontiguousarray(np.broadcast_to(s, (B, U)), zx.dtype) for s in (h0, c0))
+        hs, cs = np.empty((T, B, U), zx.dtype), np.empty((T, B, U), zx.dtype)
+        gates = np.empty((T, B, U4), zx.dtype)
+        h, c = _forward(zx, np.ascontiguousarray(R), h0, c0, self._peep(peep, U, zx.dtype),
+                        self.clip, *self.codes, self.offs, self.op.reverse, zx.dtype == np.float32,
+                        hs, gates, cs)
+        return hs, h, c, gates, cs
+
+    def backward(self, gates, cs, c0, g_hs, g_hT, g_cT, R, peep):
+        """(dz, gh0, gc0, peephole gradients as (1, U) rows) of the recurrence."""
+        T, B, U4 = gates.shape
+        U, dtype = U4 // 4, gates.dtype
+        dz, gp = np.empty_like(gates), np.zeros((3 if peep else 0, 1, U), dtype)
+
+        def arr(v, shape):
+            return np.ascontiguousarray(np.broadcast_to(v, shape), dtype)
+        dh, dc = _backward(gates, cs, arr(c0, (B, U)), arr(g_hs, (T, B, U)), arr(g_hT, (B, U)),
+                           arr(g_cT, (B, U)), np.ascontiguousarray(R.T), self._peep(peep, U, dtype),
+                           self.clip, *self.codes, self.offs, self.op.reverse,
+                           dtype == np.float32, dz, gp[:, 0])
+        return dz, dh, dc, list(gp)
+
+
+def loops_for(op, xp, x, R, rest):
+    """The compiled loops for this run of a sequence op (x, R and its inputs after
+    (x, h0, c0, W, R, b)), or None where the NumPy loops run (see the module's doc)."""
+    _, P, mask, xm, hm, _ = split_inputs(op, rest)
+    if not ENABLED or xp is not np or P is not None or mask is not None or xm is not None \
+            or hm is not None or op.activation not in NAMES \
+            or op.recurrent_activation not in NAMES or x.dtype not in (np.float32, np.float64):
+        return None
+    U = R.shape[1] // 4
+    if x.shape[1] * U > MAX_STEP_ELEMENTS:
+        return None
+    return Loops(op, U)
