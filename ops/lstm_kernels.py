@@ -297,16 +297,16 @@ def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest, loops=None):
         [(_block(U, k), None if xm is None else xm[k], None if hm is None else hm[k])
          for k in range(4)]
     gx, gW, gR = None, xp.empty_like(W), xp.empty_like(R)
-    for cols, xk, hk in blocks:                  # one GEMM each over all steps
+    for cols, xk, hk in blocks:                  # one GEMM each over all steps, in place
         dzk = dz[..., cols]
         d2 = dzk.reshape(T * B, -1)
         gxk = xp.matmul(d2, W[:, cols].T).reshape(T, B, D)
         gxk = gxk if xk is None else gxk * xk
         gx = gxk if gx is None else gx + gxk
-        gW[:, cols] = xp.matmul((x if xk is None else x * xk).reshape(T * B, D).T, d2)
+        xp.matmul((x if xk is None else x * xk).reshape(T * B, D).T, d2, out=gW[:, cols])
         h_prev, h_first = (hs[prev], h0) if hk is None else (hs[prev] * hk, h0 * hk)
-        gR[:, cols] = xp.matmul(h_prev.reshape(-1, H).T, dzk[later].reshape(-1, d2.shape[1])) \
-            + xp.matmul(h_first.T, dzk[first])
+        xp.matmul(h_prev.reshape(-1, H).T, dzk[later].reshape(-1, d2.shape[1]), out=gR[:, cols])
+        gR[:, cols] += xp.matmul(h_first.T, dzk[first])
     gb = dz.reshape(T * B, 4 * U).sum(0)
     gP = () if P is None else (xp.matmul(hc.reshape(-1, U).T, proj[2].reshape(-1, H)),)
     return (gx, dh, dc, gW, gR, gb) + tuple(g.sum(0) for g in gp) + gP

@@ -16,6 +16,7 @@ one on big arrays), the NumPy loops run. The math is the one of ops/lstm_step.py
 written per element; the activations are the fused table's (ops/activations.py),
 the same formulas as its NumPy and CUDA forms. ``TINYGRAPH_NUMBA=0`` turns them off.
 """
+import functools
 import math
 import os
 
@@ -195,7 +196,7 @@ class Loops:
         """(hs, h_T, c_T, gates, cs) from every step's input projection zx."""
         T, B, U4 = zx.shape
         U = U4 // 4
-        h0, c0 = (np.ascontiguousarray(np.broadcast_to(s, (B, U)), zx.dtype) for s in (h0, c0))
+        h0, c0 = _dense(h0, (B, U), zx.dtype), _dense(c0, (B, U), zx.dtype)
         hs, cs = np.empty((T, B, U), zx.dtype), np.empty((T, B, U), zx.dtype)
         gates = np.empty((T, B, U4), zx.dtype)
         h, c = _forward(zx, np.ascontiguousarray(R), h0, c0, self._peep(peep, U, zx.dtype),
@@ -208,14 +209,24 @@ class Loops:
         T, B, U4 = gates.shape
         U, dtype = U4 // 4, gates.dtype
         dz, gp = np.empty_like(gates), np.zeros((3 if peep else 0, 1, U), dtype)
-
-        def arr(v, shape):
-            return np.ascontiguousarray(np.broadcast_to(v, shape), dtype)
-        dh, dc = _backward(gates, cs, arr(c0, (B, U)), arr(g_hs, (T, B, U)), arr(g_hT, (B, U)),
-                           arr(g_cT, (B, U)), np.ascontiguousarray(R.T), self._peep(peep, U, dtype),
+        dh, dc = _backward(gates, cs, _dense(c0, (B, U), dtype), _dense(g_hs, (T, B, U), dtype),
+                           _dense(g_hT, (B, U), dtype), _dense(g_cT, (B, U), dtype),
+                           np.ascontiguousarray(R.T), self._peep(peep, U, dtype),
                            self.clip, *self.codes, self.offs, self.op.reverse,
                            dtype == np.float32, dz, gp[:, 0])
         return dz, dh, dc, list(gp)
+
+
+def _dense(a, shape, dtype):
+    """``a`` as a C-contiguous array of ``shape`` (broadcast) and ``dtype``."""
+    if a.shape == shape and a.dtype == dtype and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _loops(op, U):
+    return Loops(op, U)
 
 
 def loops_for(op, xp, x, R, rest):
@@ -229,4 +240,4 @@ def loops_for(op, xp, x, R, rest):
     U = R.shape[1] // 4
     if x.shape[1] * U > MAX_STEP_ELEMENTS:
         return None
-    return Loops(op, U)
+    return _loops(op, U)
