@@ -230,7 +230,9 @@ def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed, loops
     peep, P, mask, xm, hm, _ = split_inputs(op, rest)
     zx = _input_projection(xp, op, x, W, b, xm)
     if loops is not None:
-        return loops.forward(zx, h0, c0, R, peep)
+        hs, h, c, gates, cs = loops.forward(zx, h0, c0, R, peep)
+        keep = needed[3] or needed[4]
+        return hs, h, c, gates if keep else None, cs if keep else None
     product, project = recurrent_product(xp, R, hm), projector(xp, op, P)
     T, B, D = x.shape
     U, H = W.shape[1] // 4, R.shape[0]

@@ -14,8 +14,14 @@ masks or a projection, on another backend, or when a step has more than
 calls the C library's tanh one number at a time, far slower than NumPy's vectorised
 one on big arrays), the NumPy loops run. The math is the one of ops/lstm_step.py,
 written per element; the activations are the fused table's (ops/activations.py),
-the same formulas as its NumPy and CUDA forms. ``TINYGRAPH_NUMBA=0`` turns them off.
+the same formulas as its NumPy and CUDA forms.
+
+They are opt-in: ``TINYGRAPH_NUMBA=1`` in the environment, or ``with
+compiled_loops():``. Their float32 results differ from the NumPy loops' by float32
+rounding (another summation order in h @ R, a rational tanh): within the parity
+tolerances, not bit for bit, so the default stays the NumPy loops.
 """
+import contextlib
 import functools
 import math
 import os
@@ -34,7 +40,21 @@ except ImportError:          # the optional extra "fast" is not installed
 NAMES = ("tanh", "sigmoid", "relu", "linear", "hard_sigmoid", "hard_sigmoid_v1")
 # batch x units of one step above which NumPy's vectorised ufuncs are faster
 MAX_STEP_ELEMENTS = 256
-ENABLED = numba is not None and os.environ.get("TINYGRAPH_NUMBA", "1") != "0"
+# opt-in (the NumPy loops stay the default, installed or not): TINYGRAPH_NUMBA=1, or
+# inside ``with compiled_loops():``
+ENABLED = numba is not None and os.environ.get("TINYGRAPH_NUMBA") == "1"
+
+
+@contextlib.contextmanager
+def compiled_loops(on=True):
+    """Inside the block, sequence ops run the compiled loops where they apply (``on``)
+    or the NumPy loops (``on=False``); a no-op without numba."""
+    global ENABLED
+    was, ENABLED = ENABLED, bool(on) and numba is not None
+    try:
+        yield
+    finally:
+        ENABLED = was
 
 
 def _jit(fn):
@@ -43,63 +63,72 @@ def _jit(fn):
     return fn if numba is None else numba.njit(cache=True, nogil=True)(fn)
 
 
+# The loops compute with these constants in the data's dtype (the array ``k``): float32
+# data is then computed in float32, as by the NumPy loops (numba would promote every
+# float32 value multiplied by a Python float to float64). Their places in ``k``:
+HALF, ONE, ZERO, SIXTH, FIFTH, CLIP, TINY, BOUND, P0, Q0 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 15
+# tanh to float32 accuracy: the rational approximation XLA and Eigen use for float32,
+# x * P(x^2) / Q(x^2) on [-BOUND, BOUND] (+-1 beyond), a few times faster than the C
+# library's tanh, which numba calls one number at a time (no SVML); float64 data gets
+# the C library's tanh
+TANH_P = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+          5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03)
+TANH_Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)
+
+
+def constants(dtype, clip):
+    """The array ``k`` for data of ``dtype`` and a cell_clip (negative: none)."""
+    return np.array((0.5, 1.0, 0.0, 1.0 / 6.0, 0.2, clip, 4e-4, 7.90531110763549805)
+                    + TANH_P + TANH_Q, dtype)
+
+
 @_jit
-def _tanh_f32(x):
-    """tanh to float32 accuracy: the rational approximation XLA and Eigen use for float32
-    (odd degree-13 over even degree-6 polynomial on [-7.9, 7.9], +-1 beyond), a few
-    times faster than the C library's tanh, which numba calls one number at a time."""
-    if abs(x) < 4e-4:
+def _tanh(x, k, f32):
+    if not f32:
+        return math.tanh(x)
+    if abs(x) < k[TINY]:
         return x
-    x = min(max(x, -7.90531110763549805), 7.90531110763549805)
+    x = min(max(x, -k[BOUND]), k[BOUND])
     x2 = x * x
-    p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13
-    p = x2 * p - 8.60467152213735e-11
-    p = x2 * p + 5.12229709037114e-08
-    p = x2 * p + 1.48572235717979e-05
-    p = x2 * p + 6.37261928875436e-04
-    p = x2 * p + 4.89352455891786e-03
-    q = x2 * 1.19825839466702e-06 + 1.18534705686654e-04
-    q = x2 * q + 2.26843463243900e-03
-    q = x2 * q + 4.89352518554385e-03
+    p, q = k[P0], k[Q0]
+    for n in range(1, 7):
+        p = x2 * p + k[P0 + n]
+    for n in range(1, 4):
+        q = x2 * q + k[Q0 + n]
     return x * p / q
 
 
 @_jit
-def _tanh(x, f32):
-    return _tanh_f32(x) if f32 else math.tanh(x)
-
-
-@_jit
-def _act(code, x, f32):
+def _act(code, x, k, f32):
     if code == 0:
-        return _tanh(x, f32)
+        return _tanh(x, k, f32)
     if code == 1:
-        return 0.5 * _tanh(0.5 * x, f32) + 0.5
+        return k[HALF] * _tanh(k[HALF] * x, k, f32) + k[HALF]
     if code == 2:
-        return x if x > 0 else 0.0 * x
+        return x if x > k[ZERO] else k[ZERO] * x
     if code == 3:
         return x
-    slope = 1.0 / 6.0 if code == 4 else 0.2
-    return min(max(x * slope + 0.5, 0.0), 1.0)
+    slope = k[SIXTH] if code == 4 else k[FIFTH]
+    return min(max(x * slope + k[HALF], k[ZERO]), k[ONE])
 
 
 @_jit
-def _grad(code, y):
+def _grad(code, y, k):
     """act'(x) from the output y = act(x)."""
     if code == 0:
-        return 1.0 - y * y
+        return k[ONE] - y * y
     if code == 1:
-        return y * (1.0 - y)
+        return y * (k[ONE] - y)
     if code == 2:
-        return 1.0 if y > 0 else 0.0
+        return k[ONE] if y > k[ZERO] else k[ZERO]
     if code == 3:
-        return 1.0
-    slope = 1.0 / 6.0 if code == 4 else 0.2
-    return slope if 0.0 < y < 1.0 else 0.0
+        return k[ONE]
+    slope = k[SIXTH] if code == 4 else k[FIFTH]
+    return slope if k[ZERO] < y < k[ONE] else k[ZERO]
 
 
 @_jit
-def _forward(zx, R, h0, c0, peep, clip, act, ract, offs, reverse, f32, hs, gates, cs):
+def _forward(zx, R, h0, c0, peep, k, act, ract, offs, reverse, f32, hs, gates, cs):
     """The recurrence over zx (T, B, 4U: every step's x_t @ W + b, forget bias in):
     writes hs, the activated gates and the cell states; returns (h_T, c_T)."""
     T, B, U4 = zx.shape
@@ -107,8 +136,8 @@ def _forward(zx, R, h0, c0, peep, clip, act, ract, offs, reverse, f32, hs, gates
     oi, of, og, oo = offs[0], offs[1], offs[2], offs[3]
     h, c = h0.copy(), c0.copy()
     a = np.empty(U4, zx.dtype)
-    for k in range(T):
-        t = T - 1 - k if reverse else k
+    for n in range(T):
+        t = T - 1 - n if reverse else n
         for b in range(B):
             a[:] = zx[t, b]
             for j in range(H):                      # a += h_b @ R
@@ -120,23 +149,24 @@ def _forward(zx, R, h0, c0, peep, clip, act, ract, offs, reverse, f32, hs, gates
                 if peep.shape[0]:
                     zi += peep[0, u] * cp
                     zf += peep[1, u] * cp
-                i, f, g = _act(ract, zi, f32), _act(ract, zf, f32), _act(act, a[og + u], f32)
+                i, f = _act(ract, zi, k, f32), _act(ract, zf, k, f32)
+                g = _act(act, a[og + u], k, f32)
                 cn = f * cp + i * g
-                if clip >= 0:
-                    cn = min(max(cn, -clip), clip)
+                if k[CLIP] >= k[ZERO]:
+                    cn = min(max(cn, -k[CLIP]), k[CLIP])
                 if peep.shape[0]:
                     zo += peep[2, u] * cn               # reads the new, clipped c
-                o = _act(ract, zo, f32)
+                o = _act(ract, zo, k, f32)
                 gates[t, b, oi + u], gates[t, b, of + u] = i, f
                 gates[t, b, og + u], gates[t, b, oo + u] = g, o
                 cs[t, b, u] = c[b, u] = cn
-                hs[t, b, u] = o * _act(act, cn, f32)
+                hs[t, b, u] = o * _act(act, cn, k, f32)
             h[b] = hs[t, b]
     return h, c
 
 
 @_jit
-def _backward(gates, cs, c0, g_hs, g_hT, g_cT, RT, peep, clip, act, ract, offs, reverse, f32,
+def _backward(gates, cs, c0, g_hs, g_hT, g_cT, RT, peep, k, act, ract, offs, reverse, f32,
               dz, gp):
     """The recurrence backwards (RT: R transposed, (4U, H)): writes dz (T, B, 4U), adds
     the peephole gradients to gp (3, U); returns the gradients of h0 and c0."""
@@ -144,34 +174,34 @@ def _backward(gates, cs, c0, g_hs, g_hT, g_cT, RT, peep, clip, act, ract, offs, 
     U, H = U4 // 4, RT.shape[1]
     oi, of, og, oo = offs[0], offs[1], offs[2], offs[3]
     dh, dc = g_hT.copy(), g_cT.copy()
-    for k in range(T - 1, -1, -1):
-        t = T - 1 - k if reverse else k
-        tp = T - k if reverse else k - 1           # the step before, in processing order
+    for n in range(T - 1, -1, -1):
+        t = T - 1 - n if reverse else n
+        tp = T - n if reverse else n - 1           # the step before, in processing order
         for b in range(B):
             for u in range(U):
                 i, f, g, o = gates[t, b, oi + u], gates[t, b, of + u], gates[t, b, og + u], \
                     gates[t, b, oo + u]
                 c = cs[t, b, u]
-                cp = cs[tp, b, u] if k > 0 else c0[b, u]
+                cp = cs[tp, b, u] if n > 0 else c0[b, u]
                 dhu = dh[b, u] + g_hs[t, b, u]
-                ac = _act(act, c, f32)
-                do = dhu * ac * _grad(ract, o)
-                dcu = dc[b, u] + dhu * o * _grad(act, ac)
+                ac = _act(act, c, k, f32)
+                do = dhu * ac * _grad(ract, o, k)
+                dcu = dc[b, u] + dhu * o * _grad(act, ac, k)
                 if peep.shape[0]:
                     dcu += do * peep[2, u]
                     gp[2, u] += do * c
-                if clip >= 0 and abs(f * cp + i * g) > clip:
-                    dcu = 0.0 * dcu
-                di, df = dcu * g * _grad(ract, i), dcu * cp * _grad(ract, f)
+                if k[CLIP] >= k[ZERO] and abs(f * cp + i * g) > k[CLIP]:
+                    dcu = k[ZERO] * dcu
+                di, df = dcu * g * _grad(ract, i, k), dcu * cp * _grad(ract, f, k)
                 dz[t, b, oi + u], dz[t, b, of + u] = di, df
-                dz[t, b, og + u], dz[t, b, oo + u] = dcu * i * _grad(act, g), do
+                dz[t, b, og + u], dz[t, b, oo + u] = dcu * i * _grad(act, g, k), do
                 dcu *= f
                 if peep.shape[0]:
                     dcu += di * peep[0, u] + df * peep[1, u]
                     gp[0, u] += di * cp
                     gp[1, u] += df * cp
                 dc[b, u] = dcu
-            dh[b] = 0.0                             # dh_b = dz_b @ R.T, row by row of RT
+            dh[b] = k[ZERO]                            # dh_b = dz_b @ R.T, row by row of RT
             for q in range(U4):
                 dq = dz[t, b, q]
                 for j in range(H):
@@ -187,7 +217,8 @@ class Loops:
         self.codes = NAMES.index(op.activation), NAMES.index(op.recurrent_activation)
         slices = math_of(op).gate_slices(U)
         self.offs = np.array([s.start for s in slices], np.int64)
-        self.clip = -1.0 if op.cell_clip is None else float(op.cell_clip)
+        clip = -1.0 if op.cell_clip is None else float(op.cell_clip)
+        self.k = {np.dtype(t): constants(t, clip) for t in (np.float32, np.float64)}
 
     def _peep(self, peep, U, dtype):
         return np.stack(peep) if peep else np.empty((0, U), dtype)
@@ -200,7 +231,8 @@ class Loops:
         hs, cs = np.empty((T, B, U), zx.dtype), np.empty((T, B, U), zx.dtype)
         gates = np.empty((T, B, U4), zx.dtype)
         h, c = _forward(zx, np.ascontiguousarray(R), h0, c0, self._peep(peep, U, zx.dtype),
-                        self.clip, *self.codes, self.offs, self.op.reverse, zx.dtype == np.float32,
+                        self.k[zx.dtype], *self.codes, self.offs, self.op.reverse,
+                        zx.dtype == np.float32,
                         hs, gates, cs)
         return hs, h, c, gates, cs
 
@@ -212,7 +244,7 @@ class Loops:
         dh, dc = _backward(gates, cs, _dense(c0, (B, U), dtype), _dense(g_hs, (T, B, U), dtype),
                            _dense(g_hT, (B, U), dtype), _dense(g_cT, (B, U), dtype),
                            np.ascontiguousarray(R.T), self._peep(peep, U, dtype),
-                           self.clip, *self.codes, self.offs, self.op.reverse,
+                           self.k[dtype], *self.codes, self.offs, self.op.reverse,
                            dtype == np.float32, dz, gp[:, 0])
         return dz, dh, dc, list(gp)
 

@@ -79,3 +79,6 @@ def test_the_compiled_loops_run_only_where_they_apply(monkeypatch):
     assert lstm_numba.loops_for(masked, np, x, R, (np.ones((T, B), bool),)) is None
     monkeypatch.setattr(lstm_numba, "ENABLED", False)
     assert lstm_numba.loops_for(op, np, x, R, ()) is None
+    with lstm_numba.compiled_loops():                    # opt-in for a block, then off again
+        assert (lstm_numba.loops_for(op, np, x, R, ()) is None) == (lstm_numba.numba is None)
+    assert lstm_numba.loops_for(op, np, x, R, ()) is None

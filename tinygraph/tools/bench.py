@@ -24,6 +24,7 @@ import numpy as np
 import tinygraph as tg
 from tinygraph import layers
 from tinygraph.layers import rnn_cell
+from tinygraph.ops import lstm_numba
 
 WORKLOADS = {
     # name: (B, T, I, H, train)
@@ -178,6 +179,14 @@ def _time(fn):
     return time.perf_counter() - t
 
 
+def _compiled(step):
+    """``step`` run with the compiled sequence loops (ops/lstm_numba.py) where they apply."""
+    def run():
+        with lstm_numba.compiled_loops():
+            return step()
+    return run
+
+
 def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=(), pause=PAUSE_S):
     """Interleaved rounds of every contender on one workload, ``pause`` seconds between
     two contenders. ``backends``: more tinygraph backends to time (fused)."""
@@ -186,6 +195,8 @@ def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=(),
     contenders, status = {}, {}
     contenders["tinygraph fused"] = tinygraph_step(B, T, I, H, train, True, cell=cell)[0]
     contenders["tinygraph unfused"] = tinygraph_step(B, T, I, H, train, False, cell=cell)[0]
+    if lstm_numba.numba is not None:          # the optional extra "fast": its loops, opt-in
+        contenders["tinygraph numba"] = _compiled(contenders["tinygraph fused"])
     for b in backends:
         key = f"tinygraph fused ({b})"
         try:
