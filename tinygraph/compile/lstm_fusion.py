@@ -8,8 +8,10 @@ kernels of ops/lstm.py in its place.
 - ``lstm_sequence_fusion``: a loop whose body is one fused cell fed by ``x_t @ W +
   h @ R + b`` (Keras), ``concat([x_t, h]) @ K + b`` (TF1) or four per-gate products
   (implementation=1), with peepholes, clipping and RNN masks, or an unrolled chain of
-  identical fused cells over ``x[0], x[1], ...``, becomes one ``lstm_sequence`` op
-  (how a loop body is read: tinygraph/compile/lstm_loop_body.py).
+  identical fused cells over ``x[0], x[1], ...`` (implementation=1's per-gate products
+  and dropout masks included), becomes one ``lstm_sequence`` op (how a loop body is
+  read: tinygraph/compile/lstm_loop_body.py). Unrolled chains whose states pass
+  through a mask or a projection stay step by step and say why.
 
 Backward passes are fused by differentiating the fused forward graph (the backward
 fusion stage): fused ops have fused VJPs. Every LSTM-looking subgraph a rule leaves
@@ -17,7 +19,8 @@ alone is reported with the reason (``Session.explain`` prints them).
 """
 import numpy as np
 
-from tinygraph.compile.lstm_loop_body import PER_GATE_PRODUCTS, is_const, pairs, read_body, step_terms
+from tinygraph.compile.lstm_loop_body import (PER_GATE_PRODUCTS, _dropout_masks, _projections,
+                                              is_const, pairs, read_body, step_terms)
 from tinygraph.compile.rewrite import Decline, Extension, Rule, rewrite
 from tinygraph.ir.function import Function
 from tinygraph.ir.graph import apply, in_scope, topo_nodes
@@ -372,6 +375,70 @@ def _chain_steps(chain, W, R, bias):
     return xs_t, h0, interior
 
 
+class _Everything:
+    """Every node: unrolled steps are checked to read the same tensors instead."""
+
+    def __contains__(self, node_id):
+        return True
+
+
+def _gate_step_input(z, k):
+    """x[k] (or unstack(x)[k]) under the products of a per-gate step's first gate."""
+    terms = step_terms(z.node.inputs[0]) if _op(z) == "concat" else None
+    for a, _, _ in (terms[0] if terms else ()):
+        for t in [a] + (list(a.node.inputs) if _op(a) == "multiply" else []):
+            if t.ndim == 2 and t.node.inputs and t.node.inputs[0].ndim == 3 and (
+                    (_op(t) == "getitem" and t.node.op.index[:1] == (k,))
+                    or (_op(t) == "unstack" and t.index == k)):
+                return t
+    return None
+
+
+def _initial_h(z0, blocks):
+    """The h the first step's recurrent products read: the operand of its first gate's
+    product with the recurrent weight of ``blocks`` (a later step's), unmasked."""
+    w, r = blocks[0][1][0][0], blocks[0][4]
+    terms = step_terms(z0.node.inputs[0]) if _op(z0) == "concat" else None
+    a = next((a for a, v, _ in (terms[0] if terms else ()) if v is w), None)
+    if a is None or r is None:
+        return a
+    return next((p for p, m in pairs(a) if m is r), None) if _op(a) == "multiply" else None
+
+
+def _blocks_key(blocks):
+    def parts(ps):
+        return tuple((id(t), None if rows is None else (rows.start, rows.stop)) for t, rows in ps)
+    return tuple((parts(b[0]), parts(b[1]), id(b[2]), id(b[3]), id(b[4])) for b in blocks)
+
+
+def _gate_chain_steps(chain):
+    """(x_t per step, h0, the z nodes, the gate blocks) of a chain of implementation=1
+    steps (one product per gate, dropout masks per gate), or a Decline."""
+    everything, steps = _Everything(), []
+    for k, n in enumerate(chain):
+        z = n.inputs[0]
+        x_t = _gate_step_input(z, k)
+        h_in = chain[k - 1].outputs[0] if k else _initial_h(z, steps[0][2]) if steps else None
+        if k == 0:                               # read after step 1, which fixes R
+            steps.append(None)
+            continue
+        if x_t is None:
+            return Decline(PER_GATE_PRODUCTS)
+        blocks = _projections(z, x_t, h_in, everything)
+        if isinstance(blocks, str):
+            return Decline(f"{blocks}; the unrolled steps are fused step by step")
+        steps.append((x_t, h_in, blocks))
+    z0, key = chain[0].inputs[0], _blocks_key(steps[1][2])
+    x0, h0 = _gate_step_input(z0, 0), _initial_h(z0, steps[1][2])
+    blocks0 = _projections(z0, x0, h0, everything) if None not in (x0, h0) else PER_GATE_PRODUCTS
+    steps[0] = (x0, h0, blocks0)
+    if isinstance(blocks0, str) or any(_blocks_key(st[2]) != key for st in steps):
+        return Decline("the unrolled implementation=1 steps use different weights or dropout "
+                       "masks; fused step by step")
+    nodes = [m for st in steps for blk in st[2] for m in blk[5]]
+    return [st[0] for st in steps], h0, nodes, steps[1][2]
+
+
 def _weight(w):
     """A chain's weight key as a tensor (a row block of K is sliced here, in replace)."""
     if not isinstance(w, tuple):
@@ -396,14 +463,19 @@ def read_chain(b, h, ctx):
     chain = _chain_ending_at(h, ctx)
     if chain is None:
         return _masked_chain_end(h.node, ctx)
-    weights = _chain_weights(chain, ctx)
-    if weights is None or isinstance(weights, Decline):
-        return weights
-    W, R, bias = weights
-    steps = _chain_steps(chain, W, R, bias)
+    if _op(chain[1].inputs[0]) == "concat":      # implementation=1: one product per gate
+        W = R = bias = None
+        steps = _gate_chain_steps(chain)
+    else:
+        weights = _chain_weights(chain, ctx)
+        if weights is None or isinstance(weights, Decline):
+            return weights
+        W, R, bias = weights
+        steps = _chain_steps(chain, W, R, bias)
+        steps = steps + (None,) if isinstance(steps, tuple) else steps
     if steps is None or isinstance(steps, Decline):
         return steps
-    xs_t, h0, interior = steps
+    xs_t, h0, interior, blocks = steps
     xs_t, mask, mask_nodes = _shared_mask(xs_t)
     X, first = _step_inputs(xs_t), xs_t[0].node
     batch_major = X is None and _op(xs_t[0]) == "unstack" and first.op.axis == 1 \
@@ -416,7 +488,7 @@ def read_chain(b, h, ctx):
     return Extension(interior=chain + interior + mask_nodes,
                      replaces=[n.outputs[0] for n in chain] + [chain[-1].outputs[1]],
                      data=dict(chain=chain, X=X, mask=mask, h0=h0, W=W, R=R, bias=bias,
-                               batch_major=batch_major))
+                               batch_major=batch_major, blocks=blocks))
 
 
 def _layer_scope(chain):
@@ -434,12 +506,21 @@ def build_chain(b, h):
     chain, X, op = info["chain"], info["X"], h.node.op
     with in_scope(_layer_scope(chain)):
         X = transpose(X, (1, 0, 2)) if info["batch_major"] else X
-        W, R = _weight(info["W"]), _weight(info["R"])
-        bias = info["bias"] if info["bias"] is not None else zeros((W.shape[1],), W.dtype)
+        mask, drop = info["mask"], {}
+        if info["blocks"] is None:
+            W, R, bias = _weight(info["W"]), _weight(info["R"]), info["bias"]
+        else:                                    # per-gate products (implementation=1)
+            W, R, bias = _weights(info["blocks"], lambda t: t)
+            masks = _dropout_masks(info["blocks"])
+            mask = masks["mask"] if mask is None else mask
+            drop = {k: stack(masks[key]) for k, key in (("input_masks", "x_masks"),
+                                                         ("recurrent_masks", "h_masks"))
+                    if masks[key]}
+        bias = bias if bias is not None else zeros((W.shape[1],), W.dtype)
         peep = list(chain[0].inputs[2:]) or None
-        hs, _, cT, _, _ = lstm_sequence(X if info["mask"] is None else X * info["mask"],
-                                        info["h0"], chain[0].inputs[1], W, R, bias,
-                                        peepholes=peep, **_cell_attrs(op))
+        hs, _, cT, _, _ = lstm_sequence(X if mask is None else X * mask, info["h0"],
+                                        chain[0].inputs[1], W, R, bias, peepholes=peep,
+                                        **drop, **_cell_attrs(op))
         repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
     repl[chain[-1].outputs[1]] = cT
     return repl

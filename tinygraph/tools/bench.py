@@ -179,10 +179,11 @@ def _time(fn):
     return time.perf_counter() - t
 
 
-def _compiled(step):
-    """``step`` run with the compiled sequence loops (ops/lstm_numba.py) where they apply."""
+def _compiled(step, on):
+    """``step`` run with (``on``) or without the compiled sequence loops of
+    ops/lstm_numba.py."""
     def run():
-        with lstm_numba.compiled_loops():
+        with lstm_numba.compiled_loops(on):
             return step()
     return run
 
@@ -193,10 +194,13 @@ def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=(),
     B, T, I, H, train = shape or WORKLOADS[name]
     cell = CELLS.get(name, "keras")
     contenders, status = {}, {}
-    contenders["tinygraph fused"] = tinygraph_step(B, T, I, H, train, True, cell=cell)[0]
+    fused = tinygraph_step(B, T, I, H, train, True, cell=cell)[0]
+    # with TINYGRAPH_NUMBA=1 (the optional extra "fast"), the compiled loops get a row of
+    # their own; "tinygraph fused" stays the default NumPy loops
+    contenders["tinygraph fused"] = _compiled(fused, False) if lstm_numba.ENABLED else fused
     contenders["tinygraph unfused"] = tinygraph_step(B, T, I, H, train, False, cell=cell)[0]
-    if lstm_numba.numba is not None:          # the optional extra "fast": its loops, opt-in
-        contenders["tinygraph numba"] = _compiled(contenders["tinygraph fused"])
+    if lstm_numba.ENABLED:
+        contenders["tinygraph numba"] = _compiled(fused, True)
     for b in backends:
         key = f"tinygraph fused ({b})"
         try:

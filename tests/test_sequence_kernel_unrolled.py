@@ -1,7 +1,10 @@
-"""What the unrolled-chain fusion leaves step by step says why, once per layer, in
-``sess.explain``: masked unrolled calls (layers.RNN(unroll=True) with a mask, TF1
-static_rnn with sequence_length), TF1 static_rnn with num_proj, and Keras
-implementation=1 / recurrent dropout unrolled. Values still equal the unfused graph."""
+"""Unrolled LSTM calls on the sequence kernel, and what stays step by step says why.
+
+Keras implementation=1 and dropout / recurrent dropout unrolled (one product per gate,
+one dropout mask per gate fixed for the sequence) become one lstm_sequence: fused ==
+unfused in float64. What the unrolled-chain fusion leaves step by step says why, once
+per layer, in ``sess.explain``: masked unrolled calls (layers.RNN(unroll=True) with a
+mask, TF1 static_rnn with sequence_length) and TF1 static_rnn with num_proj."""
 import numpy as np
 import pytest
 
@@ -18,7 +21,7 @@ def keras_stack(n_layers, mask=False, **kw):
     y, weights = x, []
     for _ in range(n_layers):
         lstm = layers.LSTM(U, return_sequences=True, unroll=True, dtype="float64", **kw)
-        y = lstm(y, mask=tg.constant(MASK) if mask else None)
+        y = lstm(y, mask=tg.constant(MASK) if mask else None, training=True)
         weights += lstm.weights
     return x, y, weights
 
@@ -74,13 +77,20 @@ def test_tf1_static_rnn_variants_say_why(kw, words, rng):
     assert f"rnn/step_{T - 1}/" in node and words in reason and "dynamic_rnn" in reason
 
 
-@pytest.mark.parametrize("kw", [dict(implementation=1), dict(recurrent_dropout=0.3)],
-                         ids=["implementation=1", "recurrent_dropout"])
-def test_unrolled_per_gate_products_say_why(kw, rng):
+@pytest.mark.parametrize("kw", [
+    dict(implementation=1), dict(implementation=1, go_backwards=True, use_bias=False),
+    dict(recurrent_dropout=0.3, seed=1), dict(recurrent_dropout=0.3, dropout=0.2, seed=2),
+    dict(dropout=0.4, implementation=1, seed=3, activation="relu")],
+    ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+def test_unrolled_per_gate_products_run_on_the_sequence_kernel(kw, rng):
     x, y, weights = keras_stack(1, **kw)
-    if "recurrent_dropout" in kw:            # dropout masks differ per session: reasons only
-        why = tg.Session(optimize=True).explain([tg.gradients(tg.reduce_sum(y), weights)])
-    else:
-        why = explain(x, y, weights, rng)
-    reasons = unrolled_reasons(why)
-    assert len(reasons) == 1 and "one product per gate" in reasons[0][1], str(why)
+    why = explain(x, y, weights, rng)
+    assert [op for op, _ in why.fused] == ["lstm_sequence", "lstm_sequence_grad"], str(why)
+    assert not why.unfused, str(why)
+
+
+def test_stacked_unrolled_implementation_1_layers_each_get_a_kernel(rng):
+    x, y, weights = keras_stack(2, implementation=1, recurrent_dropout=0.2, seed=7)
+    why = explain(x, y, weights, rng)
+    ops = [op for op, _ in why.fused]
+    assert ops.count("lstm_sequence") == 2 and ops.count("lstm_sequence_grad") == 2, str(why)
