@@ -19,7 +19,7 @@ alone is reported with the reason (``Session.explain`` prints them).
 """
 import numpy as np
 
-from tinygraph.compile.lstm_loop_body import (PER_GATE_PRODUCTS, _dropout_masks, _projections,
+from tinygraph.compile.lstm_loop_body import (PER_GATE_PRODUCTS, dropout_masks, projections,
                                               is_const, pairs, read_body, step_terms)
 from tinygraph.compile.rewrite import Decline, Extension, Rule, rewrite
 from tinygraph.ir.function import Function
@@ -424,13 +424,13 @@ def _gate_chain_steps(chain):
             continue
         if x_t is None:
             return Decline(PER_GATE_PRODUCTS)
-        blocks = _projections(z, x_t, h_in, everything)
+        blocks = projections(z, x_t, h_in, everything)
         if isinstance(blocks, str):
             return Decline(f"{blocks}; the unrolled steps are fused step by step")
         steps.append((x_t, h_in, blocks))
     z0, key = chain[0].inputs[0], _blocks_key(steps[1][2])
     x0, h0 = _gate_step_input(z0, 0), _initial_h(z0, steps[1][2])
-    blocks0 = _projections(z0, x0, h0, everything) if None not in (x0, h0) else PER_GATE_PRODUCTS
+    blocks0 = projections(z0, x0, h0, everything) if None not in (x0, h0) else PER_GATE_PRODUCTS
     steps[0] = (x0, h0, blocks0)
     if isinstance(blocks0, str) or any(_blocks_key(st[2]) != key for st in steps):
         return Decline("the unrolled implementation=1 steps use different weights or dropout "
@@ -511,7 +511,7 @@ def build_chain(b, h):
             W, R, bias = _weight(info["W"]), _weight(info["R"]), info["bias"]
         else:                                    # per-gate products (implementation=1)
             W, R, bias = _weights(info["blocks"], lambda t: t)
-            masks = _dropout_masks(info["blocks"])
+            masks = dropout_masks(info["blocks"])
             mask = masks["mask"] if mask is None else mask
             drop = {k: stack(masks[key]) for k, key in (("input_masks", "x_masks"),
                                                          ("recurrent_masks", "h_masks"))
