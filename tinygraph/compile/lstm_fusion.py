@@ -413,30 +413,26 @@ def _blocks_key(blocks):
 
 def _gate_chain_steps(chain):
     """(x_t per step, h0, the z nodes, the gate blocks) of a chain of implementation=1
-    steps (one product per gate, dropout masks per gate), or a Decline."""
-    everything, steps = _Everything(), []
-    for k, n in enumerate(chain):
-        z = n.inputs[0]
+    steps (one product per gate, dropout masks per gate), or a Decline. Step 1 fixes
+    the weights and masks (its h is step 0's output); step 0's h is what its products
+    with those weights read."""
+    everything, read = _Everything(), {}
+    for k in list(range(1, len(chain))) + [0]:
+        z = chain[k].inputs[0]
+        h_in = chain[k - 1].outputs[0] if k else _initial_h(z, read[1][2])
         x_t = _gate_step_input(z, k)
-        h_in = chain[k - 1].outputs[0] if k else _initial_h(z, steps[0][2]) if steps else None
-        if k == 0:                               # read after step 1, which fixes R
-            steps.append(None)
-            continue
-        if x_t is None:
+        if x_t is None or h_in is None:
             return Decline(PER_GATE_PRODUCTS)
         blocks = projections(z, x_t, h_in, everything)
         if isinstance(blocks, str):
             return Decline(f"{blocks}; the unrolled steps are fused step by step")
-        steps.append((x_t, h_in, blocks))
-    z0, key = chain[0].inputs[0], _blocks_key(steps[1][2])
-    x0, h0 = _gate_step_input(z0, 0), _initial_h(z0, steps[1][2])
-    blocks0 = projections(z0, x0, h0, everything) if None not in (x0, h0) else PER_GATE_PRODUCTS
-    steps[0] = (x0, h0, blocks0)
-    if isinstance(blocks0, str) or any(_blocks_key(st[2]) != key for st in steps):
+        read[k] = (x_t, h_in, blocks)
+    steps = [read[k] for k in range(len(chain))]
+    if any(_blocks_key(st[2]) != _blocks_key(steps[0][2]) for st in steps):
         return Decline("the unrolled implementation=1 steps use different weights or dropout "
                        "masks; fused step by step")
     nodes = [m for st in steps for blk in st[2] for m in blk[5]]
-    return [st[0] for st in steps], h0, nodes, steps[1][2]
+    return [st[0] for st in steps], steps[0][1], nodes, steps[0][2]
 
 
 def _weight(w):

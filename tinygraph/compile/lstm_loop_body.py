@@ -13,10 +13,12 @@ masked, the carried output (layers.RNN over (x, mask)) or a step counter
 """
 from tinygraph.ir.graph import topo_nodes
 
-# why unrolled implementation=1 cells get no sequence kernel (their loops do)
+# why an unrolled chain of implementation=1 cells (one product per gate) got no
+# sequence kernel: its products do not read x[t] of one tensor and the previous h
 PER_GATE_PRODUCTS = ("the unrolled steps compute one product per gate (implementation=1, which "
-                     "recurrent_dropout forces); unrolled, they are fused step by step (the "
-                     "loop, unroll=False, runs them on the sequence kernel)")
+                     "recurrent_dropout forces) but not of x[0], x[1], ... of one tensor and "
+                     "the previous step's h; fused step by step (the loop, unroll=False, runs "
+                     "them on the sequence kernel)")
 
 
 def _op(t):
