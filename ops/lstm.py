@@ -23,7 +23,8 @@ from tinygraph.ir.spec import Spec as _Spec
 from .activations import FUSABLE
 from .dtypes import require_float
 from .constant import constant
-from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step, split_inputs,
+from .lstm_kernels import (cell_backward, cell_forward, factored_backward, math_of,
+                           numpy_backward_step, split_inputs,
                            numpy_forward_step, sequence_backward, sequence_forward)
 from .lstm_numba import loops_for
 from .lstm_step import GATE_BLOCKS, lstm_step
@@ -257,8 +258,10 @@ class LSTMSequenceGradOp(FusedLSTMOp):
         return out
 
     def compute(self, be, *arrays):
-        return sequence_backward(be.xp, self, numpy_backward_step, *arrays,
-                                 loops=loops_for(self, be.xp, arrays[0], arrays[4], arrays[6:]))
+        rest = arrays[6:]
+        loops = loops_for(self, be.xp, arrays[0], arrays[4], rest) \
+            or factored_backward(self, be.xp, rest)
+        return sequence_backward(be.xp, self, numpy_backward_step, *arrays, loops=loops)
 
     def primal(self, inputs):
         # (x, h0, c0, W, R, b, [peepholes,] [mask,] saved arrays, cotangents): the saved
