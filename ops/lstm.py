@@ -260,7 +260,7 @@ class LSTMSequenceGradOp(FusedLSTMOp):
     def compute(self, be, *arrays):
         rest = arrays[6:]
         loops = loops_for(self, be.xp, arrays[0], arrays[4], rest) \
-            or factored_backward(self, be.xp, rest)
+            or factored_backward(self, be.xp, arrays[0], arrays[4], rest)
         return sequence_backward(be.xp, self, numpy_backward_step, *arrays, loops=loops)
 
     def primal(self, inputs):

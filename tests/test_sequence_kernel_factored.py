@@ -39,7 +39,7 @@ def test_factored_backward_equals_the_step_loop_bit_for_bit(kw, dtype, chunk, rn
                                              needed=(True,) * 5)
     cot = [rng.normal(size=s).astype(dtype) for s in [(T, B, U), (B, U), (B, U)]]
     args = ins + [hs, gates, cs] + cot
-    loops = K.factored_backward(bwd, np, ins[6:])
+    loops = K.factored_backward(bwd, np, ins[0], ins[4], ins[6:])
     assert isinstance(loops, K.FactoredBackward)
     want = K.sequence_backward(np, bwd, K.numpy_backward_step, *args)
     got = K.sequence_backward(np, bwd, K.numpy_backward_step, *args, loops=loops)
@@ -48,9 +48,14 @@ def test_factored_backward_equals_the_step_loop_bit_for_bit(kw, dtype, chunk, rn
         np.testing.assert_array_equal(g, w)
 
 
-def test_masked_and_projected_sequences_keep_the_step_loop():
+def test_masked_projected_and_big_sequences_keep_the_step_loop():
+    x, R = np.zeros((T, B, D)), np.zeros((U, 4 * U))
+    plain = LSTMSequenceGradOp(reverse=False, **_attrs())
     masked = LSTMSequenceGradOp(reverse=False, mask_output="carry", **_attrs())
     projected = LSTMSequenceGradOp(reverse=False, projection=True, **_attrs())
-    assert K.factored_backward(masked, np, (np.ones((T, B), bool),)) is None
-    assert K.factored_backward(projected, np, (np.zeros((U, 2)),)) is None
-    assert K.factored_backward(LSTMSequenceGradOp(reverse=False, **_attrs()), object(), ()) is None
+    assert isinstance(K.factored_backward(plain, np, x, R, ()), K.FactoredBackward)
+    assert K.factored_backward(masked, np, x, R, (np.ones((T, B), bool),)) is None
+    assert K.factored_backward(projected, np, x, R, (np.zeros((U, 2)),)) is None
+    assert K.factored_backward(plain, object(), x, R, ()) is None
+    big = np.zeros((T, K.FactoredBackward.MAX_STEP_ELEMENTS // U + 1, D))
+    assert K.factored_backward(plain, np, big, R, ()) is None
