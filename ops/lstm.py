@@ -24,8 +24,8 @@ from .activations import FUSABLE
 from .dtypes import require_float
 from .constant import constant
 from .lstm_kernels import (cell_backward, cell_forward, factored_backward, math_of,
-                           numpy_backward_step, split_inputs,
-                           numpy_forward_step, sequence_backward, sequence_forward)
+                           numpy_backward_step, numpy_forward_step, sequence_backward,
+                           sequence_forward, split_inputs)
 from .lstm_numba import loops_for
 from .lstm_step import GATE_BLOCKS, lstm_step
 from .math import clip_by_value, where
