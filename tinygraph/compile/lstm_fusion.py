@@ -428,6 +428,11 @@ def _gate_chain_steps(chain):
             return Decline(f"{blocks}; the unrolled steps are fused step by step")
         read[k] = (x_t, h_in, blocks)
     steps = [read[k] for k in range(len(chain))]
+    x0, h0, blocks0 = steps[0]
+    if any(m is not None and m.shape != like.shape
+           for blk in blocks0 for m, like in ((blk[3], x0), (blk[4], h0))):
+        return Decline("a dropout mask of the unrolled steps does not have the shape of the "
+                       "input or state it multiplies; fused step by step")
     if any(_blocks_key(st[2]) != _blocks_key(steps[0][2]) for st in steps):
         return Decline("the unrolled implementation=1 steps use different weights or dropout "
                        "masks; fused step by step")
