@@ -23,8 +23,10 @@ from tinygraph.ir.spec import Spec as _Spec
 from .activations import FUSABLE
 from .dtypes import require_float
 from .constant import constant
-from .lstm_kernels import (cell_backward, cell_forward, math_of, numpy_backward_step, split_inputs,
-                           numpy_forward_step, sequence_backward, sequence_forward)
+from .lstm_kernels import (cell_backward, cell_forward, factored_backward, math_of,
+                           numpy_backward_step, numpy_forward_step, sequence_backward,
+                           sequence_forward, split_inputs)
+from .lstm_numba import loops_for
 from .lstm_step import GATE_BLOCKS, lstm_step
 from .math import clip_by_value, where
 from .scan import scan
@@ -206,7 +208,7 @@ class LSTMSequenceOp(FusedLSTMOp):
 
     def compute(self, be, x, h0, c0, W, R, b, *rest, needed):
         return sequence_forward(be.xp, self, numpy_forward_step, x, h0, c0, W, R, b, *rest,
-                                needed=needed)
+                                needed=needed, loops=loops_for(self, be.xp, x, R, rest))
 
     def vjp(self, node, g_hs, g_h, g_c, g_gates, g_cs, *g_masked):
         saved_only = g_masked[1:] if self.mask_output else g_masked
@@ -256,7 +258,10 @@ class LSTMSequenceGradOp(FusedLSTMOp):
         return out
 
     def compute(self, be, *arrays):
-        return sequence_backward(be.xp, self, numpy_backward_step, *arrays)
+        rest = arrays[6:]
+        loops = loops_for(self, be.xp, arrays[0], arrays[4], rest) \
+            or factored_backward(self, be.xp, arrays[0], arrays[4], rest)
+        return sequence_backward(be.xp, self, numpy_backward_step, *arrays, loops=loops)
 
     def primal(self, inputs):
         # (x, h0, c0, W, R, b, [peepholes,] [mask,] saved arrays, cotangents): the saved

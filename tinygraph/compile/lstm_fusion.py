@@ -8,8 +8,10 @@ kernels of ops/lstm.py in its place.
 - ``lstm_sequence_fusion``: a loop whose body is one fused cell fed by ``x_t @ W +
   h @ R + b`` (Keras), ``concat([x_t, h]) @ K + b`` (TF1) or four per-gate products
   (implementation=1), with peepholes, clipping and RNN masks, or an unrolled chain of
-  identical fused cells over ``x[0], x[1], ...``, becomes one ``lstm_sequence`` op
-  (how a loop body is read: tinygraph/compile/lstm_loop_body.py).
+  identical fused cells over ``x[0], x[1], ...`` (implementation=1's per-gate products
+  and dropout masks included), becomes one ``lstm_sequence`` op (how a loop body is
+  read: tinygraph/compile/lstm_loop_body.py). Unrolled chains whose states pass
+  through a mask or a projection stay step by step and say why.
 
 Backward passes are fused by differentiating the fused forward graph (the backward
 fusion stage): fused ops have fused VJPs. Every LSTM-looking subgraph a rule leaves
@@ -17,7 +19,8 @@ alone is reported with the reason (``Session.explain`` prints them).
 """
 import numpy as np
 
-from tinygraph.compile.lstm_loop_body import PER_GATE_PRODUCTS, is_const, pairs, read_body, step_terms
+from tinygraph.compile.lstm_loop_body import (PER_GATE_PRODUCTS, dropout_masks, projections,
+                                              is_const, pairs, read_body, step_terms)
 from tinygraph.compile.rewrite import Decline, Extension, Rule, rewrite
 from tinygraph.ir.function import Function
 from tinygraph.ir.graph import apply, in_scope, topo_nodes
@@ -290,18 +293,59 @@ def _chain_terms(z):
     return [(x_t, (K, "x", D), node), (h_in, (K, "h", D), None)], terms[1], terms[2] + [cat]
 
 
+# why these unrolled chains run step by step: the sequence kernel has the mask and the
+# projection (their loops reach it); the chain reader follows c from cell to cell only
+MASKED_CHAIN = ("the unrolled steps keep their states through a mask (where(mask_t, new, old): "
+                "layers.RNN(unroll=True) called with a mask, or static_rnn with "
+                "sequence_length), and the unrolled-chain reader follows states only from "
+                "cell to cell; fused step by step (the loop, unroll=False or dynamic_rnn, runs "
+                "the same math on the sequence kernel)")
+PROJECTED_CHAIN = ("the unrolled steps project their output (the TF1 cell's num_proj: the next "
+                   "step reads h @ P, not the cell's h), and the unrolled-chain reader follows "
+                   "only the cell's own h; fused step by step (dynamic_rnn runs the same math "
+                   "on the sequence kernel)")
+
+
+def _readers(ctx, t):
+    return [ctx.nodes[u] for u in ctx.readers.get(tensor_key(t), ())]
+
+
+def _masked_successor(n, ctx):
+    """Whether a cell like ``n`` reads n's cell state through a ``where`` as its c_prev."""
+    return any(v.op == n.op and v.inputs[1] is w.outputs[0]
+               for w in _readers(ctx, n.outputs[1]) if w.op.name == "where"
+               for v in _readers(ctx, w.outputs[0]) if v.op.name == "lstm_cell")
+
+
+def _masked_chain_end(last, ctx):
+    """A Decline at the last cell of a chain whose states pass through a mask's where
+    from step to step (one reason per layer), else None."""
+    c_prev = last.inputs[1]
+    after_masked = _op(c_prev) == "where" and any(
+        _op(t) == "lstm_cell" and t.index == 1 and t.node.op == last.op for t in c_prev.node.inputs)
+    if not after_masked or _masked_successor(last, ctx):
+        return None
+    return Decline(MASKED_CHAIN)
+
+
+def _projected_output(cell, ctx):
+    """Whether the cell's h is multiplied by a matrix that the next step reads instead."""
+    return any(n.op.name == "matmul" and n.inputs[0] is cell.outputs[0]
+               for n in _readers(ctx, cell.outputs[0]))
+
+
 def _key(w):
     return (id(w[0]), w[1]) if isinstance(w, tuple) else id(w)
 
 
-def _chain_weights(chain):
+def _chain_weights(chain, ctx):
     """(W, R, bias) of a chain, fixed by step 1's recurrent matmul reading step 0's h."""
     second = _chain_terms(chain[1].inputs[0])
     if second is None or len(second[0]) != 2:
         return Decline(PER_GATE_PRODUCTS)
     rec = [m for m in second[0] if m[0] is chain[0].outputs[0]]
     if len(rec) != 1:
-        return None
+        return Decline(PROJECTED_CHAIN) if _projected_output(chain[0], ctx) else None
     return next(m[1] for m in second[0] if m is not rec[0]), rec[0][1], second[1]
 
 
@@ -331,6 +375,71 @@ def _chain_steps(chain, W, R, bias):
     return xs_t, h0, interior
 
 
+class _Everything:
+    """Every node: unrolled steps are checked to read the same tensors instead."""
+
+    def __contains__(self, node_id):
+        return True
+
+
+def _gate_step_input(z, k):
+    """x[k] (or unstack(x)[k]) under the products of a per-gate step's first gate."""
+    terms = step_terms(z.node.inputs[0]) if _op(z) == "concat" else None
+    for a, _, _ in (terms[0] if terms else ()):
+        for t in [a] + (list(a.node.inputs) if _op(a) == "multiply" else []):
+            if t.ndim == 2 and t.node.inputs and t.node.inputs[0].ndim == 3 and (
+                    (_op(t) == "getitem" and t.node.op.index[:1] == (k,))
+                    or (_op(t) == "unstack" and t.index == k)):
+                return t
+    return None
+
+
+def _initial_h(z0, blocks):
+    """The h the first step's recurrent products read: the operand of its first gate's
+    product with the recurrent weight of ``blocks`` (a later step's), unmasked."""
+    w, r = blocks[0][1][0][0], blocks[0][4]
+    terms = step_terms(z0.node.inputs[0]) if _op(z0) == "concat" else None
+    a = next((a for a, v, _ in (terms[0] if terms else ()) if v is w), None)
+    if a is None or r is None:
+        return a
+    return next((p for p, m in pairs(a) if m is r), None) if _op(a) == "multiply" else None
+
+
+def _blocks_key(blocks):
+    def parts(ps):
+        return tuple((id(t), None if rows is None else (rows.start, rows.stop)) for t, rows in ps)
+    return tuple((parts(b[0]), parts(b[1]), id(b[2]), id(b[3]), id(b[4])) for b in blocks)
+
+
+def _gate_chain_steps(chain):
+    """(x_t per step, h0, the z nodes, the gate blocks) of a chain of implementation=1
+    steps (one product per gate, dropout masks per gate), or a Decline. Step 1 fixes
+    the weights and masks (its h is step 0's output); step 0's h is what its products
+    with those weights read."""
+    everything, read = _Everything(), {}
+    for k in list(range(1, len(chain))) + [0]:
+        z = chain[k].inputs[0]
+        h_in = chain[k - 1].outputs[0] if k else _initial_h(z, read[1][2])
+        x_t = _gate_step_input(z, k)
+        if x_t is None or h_in is None:
+            return Decline(PER_GATE_PRODUCTS)
+        blocks = projections(z, x_t, h_in, everything)
+        if isinstance(blocks, str):
+            return Decline(f"{blocks}; the unrolled steps are fused step by step")
+        read[k] = (x_t, h_in, blocks)
+    steps = [read[k] for k in range(len(chain))]
+    x0, h0, blocks0 = steps[0]
+    if any(m is not None and m.shape != like.shape
+           for blk in blocks0 for m, like in ((blk[3], x0), (blk[4], h0))):
+        return Decline("a dropout mask of the unrolled steps does not have the shape of the "
+                       "input or state it multiplies; fused step by step")
+    if any(_blocks_key(st[2]) != _blocks_key(steps[0][2]) for st in steps):
+        return Decline("the unrolled implementation=1 steps use different weights or dropout "
+                       "masks; fused step by step")
+    nodes = [m for st in steps for blk in st[2] for m in blk[5]]
+    return [st[0] for st in steps], steps[0][1], nodes, steps[0][2]
+
+
 def _weight(w):
     """A chain's weight key as a tensor (a row block of K is sliced here, in replace)."""
     if not isinstance(w, tuple):
@@ -354,15 +463,20 @@ def read_chain(b, h, ctx):
     """An unrolled chain of identical fused LSTM steps over x[0], x[1], ... ending at h."""
     chain = _chain_ending_at(h, ctx)
     if chain is None:
-        return None
-    weights = _chain_weights(chain)
-    if weights is None or isinstance(weights, Decline):
-        return weights
-    W, R, bias = weights
-    steps = _chain_steps(chain, W, R, bias)
+        return _masked_chain_end(h.node, ctx)
+    if _op(chain[1].inputs[0]) == "concat":      # implementation=1: one product per gate
+        W = R = bias = None
+        steps = _gate_chain_steps(chain)
+    else:
+        weights = _chain_weights(chain, ctx)
+        if weights is None or isinstance(weights, Decline):
+            return weights
+        W, R, bias = weights
+        steps = _chain_steps(chain, W, R, bias)
+        steps = steps + (None,) if isinstance(steps, tuple) else steps
     if steps is None or isinstance(steps, Decline):
         return steps
-    xs_t, h0, interior = steps
+    xs_t, h0, interior, blocks = steps
     xs_t, mask, mask_nodes = _shared_mask(xs_t)
     X, first = _step_inputs(xs_t), xs_t[0].node
     batch_major = X is None and _op(xs_t[0]) == "unstack" and first.op.axis == 1 \
@@ -375,7 +489,7 @@ def read_chain(b, h, ctx):
     return Extension(interior=chain + interior + mask_nodes,
                      replaces=[n.outputs[0] for n in chain] + [chain[-1].outputs[1]],
                      data=dict(chain=chain, X=X, mask=mask, h0=h0, W=W, R=R, bias=bias,
-                               batch_major=batch_major))
+                               batch_major=batch_major, blocks=blocks))
 
 
 def _layer_scope(chain):
@@ -393,12 +507,21 @@ def build_chain(b, h):
     chain, X, op = info["chain"], info["X"], h.node.op
     with in_scope(_layer_scope(chain)):
         X = transpose(X, (1, 0, 2)) if info["batch_major"] else X
-        W, R = _weight(info["W"]), _weight(info["R"])
-        bias = info["bias"] if info["bias"] is not None else zeros((W.shape[1],), W.dtype)
+        mask, drop = info["mask"], {}
+        if info["blocks"] is None:
+            W, R, bias = _weight(info["W"]), _weight(info["R"]), info["bias"]
+        else:                                    # per-gate products (implementation=1)
+            W, R, bias = _weights(info["blocks"], lambda t: t)
+            masks = dropout_masks(info["blocks"])
+            mask = masks["mask"] if mask is None else mask
+            drop = {k: stack(masks[key]) for k, key in (("input_masks", "x_masks"),
+                                                         ("recurrent_masks", "h_masks"))
+                    if masks[key]}
+        bias = bias if bias is not None else zeros((W.shape[1],), W.dtype)
         peep = list(chain[0].inputs[2:]) or None
-        hs, _, cT, _, _ = lstm_sequence(X if info["mask"] is None else X * info["mask"],
-                                        info["h0"], chain[0].inputs[1], W, R, bias,
-                                        peepholes=peep, **_cell_attrs(op))
+        hs, _, cT, _, _ = lstm_sequence(X if mask is None else X * mask, info["h0"],
+                                        chain[0].inputs[1], W, R, bias, peepholes=peep,
+                                        **drop, **_cell_attrs(op))
         repl = {n.outputs[0]: hs[t] for t, n in enumerate(chain)}
     repl[chain[-1].outputs[1]] = cT
     return repl

@@ -13,10 +13,12 @@ masked, the carried output (layers.RNN over (x, mask)) or a step counter
 """
 from tinygraph.ir.graph import topo_nodes
 
-# why unrolled implementation=1 cells get no sequence kernel (their loops do)
+# why an unrolled chain of implementation=1 cells (one product per gate) got no
+# sequence kernel: its products do not read x[t] of one tensor and the previous h
 PER_GATE_PRODUCTS = ("the unrolled steps compute one product per gate (implementation=1, which "
-                     "recurrent_dropout forces); unrolled, they are fused step by step (the "
-                     "loop, unroll=False, runs them on the sequence kernel)")
+                     "recurrent_dropout forces) but not of x[0], x[1], ... of one tensor and "
+                     "the previous step's h; fused step by step (the loop, unroll=False, runs "
+                     "them on the sequence kernel)")
 
 
 def _op(t):
@@ -64,7 +66,7 @@ def _invariant(body, caps):
     return inv
 
 
-def _projections(z, x_ph, h_ph, inv):
+def projections(z, x_ph, h_ph, inv):
     """How z = x_t @ W + h @ R (+ b) is computed, per block of its columns: a list of
     (W parts, R parts, bias, x mask, h mask, nodes) with each parts a list of
     (loop-invariant tensor, row slice or None) whose product sum is the block; or a
@@ -76,7 +78,7 @@ def _projections(z, x_ph, h_ph, inv):
       i, f, c, o])``, four blocks (the fusion concatenates their W, R and b), with
       optional per-gate dropout masks m_k (dropout) and r_k (recurrent_dropout)."""
     if _op(z) == "concat" and z.node.op.axis in (-1, z.ndim - 1) and len(z.node.inputs) == 4:
-        blocks = [_projections(piece, x_ph, h_ph, inv) for piece in z.node.inputs]
+        blocks = [projections(piece, x_ph, h_ph, inv) for piece in z.node.inputs]
         bad = next((blk for blk in blocks if isinstance(blk, str)), None)
         if bad is not None:
             return bad
@@ -263,7 +265,7 @@ def read_body(op):
     if any(p.node.id not in inv for p in peep):
         return "the cell's peephole weights change from step to step"
     for h_slot in h_slots:                 # h is the carry the recurrent product reads
-        blocks = _projections(z, x_ph, carries[h_slot], inv)
+        blocks = projections(z, x_ph, carries[h_slot], inv)
         if not isinstance(blocks, str):
             break
     if isinstance(blocks, str):
@@ -282,12 +284,12 @@ def read_body(op):
     if extra:
         return f"the loop body does more than the LSTM step ({extra[0].op.name} {extra[0].name!r})"
     return dict(cell=cell, h_slot=h_slot, c_slot=c_slot, y_slot=y_slot, rule=rule,
-                blocks=blocks, peep=peep, **_dropout_masks(blocks),
+                blocks=blocks, peep=peep, **dropout_masks(blocks),
                 lengths=None if lengths is None else lengths[1:],
                 projection=None if proj is None else proj[1:3])
 
 
-def _dropout_masks(blocks):
+def dropout_masks(blocks):
     """The input's dropout mask shared by every gate (``mask``), or the four per-gate
     input masks (``x_masks``), and the per-gate recurrent masks (``h_masks``)."""
     xs, hs = [blk[3] for blk in blocks], [blk[4] for blk in blocks]

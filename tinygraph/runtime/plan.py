@@ -36,18 +36,23 @@ def _loop_step():
 
 
 def _owned_nbytes(a):
-    """Bytes an array holds itself (views of other buffers count 0)."""
-    return a.nbytes if getattr(a, "base", None) is None and hasattr(a, "nbytes") else 0
+    """Bytes an array holds itself (views of other buffers count 0). Runs once per
+    value a plan computes: the common case (an array) costs two attribute reads."""
+    try:
+        return a.nbytes if a.base is None else 0
+    except AttributeError:          # a value that is not an array (a Python number, ...)
+        return 0
 
 
 class Step:
     """One node of a plan: its kernel, the slots it reads and writes, the slots
     that die after it, and the Variable it assigns (None for most)."""
-    __slots__ = ("node", "fn", "ins", "outs", "free", "update")
+    __slots__ = ("node", "fn", "ins", "outs", "free", "update", "single")
 
     def __init__(self, node, fn, ins, outs, update):
         self.node, self.fn, self.ins, self.outs, self.update = node, fn, ins, outs, update
         self.free = ()
+        self.single = len(outs) == 1
 
 
 class Plan:
@@ -66,6 +71,7 @@ class Plan:
         _check_fed(self.nodes, fed)
         self._slots = {}
         self.in_slots = [self._slot(t) for t in inputs]
+        self._fed_slots = frozenset(self.in_slots)
         self.steps = self._steps(fed)
         self.updates = [s.update for s in self.steps if s.update is not None]
         self.out_slots = [self._slot(o) if isinstance(o, Tensor) else None for o in outputs]
@@ -145,7 +151,7 @@ class Plan:
         for slot, v in zip(self.in_slots, input_values):
             env[slot] = v
         live = peak = total = 0
-        fed = set(self.in_slots)
+        fed = self._fed_slots
         for step in self.steps:
             try:
                 result = step.fn(*[env[i] for i in step.ins])
@@ -154,7 +160,7 @@ class Plan:
             if step.update is not None:
                 _stage_update(self.backend, step, result, updates, self.check_numerics)
                 continue
-            if len(step.outs) == 1 and not isinstance(result, tuple):   # a loop's 1-tuple stays
+            if step.single and not isinstance(result, tuple):   # a loop's 1-tuple stays
                 result = (result,)
             for slot, value in zip(step.outs, result):
                 if slot is not None:
@@ -164,7 +170,8 @@ class Plan:
                     total += nb
             if check_numerics:
                 _check_finite(self.backend, step.node, result)
-            peak = max(peak, live)
+            if live > peak:
+                peak = live
             for slot in step.free:
                 v = env[slot]
                 if v is not None:

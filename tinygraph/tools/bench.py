@@ -24,6 +24,7 @@ import numpy as np
 import tinygraph as tg
 from tinygraph import layers
 from tinygraph.layers import rnn_cell
+from tinygraph.ops import lstm_numba
 
 WORKLOADS = {
     # name: (B, T, I, H, train)
@@ -247,14 +248,28 @@ def _time(fn):
     return time.perf_counter() - t
 
 
+def _compiled(step, on):
+    """``step`` run with (``on``) or without the compiled sequence loops of
+    ops/lstm_numba.py."""
+    def run():
+        with lstm_numba.compiled_loops(on):
+            return step()
+    return run
+
+
 def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=(), pause=PAUSE_S):
     """Interleaved rounds of every contender on one workload, ``pause`` seconds between
     two contenders. ``backends``: more tinygraph backends to time (fused)."""
     B, T, I, H, train = shape or WORKLOADS[name]
     cell = CELLS.get(name, "keras")
     contenders, status = {}, {}
-    contenders["tinygraph fused"] = tinygraph_step(B, T, I, H, train, True, cell=cell)[0]
+    fused = tinygraph_step(B, T, I, H, train, True, cell=cell)[0]
+    # with TINYGRAPH_NUMBA=1 (the optional extra "fast"), the compiled loops get a row of
+    # their own; "tinygraph fused" stays the default NumPy loops
+    contenders["tinygraph fused"] = _compiled(fused, False) if lstm_numba.ENABLED else fused
     contenders["tinygraph unfused"] = tinygraph_step(B, T, I, H, train, False, cell=cell)[0]
+    if lstm_numba.ENABLED:
+        contenders["tinygraph numba"] = _compiled(fused, True)
     for b in backends:
         key = f"tinygraph fused ({b})"
         try:
