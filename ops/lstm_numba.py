@@ -24,6 +24,7 @@ tolerances, not bit for bit, so the default stays the NumPy loops.
 """
 import contextlib
 import functools
+import importlib.util
 import math
 import os
 
@@ -31,10 +32,9 @@ import numpy as np
 
 from .lstm_kernels import math_of, split_inputs
 
-try:
-    import numba
-except ImportError:          # the optional extra "fast" is not installed
-    numba = None
+# whether the optional extra "fast" is installed; numba itself is imported only when
+# the loops are first compiled (importing it costs about half a second)
+AVAILABLE = importlib.util.find_spec("numba") is not None
 
 # the activations these loops implement, by code (a fused op naming another one runs
 # on the NumPy loops)
@@ -43,7 +43,7 @@ NAMES = ("tanh", "sigmoid", "relu", "linear", "hard_sigmoid", "hard_sigmoid_v1")
 MAX_STEP_ELEMENTS = 256
 # opt-in (the NumPy loops stay the default, installed or not): TINYGRAPH_NUMBA=1, or
 # inside ``with compiled_loops():``
-ENABLED = numba is not None and os.environ.get("TINYGRAPH_NUMBA") == "1"
+ENABLED = AVAILABLE and os.environ.get("TINYGRAPH_NUMBA") == "1"
 
 
 @contextlib.contextmanager
@@ -51,17 +51,33 @@ def compiled_loops(on=True):
     """Inside the block, sequence ops run the compiled loops where they apply (``on``)
     or the NumPy loops (``on=False``); a no-op without numba."""
     global ENABLED
-    was, ENABLED = ENABLED, bool(on) and numba is not None
+    was, ENABLED = ENABLED, bool(on) and AVAILABLE
     try:
         yield
     finally:
         ENABLED = was
 
 
+_JITTED = []          # names of this module's functions numba compiles
+
+
 def _jit(fn):
-    """numba-compiled (cached on disk) when numba is installed; else the plain
-    function (the tests run it as the reference of the compiled one)."""
-    return fn if numba is None else numba.njit(cache=True, nogil=True)(fn)
+    """Marks ``fn`` for numba; until ``_compile`` runs (and without numba) it is the
+    plain function, which the tests run as the reference of the compiled one."""
+    _JITTED.append(fn.__name__)
+    return fn
+
+
+@functools.cache
+def _compile():
+    """Rebinds every marked function to its numba-compiled form (cached on disk),
+    once, before the first compiled loops run; the loops find them as globals."""
+    if not AVAILABLE:
+        return
+    import numba                     # the optional extra "fast"
+    g = globals()
+    for name in _JITTED:
+        g[name] = numba.njit(cache=True, nogil=True)(g[name])
 
 
 # The loops compute with these constants in the data's dtype (the array ``k``): float32
@@ -214,6 +230,7 @@ class Loops:
     """The compiled loops for one fused op's attributes (see ``loops_for``)."""
 
     def __init__(self, op, U):
+        _compile()
         self.op = op
         self.codes = NAMES.index(op.activation), NAMES.index(op.recurrent_activation)
         slices = math_of(op).gate_slices(U)

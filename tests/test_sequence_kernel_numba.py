@@ -80,5 +80,5 @@ def test_the_compiled_loops_run_only_where_they_apply(monkeypatch):
     monkeypatch.setattr(lstm_numba, "ENABLED", False)
     assert lstm_numba.loops_for(op, np, x, R, ()) is None
     with lstm_numba.compiled_loops():                    # opt-in for a block, then off again
-        assert (lstm_numba.loops_for(op, np, x, R, ()) is None) == (lstm_numba.numba is None)
+        assert (lstm_numba.loops_for(op, np, x, R, ()) is None) == (not lstm_numba.AVAILABLE)
     assert lstm_numba.loops_for(op, np, x, R, ()) is None
