@@ -28,7 +28,7 @@ MAX_FILE_LINES = 600
 CODE_DIRS = ("tinygraph", "ops", "layers", "backends", "examples")     # rules (c), (e)
 SIZE_DIRS = CODE_DIRS + ("tests",)                                     # rule (d)
 OPTIONAL = frozenset({"matplotlib", "tqdm", "cupy", "cupyx", "threadpoolctl", "torch", "jax",
-                      "tensorflow", "keras", "h5py", "IPython"})
+                      "tensorflow", "keras", "h5py", "IPython", "numba"})
 
 FACADE = "tinygraph"
 # the facade imports every other tool, so only layers and the tools it does not
