@@ -13,9 +13,9 @@ the LSTM (and with its pattern pieces and loop-body rewriting).
   becomes one ``gru_sequence`` op (how the projections are read:
   tinygraph/compile/gru_loop_body.py).
 """
+from tinygraph.compile.recurrent import (activated, layer_scope, op_name, plus,
+                                         rewrite_loop_bodies, step_inputs, whole_node)
 from tinygraph.compile.gru_loop_body import read_body, read_chain_step, weights_outside
-from tinygraph.compile.lstm_fusion import _activated, _layer_scope, _plus, _step_inputs, \
-    _whole_node, rewrite_loop_bodies
 from tinygraph.compile.rewrite import Decline, Extension, Rule
 from tinygraph.ir.graph import in_scope, topo_nodes
 from tinygraph.ir.pattern import Alt, Pat, V
@@ -24,9 +24,6 @@ from tinygraph.ops.activations import ACTIVATIONS, FUSABLE, scalar_constant
 from tinygraph.ops.array import concat, transpose
 from tinygraph.ops.gru import gru_cell, gru_sequence
 
-
-def _op(t):
-    return t.node.op.name
 
 
 # ----------------------------------------------------------------------- the cell pattern
@@ -38,21 +35,21 @@ def _plain_matmul(t):
 def _cell_pattern(gate, candidate):
     """h = z*h_prev + (1 - z)*hh as gru_step builds it, with ``gate(key, inner)`` and
     ``candidate(inner)`` the patterns of the activated gates and candidate."""
-    z = Alt(gate("ra_z", _plus(V("x_z"), V("r_z"))), bind="z")
-    r = Alt(gate("ra_r", _plus(V("x_r"), V("r_r"))), bind="r")
-    after = _plus(V("x_h"), Pat("multiply", r, V("r_h"), commutative=True))
-    before = _plus(V("x_h"), Pat("matmul", Pat("multiply", r, V("hc"), commutative=True),
+    z = Alt(gate("ra_z", plus(V("x_z"), V("r_z"))), bind="z")
+    r = Alt(gate("ra_r", plus(V("x_r"), V("r_r"))), bind="r")
+    after = plus(V("x_h"), Pat("multiply", r, V("r_h"), commutative=True))
+    before = plus(V("x_h"), Pat("matmul", Pat("multiply", r, V("hc"), commutative=True),
                                  V("Rh", where=lambda t: t.ndim == 2), where=_plain_matmul))
     hh = candidate(Alt(Alt(after, tag=("reset_after", True)), Alt(before, tag=("reset_after", False))))
-    return _plus(Pat("multiply", z, V("h_prev"), commutative=True),
+    return plus(Pat("multiply", z, V("h_prev"), commutative=True),
                  Pat("multiply", Pat("subtract", scalar_constant(1.0), V("z")), hh, commutative=True))
 
 
 # h = ra(x_z + r_z) * h_prev + (1 - ra(x_z + r_z)) * act(x_h + ra(x_r + r_r) * r_h)   (reset_after)
 #                                        ... act(x_h + (ra(x_r + r_r) * h) @ R_h)     (reset_after=False)
-CELL = _cell_pattern(_activated, lambda inner: _activated("act", inner))
+CELL = _cell_pattern(activated, lambda inner: activated("act", inner))
 # z*h + (1-z)*hh with any z and hh: a GRU step whose activations CELL does not know
-LERP = _plus(Pat("multiply", V("z"), V("h_prev"), commutative=True),
+LERP = plus(Pat("multiply", V("z"), V("h_prev"), commutative=True),
              Pat("multiply", Pat("subtract", scalar_constant(1.0), V("z")), V("hh"), commutative=True))
 _FUSABLE_OUTPUTS = [ACTIVATIONS[n].pattern(Pat()) for n in FUSABLE if n != "linear"]
 
@@ -60,7 +57,7 @@ _FUSABLE_OUTPUTS = [ACTIVATIONS[n].pattern(Pat()) for n in FUSABLE if n != "line
 def _one_split(pieces):
     """The split node whose outputs 0, 1, ... the pieces are, None when no piece is a
     split's output (implementation 1: separate products), False when they mix."""
-    if not any(_op(p) == "split" for p in pieces):
+    if not any(op_name(p) == "split" for p in pieces):
         return None
     node = pieces[0].node
     if any(p.node is not node for p in pieces) or len(node.outputs) != len(pieces) \
@@ -114,7 +111,7 @@ def build_cell(b, h):
 
 def _recognized(t):
     """Whether t is a fusable activation's output (linear: the pre-activation's add)."""
-    return _op(t) == "add" or any(p.first(t) is not None for p in _FUSABLE_OUTPUTS)
+    return op_name(t) == "add" or any(p.first(t) is not None for p in _FUSABLE_OUTPUTS)
 
 
 def explain_unfusable(b, h, ctx):
@@ -123,7 +120,7 @@ def explain_unfusable(b, h, ctx):
     z, hh, h_prev = b["z"], b["hh"], b["h_prev"]
     if not (_reads(z, h_prev, 8) and _reads(hh, h_prev, 8)) or CELL.first(h) is not None:
         return None
-    odd = [f"the {what} is {_op(t)}(...)" for what, t in (("update gate", z), ("candidate", hh))
+    odd = [f"the {what} is {op_name(t)}(...)" for what, t in (("update gate", z), ("candidate", hh))
            if not _recognized(t)]
     if not odd:
         return None
@@ -142,7 +139,7 @@ CELL_RULES = [
 CELL_RULES.append(
     # scan(body) -> scan(body with its GRU cells fused)
     Rule(Pat("scan"), rewrite_loop_bodies(CELL_RULES, "gru_cell_fusion_in_loop"),
-         "fuse the GRU cells inside loop bodies", context=True, extend=_whole_node,
+         "fuse the GRU cells inside loop bodies", context=True, extend=whole_node,
          name="gru_cell_fusion_in_loop"))
 
 
@@ -193,7 +190,7 @@ def _chain_ending_at(h, ctx):
            for u in ctx.readers.get(tensor_key(h), ())):
         return None                       # not the last step: the chain goes on
     chain = [last]                        # follow the state back
-    while _op(chain[-1].inputs[2]) == "gru_cell" and chain[-1].inputs[2].node.op == op:
+    while op_name(chain[-1].inputs[2]) == "gru_cell" and chain[-1].inputs[2].node.op == op:
         chain.append(chain[-1].inputs[2].node)
     return chain[::-1] if len(chain) >= 2 else None
 
@@ -212,8 +209,8 @@ def read_chain(b, h, ctx):
         return Decline("the steps of an unrolled GRU chain use different weights, biases or "
                        "dropout masks")
     xs_t = [s["x_t"] for s in steps]
-    X, first = _step_inputs(xs_t), xs_t[0].node
-    batch_major = X is None and _op(xs_t[0]) == "unstack" and first.op.axis == 1 \
+    X, first = step_inputs(xs_t), xs_t[0].node
+    batch_major = X is None and op_name(xs_t[0]) == "unstack" and first.op.axis == 1 \
         and first.inputs[0].ndim == 3 and list(first.outputs) == list(xs_t)
     if batch_major:                            # tg.unstack(x, axis=1)
         X = first.inputs[0]
@@ -228,7 +225,7 @@ def read_chain(b, h, ctx):
 def build_chain(b, h):
     data = b["extension"]
     chain, X = data["chain"], data["X"]
-    with in_scope(_layer_scope(chain)):
+    with in_scope(layer_scope(chain)):
         X = transpose(X, (1, 0, 2)) if data["batch_major"] else X
         W, R, bias, xm, hm, shared = weights_outside(data["info"], lambda p: p)
         X = X if shared is None else X * shared

@@ -9,15 +9,12 @@ candidate's R_h) or one product per gate block (implementation 1, ``concat`` of 
 or two) — with weights the same at every step, the input and the state optionally
 times dropout masks (one shared, or one per gate block).
 """
-from tinygraph.compile.lstm_loop_body import _dead_carries, _invariant, _mask_key, _where_of, \
-    add_terms
+from tinygraph.compile.recurrent import (add_terms, dead_carries, invariant, mask_key, op_name,
+                                         where_of)
 from tinygraph.ir.graph import topo_nodes
 from tinygraph.ops.array import concat, stack
 from tinygraph.ops.sources import zeros
 
-
-def _op(t):
-    return t.node.op.name
 
 
 def _is_zero(t):
@@ -29,7 +26,7 @@ def _product(t):
     constant term (a zero initial state's product, folded) counts as no product."""
     nodes, a, M, bias = [], None, None, None
     for term in add_terms(t, nodes):
-        if _op(term) == "matmul" and M is None and not (term.node.op.transpose_a
+        if op_name(term) == "matmul" and M is None and not (term.node.op.transpose_a
                                                         or term.node.op.transpose_b):
             a, M = term.node.inputs
             nodes.append(term.node)
@@ -43,7 +40,7 @@ def _product(t):
 def _blocks(t, n):
     """The projection t as [(a, M, bias, nodes)]: one block, or n per-gate blocks when
     t is their concat (implementation 1); None when it is neither."""
-    if _op(t) == "concat" and t.node.op.axis in (-1, t.ndim - 1) and len(t.node.inputs) == n:
+    if op_name(t) == "concat" and t.node.op.axis in (-1, t.ndim - 1) and len(t.node.inputs) == n:
         parts = [_product(p) for p in t.node.inputs]
         if any(p is None for p in parts):
             return None
@@ -55,12 +52,12 @@ def _blocks(t, n):
 
 def _source(a, base):
     """(a's tensor before its dropout mask, the mask or None)."""
-    if a is not None and _op(a) == "multiply":
+    if a is not None and op_name(a) == "multiply":
         x, y = a.node.inputs
         if x is base or y is base:
             return base, (y if x is base else x), [a.node]
         for v, m in ((x, y), (y, x)):
-            if base is None and _op(v) in ("getitem", "unstack"):
+            if base is None and op_name(v) in ("getitem", "unstack"):
                 return v, m, [a.node]
     return a, None, []
 
@@ -158,10 +155,10 @@ def weights_outside(info, outer):
 # ----------------------------------------------------------------------- loops
 
 def _cells(body):
-    cells = [o for o in body.outputs if _op(o) == "gru_cell"]
+    cells = [o for o in body.outputs if op_name(o) == "gru_cell"]
     if not cells:                # masked: the cell's output reaches them through where
-        cells = [t for o in body.outputs if _op(o) == "where" for t in o.node.inputs
-                 if _op(t) == "gru_cell"]
+        cells = [t for o in body.outputs if op_name(o) == "where" for t in o.node.inputs
+                 if op_name(t) == "gru_cell"]
     return cells
 
 
@@ -173,18 +170,18 @@ def _state_slots(op, h_new):
     if op.n_seq == 1:
         h_slots = [j for j in range(nc) if outs[j] is h_new]
         return (h_slots if outs[nc] is h_new else []), None, set()
-    key = _mask_key(body.inputs[nc + 1], outs)
+    key = mask_key(body.inputs[nc + 1], outs)
     if key is None:
         return "the loop reads a second sequence that is not a mask the RNN layer applies"
-    kept = [j for j in range(nc) if _where_of(outs[j], key, h_new, carries[j])]
+    kept = [j for j in range(nc) if where_of(outs[j], key, h_new, carries[j])]
     if not kept or len(kept) > 2:
         return "the masked loop does not keep h at masked steps as the RNN layer does"
     nodes = {key.node.id} | {outs[j].node.id for j in kept}
     emitted = outs[nc] if len(outs) > nc else None
     if emitted is None or any(outs[j] is emitted for j in kept):
         return kept, "carry", nodes
-    fill = emitted.node.inputs[2] if _op(emitted) == "where" else None
-    if _where_of(emitted, key, h_new) and _op(fill) == "fill_like" and fill.node.op.value == 0 \
+    fill = emitted.node.inputs[2] if op_name(emitted) == "where" else None
+    if where_of(emitted, key, h_new) and op_name(fill) == "fill_like" and fill.node.op.value == 0 \
             and fill.node.inputs[0] is h_new:
         return kept, "zero", nodes | {emitted.node.id, fill.node.id}
     return "the masked loop emits something other than the carried output or zeros"
@@ -212,7 +209,7 @@ def read_body(op):
     info = read_projections(cell, body.inputs[nc], h_prev)
     if isinstance(info, str):
         return info
-    inv = _invariant(body, body.inputs[nc + op.n_seq:])
+    inv = invariant(body, body.inputs[nc + op.n_seq:])
     fixed = info["W"] + info["R"] + info["b_in"] + info["b_rec"] + [info["Rh"]] \
         + info["x_masks"] + info["h_masks"]
     if any(t is not None and t.node.id not in inv for t in fixed):
@@ -221,7 +218,7 @@ def read_body(op):
     if rule == "carry" and len(body.outputs) > nc and (y_slot is None
                                                        or body.outputs[y_slot] is not body.outputs[nc]):
         return "the masked loop does not carry its output as the RNN layer does"
-    dead = _dead_carries(body, nc, [h_slot] + ([y_slot] if y_slot is not None else []), inv)
+    dead = dead_carries(body, nc, [h_slot] + ([y_slot] if y_slot is not None else []), inv)
     if dead is None:
         return f"the loop carries {nc} values; a GRU layer carries h"
     inner = {cell.id} | inv | dead | mask_nodes | {n.id for n in info["nodes"]}

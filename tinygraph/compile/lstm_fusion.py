@@ -19,20 +19,20 @@ alone is reported with the reason (``Session.explain`` prints them).
 """
 import numpy as np
 
+from tinygraph.compile.recurrent import (activated, is_const, layer_scope, op_name, pairs, plus,
+                                         rewrite_loop_bodies, step_inputs, whole_node)
 from tinygraph.compile.lstm_loop_body import (PER_GATE_PRODUCTS, dropout_masks, projections,
-                                              is_const, pairs, read_body, step_terms)
-from tinygraph.compile.rewrite import Decline, Extension, Rule, rewrite
-from tinygraph.ir.function import Function
-from tinygraph.ir.graph import apply, in_scope, topo_nodes
+                                              read_body, step_terms)
+from tinygraph.compile.rewrite import Decline, Extension, Rule
+from tinygraph.ir.graph import in_scope, topo_nodes
 from tinygraph.ir.rebuild import substitute, tensor_key
 from tinygraph.ir.pattern import Alt, Opt, Pat, V
-from tinygraph.ops.activations import ACTIVATIONS, FUSABLE, scalar_constant
+from tinygraph.ops.activations import scalar_constant
 from tinygraph.ops.array import concat, expand_dims, stack, transpose
 from tinygraph.ops.compare import less
 from tinygraph.ops.constant import constant
 from tinygraph.ops.lstm import lstm_cell, lstm_sequence
 from tinygraph.ops.lstm_step import GATE_BLOCKS
-from tinygraph.ops.scan import Scan
 from tinygraph.ops.sources import zeros
 
 NOT_ONE_SPLIT = ("the four gate pre-activations are not the four parts of one split in i, f, "
@@ -40,19 +40,8 @@ NOT_ONE_SPLIT = ("the four gate pre-activations are not the four parts of one sp
 GATE_ORDERS = {blocks: order for order, blocks in GATE_BLOCKS.items()}
 
 
-def _op(t):
-    return t.node.op.name
-
 
 # ----------------------------------------------------------------------- the cell pattern
-
-def _activated(key, inner):
-    """act(inner) for every activation a fused kernel implements; binds its name to ``key``."""
-    return Alt(*[Alt(ACTIVATIONS[name].pattern(inner), tag=(key, name)) for name in FUSABLE])
-
-
-def _plus(a, b):
-    return Pat("add", a, b, commutative=True)
 
 
 def _peephole(weight, state):
@@ -63,18 +52,18 @@ def _cell_pattern():
     c_prev = V("c_prev")
     bias = scalar_constant(bind="forget_bias")
     zf = V("zf")
-    forget = Alt(_plus(_plus(zf, bias), _peephole("p_f", c_prev)),     # TF1 and lstm_step order
-                 _plus(_plus(zf, _peephole("p_f", c_prev)), bias),
-                 _plus(zf, bias), _plus(zf, _peephole("p_f", c_prev)), zf)
-    inp = Opt(V("zi"), lambda z: _plus(z, _peephole("p_i", c_prev)))
-    out = Opt(V("zo"), lambda z: _plus(z, _peephole("p_o", V("c"))))    # reads the new c
-    c_raw = _plus(Pat("multiply", _activated("ra_f", forget), c_prev, commutative=True),
-                  Pat("multiply", _activated("ra_i", inp), _activated("act_g", V("zg")),
+    forget = Alt(plus(plus(zf, bias), _peephole("p_f", c_prev)),     # TF1 and lstm_step order
+                 plus(plus(zf, _peephole("p_f", c_prev)), bias),
+                 plus(zf, bias), plus(zf, _peephole("p_f", c_prev)), zf)
+    inp = Opt(V("zi"), lambda z: plus(z, _peephole("p_i", c_prev)))
+    out = Opt(V("zo"), lambda z: plus(z, _peephole("p_o", V("c"))))    # reads the new c
+    c_raw = plus(Pat("multiply", activated("ra_f", forget), c_prev, commutative=True),
+                  Pat("multiply", activated("ra_i", inp), activated("act_g", V("zg")),
                       commutative=True))
     clipped = Pat("minimum", Pat("maximum", c_raw, scalar_constant(bind="clip_lo")),
                   scalar_constant(bind="clip_hi"))
     c = Alt(clipped, c_raw, bind="c")
-    return Pat("multiply", _activated("ra_o", out), _activated("act_c", c), commutative=True)
+    return Pat("multiply", activated("ra_o", out), activated("act_c", c), commutative=True)
 
 
 # h = ra(z_o [+ p_o*c]) * act(c),  c = [clip](ra(z_f [+ b] [+ p_f*c_prev]) * c_prev
@@ -120,7 +109,7 @@ def read_cell(b, h, ctx):
 def _gate_source(pieces):
     """(the split node the four pieces are the outputs of, gate order), (None, "ifco")
     for four separate tensors (implementation 1), or a Decline."""
-    if not any(_op(p) == "split" for p in pieces):
+    if not any(op_name(p) == "split" for p in pieces):
         return None, "ifco"
     node = pieces[0].node
     if any(p.node is not node for p in pieces) or len(node.outputs) != 4 \
@@ -138,26 +127,6 @@ def build_cell(b, h):
     return {h: h_new, b["c"]: c_new}
 
 
-def _whole_node(b, t, ctx):
-    return Extension(replaces=list(t.node.outputs))
-
-
-def rewrite_loop_bodies(rules, label):
-    """A rule's replace that applies ``rules`` inside the body of a loop."""
-    def replace(b, t, ctx):
-        node = t.node
-        body = node.op.body
-        outs, events = rewrite(body.outputs, rules)
-        ctx.events.extend(events)
-        if all(a is b_ for a, b_ in zip(outs, body.outputs)):
-            return None
-        new_op = Scan(**dict(node.op.attrs, body=Function(body.inputs, outs, body.name)))
-        new = apply(new_op, list(node.inputs))
-        return {o: n for o, n in zip(node.outputs, new.outputs)}
-    replace.__name__ = label
-    return replace
-
-
 CELL_RULES = [
     # o*act(f*c_prev + i*act(z_c)) with i, f, o = ract(parts of z)  ->  lstm_cell(z, c_prev)
     Rule(CELL, build_cell, "LSTM gate math -> one lstm_cell op", name="lstm_cell_fusion",
@@ -166,7 +135,7 @@ CELL_RULES = [
 CELL_RULES.append(
     # scan(body) -> scan(body with its LSTM cells fused)
     Rule(Pat("scan"), rewrite_loop_bodies(CELL_RULES, "lstm_cell_fusion_in_loop"),
-         "fuse the LSTM cells inside loop bodies", context=True, extend=_whole_node,
+         "fuse the LSTM cells inside loop bodies", context=True, extend=whole_node,
          name="lstm_cell_fusion_in_loop"))
 
 
@@ -186,6 +155,8 @@ def read_loop(b, t, ctx):
                        "is not static; its sequence_length mask is applied step by step")
     slots = [info[k] for k in ("h_slot", "c_slot", "y_slot") if info[k] is not None]
     replaces = [node.outputs[j] for j in slots] + list(node.outputs[nc:nc + node.op.n_ys])
+    if not any(t is r for r in replaces):
+        return None         # anchored at an output the kernel does not make (as the GRU's)
     return Extension(interior=[node], replaces=replaces, data=info)
 
 
@@ -245,23 +216,6 @@ def _cell_attrs(cell):
                 cell_clip=cell.cell_clip)
 
 
-def _step_inputs(xs_t):
-    """The (T, B, D) tensor whose slices 0..T-1 are ``xs_t`` (``x[t]`` or the outputs of
-    ``unstack(x)`` in order), if they are such slices."""
-    first = xs_t[0].node
-    if _op(xs_t[0]) == "unstack" and first.op.axis == 0 and len(first.outputs) == len(xs_t) \
-            and all(x is o for x, o in zip(xs_t, first.outputs)):
-        return first.inputs[0]
-    base = xs_t[0].node.inputs[0] if _op(xs_t[0]) == "getitem" else None
-    if base is None or base.shape[0] != len(xs_t):
-        return None
-    for t, x in enumerate(xs_t):
-        if _op(x) != "getitem" or x.node.inputs[0] is not base or x.node.op.index[:1] != (t,) \
-                or any(i != slice(None) for i in x.node.op.index[1:]):
-            return None
-    return base
-
-
 def _chain_ending_at(h, ctx):
     """The fused cells of an unrolled chain whose last step outputs ``h`` (first step
     first), or None when h is not a last step's output."""
@@ -271,7 +225,7 @@ def _chain_ending_at(h, ctx):
     if any(ctx.nodes[u].op == op for u in ctx.readers.get((last.id, 1), ())):
         return None                       # not the last step: the chain goes on
     chain = [last]                        # follow the cell state back
-    while _op(chain[-1].inputs[1]) == "lstm_cell" and chain[-1].inputs[1].index == 1 \
+    while op_name(chain[-1].inputs[1]) == "lstm_cell" and chain[-1].inputs[1].index == 1 \
             and chain[-1].inputs[1].node.op == op:
         chain.append(chain[-1].inputs[1].node)
     return chain[::-1] if len(chain) >= 2 else None
@@ -282,7 +236,7 @@ def _chain_terms(z):
     products x_t @ K[:D] and h @ K[D:]: ([(input, weight key, node)], bias, nodes);
     a weight key is a tensor or (K, "x" | "h", D) for a row block of K."""
     terms = step_terms(z)
-    if terms is None or len(terms[0]) != 1 or _op(terms[0][0][0]) != "concat":
+    if terms is None or len(terms[0]) != 1 or op_name(terms[0][0][0]) != "concat":
         return terms
     (a, K, node), = terms[0]
     cat = a.node
@@ -321,8 +275,9 @@ def _masked_chain_end(last, ctx):
     """A Decline at the last cell of a chain whose states pass through a mask's where
     from step to step (one reason per layer), else None."""
     c_prev = last.inputs[1]
-    after_masked = _op(c_prev) == "where" and any(
-        _op(t) == "lstm_cell" and t.index == 1 and t.node.op == last.op for t in c_prev.node.inputs)
+    after_masked = op_name(c_prev) == "where" and any(
+        op_name(t) == "lstm_cell" and t.index == 1 and t.node.op == last.op
+        for t in c_prev.node.inputs)
     if not after_masked or _masked_successor(last, ctx):
         return None
     return Decline(MASKED_CHAIN)
@@ -384,12 +339,12 @@ class _Everything:
 
 def _gate_step_input(z, k):
     """x[k] (or unstack(x)[k]) under the products of a per-gate step's first gate."""
-    terms = step_terms(z.node.inputs[0]) if _op(z) == "concat" else None
+    terms = step_terms(z.node.inputs[0]) if op_name(z) == "concat" else None
     for a, _, _ in (terms[0] if terms else ()):
-        for t in [a] + (list(a.node.inputs) if _op(a) == "multiply" else []):
+        for t in [a] + (list(a.node.inputs) if op_name(a) == "multiply" else []):
             if t.ndim == 2 and t.node.inputs and t.node.inputs[0].ndim == 3 and (
-                    (_op(t) == "getitem" and t.node.op.index[:1] == (k,))
-                    or (_op(t) == "unstack" and t.index == k)):
+                    (op_name(t) == "getitem" and t.node.op.index[:1] == (k,))
+                    or (op_name(t) == "unstack" and t.index == k)):
                 return t
     return None
 
@@ -398,11 +353,11 @@ def _initial_h(z0, blocks):
     """The h the first step's recurrent products read: the operand of its first gate's
     product with the recurrent weight of ``blocks`` (a later step's), unmasked."""
     w, r = blocks[0][1][0][0], blocks[0][4]
-    terms = step_terms(z0.node.inputs[0]) if _op(z0) == "concat" else None
+    terms = step_terms(z0.node.inputs[0]) if op_name(z0) == "concat" else None
     a = next((a for a, v, _ in (terms[0] if terms else ()) if v is w), None)
     if a is None or r is None:
         return a
-    return next((p for p, m in pairs(a) if m is r), None) if _op(a) == "multiply" else None
+    return next((p for p, m in pairs(a) if m is r), None) if op_name(a) == "multiply" else None
 
 
 def _blocks_key(blocks):
@@ -451,8 +406,8 @@ def _weight(w):
 def _shared_mask(xs_t):
     """(x_t without the mask, the mask, the multiply nodes) when every step input is
     the same dropout mask times a slice; else (xs_t, None, [])."""
-    if all(_op(x) == "multiply" for x in xs_t):
-        split = [next(((a, m) for a, m in pairs(x) if _op(a) in ("getitem", "unstack")), None)
+    if all(op_name(x) == "multiply" for x in xs_t):
+        split = [next(((a, m) for a, m in pairs(x) if op_name(a) in ("getitem", "unstack")), None)
                  for x in xs_t]
         if all(split) and len({id(m) for _, m in split}) == 1:
             return [a for a, _ in split], split[0][1], [x.node for x in xs_t]
@@ -464,7 +419,7 @@ def read_chain(b, h, ctx):
     chain = _chain_ending_at(h, ctx)
     if chain is None:
         return _masked_chain_end(h.node, ctx)
-    if _op(chain[1].inputs[0]) == "concat":      # implementation=1: one product per gate
+    if op_name(chain[1].inputs[0]) == "concat":      # implementation=1: one product per gate
         W = R = bias = None
         steps = _gate_chain_steps(chain)
     else:
@@ -478,8 +433,8 @@ def read_chain(b, h, ctx):
         return steps
     xs_t, h0, interior, blocks = steps
     xs_t, mask, mask_nodes = _shared_mask(xs_t)
-    X, first = _step_inputs(xs_t), xs_t[0].node
-    batch_major = X is None and _op(xs_t[0]) == "unstack" and first.op.axis == 1 \
+    X, first = step_inputs(xs_t), xs_t[0].node
+    batch_major = X is None and op_name(xs_t[0]) == "unstack" and first.op.axis == 1 \
         and first.inputs[0].ndim == 3 and list(first.outputs) == list(xs_t)
     if batch_major:                            # static_rnn(tg.unstack(x, axis=1))
         X = first.inputs[0]
@@ -492,20 +447,10 @@ def read_chain(b, h, ctx):
                                batch_major=batch_major, blocks=blocks))
 
 
-def _layer_scope(chain):
-    """The scope the steps share (the layer's), above the per-step scopes."""
-    common = []
-    for a, b in zip(chain[0].scope.split("/"), chain[-1].scope.split("/")):
-        if a != b:
-            break
-        common.append(a)
-    return "/".join(common)
-
-
 def build_chain(b, h):
     info = b["extension"]
     chain, X, op = info["chain"], info["X"], h.node.op
-    with in_scope(_layer_scope(chain)):
+    with in_scope(layer_scope(chain)):
         X = transpose(X, (1, 0, 2)) if info["batch_major"] else X
         mask, drop = info["mask"], {}
         if info["blocks"] is None:
@@ -529,7 +474,7 @@ def build_chain(b, h):
 
 def stack_of_slices(b, t):
     """stack([x[0], x[1], ..., x[n-1]]) -> x."""
-    base = _step_inputs(list(t.node.inputs)) if t.node.op.axis == 0 else None
+    base = step_inputs(list(t.node.inputs)) if t.node.op.axis == 0 else None
     return base if base is not None and base.shape == t.shape else None
 
 

@@ -11,6 +11,8 @@ input optionally times one dropout mask; and whose carries are h and c, plus, wh
 masked, the carried output (layers.RNN over (x, mask)) or a step counter
 (dynamic_rnn; with sequence_length its test ``t < length`` is the mask).
 """
+from tinygraph.compile.recurrent import (add_terms, dead_carries, invariant, is_const, mask_key,
+                                         op_name, pairs, where_of)
 from tinygraph.ir.graph import topo_nodes
 
 # why an unrolled chain of implementation=1 cells (one product per gate) got no
@@ -21,49 +23,18 @@ PER_GATE_PRODUCTS = ("the unrolled steps compute one product per gate (implement
                      "them on the sequence kernel)")
 
 
-def _op(t):
-    return t.node.op.name
-
-
-def add_terms(t, nodes):
-    """Flatten a tree of ``add`` into its terms (recording the add nodes)."""
-    if _op(t) == "add":
-        nodes.append(t.node)
-        a, b = t.node.inputs
-        return add_terms(a, nodes) + add_terms(b, nodes)
-    return [t]
-
 
 def step_terms(z):
     """z = a @ W + b @ R (+ bias) -> ([(a, W, node), (b, R, node)], bias, add nodes) or None."""
     nodes, matmuls, bias = [], [], None
     for term in add_terms(z, nodes):
-        if _op(term) == "matmul" and not (term.node.op.transpose_a or term.node.op.transpose_b):
+        if op_name(term) == "matmul" and not (term.node.op.transpose_a or term.node.op.transpose_b):
             matmuls.append((term.node.inputs[0], term.node.inputs[1], term.node))
         elif term.ndim == 1 and bias is None:
             bias = term
         else:
             return None
     return (matmuls, bias, nodes) if len(matmuls) in (1, 2) else None
-
-
-def pairs(t):
-    a, b = t.node.inputs
-    return [(a, b), (b, a)]
-
-
-def _invariant(body, caps):
-    """Ids of the body's nodes that read only captured values and constants (weights,
-    their slices, sequence lengths): the same at every step, so they can be rebuilt
-    outside the loop."""
-    cap_ids = {p.node.id for p in caps}
-    inv = set()
-    for n in topo_nodes(body.outputs):
-        if n.id in cap_ids or n.op.name == "constant" or (
-                n.op.name != "placeholder" and n.inputs and not n.op.stateful
-                and all(t.node.id in inv for t in n.inputs)):
-            inv.add(n.id)
-    return inv
 
 
 def projections(z, x_ph, h_ph, inv):
@@ -77,7 +48,7 @@ def projections(z, x_ph, h_ph, inv):
     - Keras implementation=1: ``concat([(x * m_k) @ W_k + b_k + (h * r_k) @ R_k for k in
       i, f, c, o])``, four blocks (the fusion concatenates their W, R and b), with
       optional per-gate dropout masks m_k (dropout) and r_k (recurrent_dropout)."""
-    if _op(z) == "concat" and z.node.op.axis in (-1, z.ndim - 1) and len(z.node.inputs) == 4:
+    if op_name(z) == "concat" and z.node.op.axis in (-1, z.ndim - 1) and len(z.node.inputs) == 4:
         blocks = [projections(piece, x_ph, h_ph, inv) for piece in z.node.inputs]
         bad = next((blk for blk in blocks if isinstance(blk, str)), None)
         if bad is not None:
@@ -97,7 +68,7 @@ def projections(z, x_ph, h_ph, inv):
         if w.node.id not in inv:
             return "the cell's input z is not x_t @ W + h @ R (+ b) with fixed weights"
         nodes.append(node)
-        if _op(a) == "concat" and len(a.node.inputs) == 2 and a.node.op.axis in (1, -1) \
+        if op_name(a) == "concat" and len(a.node.inputs) == 2 and a.node.op.axis in (1, -1) \
                 and a.node.inputs[1] is h_ph and W is None and R is None:
             x_in, width = a.node.inputs[0], a.node.inputs[0].shape[-1]
             W, R = (w, slice(0, width)), (w, slice(width, None))
@@ -121,51 +92,17 @@ def projections(z, x_ph, h_ph, inv):
     return [([W], [R], bias, mask, h_mask, nodes)]
 
 
-def _dead_carries(body, nc, slots, inv):
-    """Ids of the body nodes that update carries other than h and c from themselves
-    alone (dynamic_rnn's step counter), or None when such a carry does more."""
-    dead = set()
-    for j in range(nc):
-        if j in slots:
-            continue
-        own = {body.inputs[j].node.id}
-        for n in topo_nodes([body.outputs[j]]):
-            if n.id in inv or n.id in own:
-                continue
-            if n.op.name == "placeholder" or not all(t.node.id in own | inv for t in n.inputs):
-                return None
-            own.add(n.id)
-        dead |= own
-    return dead
-
-
-def _where_of(t, key, new, old=None):
-    """Whether t is ``where(key, new, old)`` (old: any tensor when None)."""
-    return _op(t) == "where" and t.node.inputs[0] is key and t.node.inputs[1] is new \
-        and (old is None or t.node.inputs[2] is old)
-
-
-def _mask_key(m_ph, outs):
-    """The (B, 1) keep tensor ``m_t[:, None]`` the masked RNN step reads, or None."""
-    keys = [o.node.inputs[0] for o in outs if _op(o) == "where"]
-    return next((k for k in keys if _op(k) == "getitem" and k.node.inputs[0] is m_ph
-                 and k.node.op.index == (slice(None), None)), None)
-
-
-def is_const(t, value):
-    return _op(t) == "constant" and t.node.op.value.size == 1 and t.node.op.value.item() == value
-
-
 def _length_key(body, nc, inv):
     """dynamic_rnn's sequence_length test ``expand_dims(less(t, lengths), 1)``, t the
     carry that counts steps (``t + 1``): (keep tensor, t's slot, lengths) or None."""
-    keys = [o.node.inputs[0] for o in body.outputs if _op(o) == "where"]
+    keys = [o.node.inputs[0] for o in body.outputs if op_name(o) == "where"]
     for k in keys:
-        if _op(k) == "expand_dims" and k.node.op.axis == 1 and _op(k.node.inputs[0]) == "less":
+        if op_name(k) == "expand_dims" and k.node.op.axis == 1 \
+                and op_name(k.node.inputs[0]) == "less":
             t, lengths = k.node.inputs[0].node.inputs
             slot = next((j for j in range(nc) if body.inputs[j] is t), None)
             step = None if slot is None else body.outputs[slot]
-            if step is not None and _op(step) == "add" and lengths.node.id in inv \
+            if step is not None and op_name(step) == "add" and lengths.node.id in inv \
                     and any(a is t and is_const(b, 1) for a, b in pairs(step)):
                 return k, slot, lengths
     return None
@@ -179,16 +116,16 @@ def _masked_slots(body, nc, h_cell, c_cell, key):
     emitted = outs[nc] if len(outs) > nc else None
     if key is None:
         return "the loop reads a second sequence that is not a mask the RNN layer applies"
-    kept_h = [j for j in range(nc) if _where_of(outs[j], key, h_cell, carries[j])]
-    c_slot = next((j for j in range(nc) if _where_of(outs[j], key, c_cell, carries[j])), None)
+    kept_h = [j for j in range(nc) if where_of(outs[j], key, h_cell, carries[j])]
+    c_slot = next((j for j in range(nc) if where_of(outs[j], key, c_cell, carries[j])), None)
     if c_slot is None or not kept_h or len(kept_h) > 2:
         return "the masked loop does not keep h and c at masked steps as the RNN layer does"
     nodes = {key.node.id} | {outs[j].node.id for j in kept_h + [c_slot]}
-    if _op(key) == "expand_dims":
+    if op_name(key) == "expand_dims":
         nodes.add(key.node.inputs[0].node.id)            # the less(t, lengths) under it
     if emitted is None or any(outs[j] is emitted for j in kept_h):
         rule = "carry"
-    elif _where_of(emitted, key, h_cell) and _op(emitted.node.inputs[2]) == "fill_like" \
+    elif where_of(emitted, key, h_cell) and op_name(emitted.node.inputs[2]) == "fill_like" \
             and emitted.node.inputs[2].node.op.value == 0 \
             and emitted.node.inputs[2].node.inputs[0] is h_cell:
         rule = "zero"
@@ -210,7 +147,8 @@ def _projected(body, h_cell, inv):
     ids = {m.node.id}
     lo = next((n for n in nodes if n.op.name == "maximum" and n.inputs[0] is m), None)
     hi = lo and next((n for n in nodes if n.op.name == "minimum" and n.inputs[0] is lo.outputs[0]), None)
-    if hi is not None and _op(lo.inputs[1]) == "constant" and _op(hi.inputs[1]) == "constant":
+    if hi is not None and op_name(lo.inputs[1]) == "constant" \
+            and op_name(hi.inputs[1]) == "constant":
         clip = float(hi.inputs[1].node.op.value.reshape(()))
         if clip > 0 and float(lo.inputs[1].node.op.value.reshape(())) == -clip:
             return hi.outputs[0], m.node.inputs[1], clip, ids | {lo.id, hi.id}
@@ -222,7 +160,7 @@ def _state_slots(op, h_new, c_new, lengths):
     rule; the mask-handling node ids), or a reason."""
     body, nc, outs = op.body, op.n_carry, op.body.outputs
     if op.n_seq == 2 or lengths is not None:
-        key = _mask_key(body.inputs[nc + 1], outs) if op.n_seq == 2 else lengths[0]
+        key = mask_key(body.inputs[nc + 1], outs) if op.n_seq == 2 else lengths[0]
         return _masked_slots(body, nc, h_new, c_new, key)
     h_slots = [j for j in range(nc) if outs[j] is h_new]
     c_slot = next((j for j in range(nc) if outs[j] is c_new), None)
@@ -238,16 +176,16 @@ def read_body(op):
         return "the loop reads several sequences; its cells are fused step by step"
     if op.n_ys != 1 and not (op.n_ys == 0 and op.n_seq == 2):
         return f"the loop emits {op.n_ys} sequences; an LSTM layer emits its outputs"
-    cells = [o for o in body.outputs if _op(o) == "lstm_cell"]
+    cells = [o for o in body.outputs if op_name(o) == "lstm_cell"]
     if not cells:                          # masked: the cell's outputs reach them through where
-        cells = [t for o in body.outputs if _op(o) == "where" for t in o.node.inputs
-                 if _op(t) == "lstm_cell"]
+        cells = [t for o in body.outputs if op_name(o) == "where" for t in o.node.inputs
+                 if op_name(t) == "lstm_cell"]
     if not cells:
         return "the loop body holds no fused LSTM cell"
     cell = cells[0].node
     carries, x_ph, caps = body.inputs[:nc], body.inputs[nc], body.inputs[nc + op.n_seq:]
     (h_new, c_new), outs = cell.outputs, body.outputs
-    inv = _invariant(body, caps)
+    inv = invariant(body, caps)
     proj = _projected(body, h_new, inv)
     if proj is not None:                     # the state and output are the projection
         h_new = proj[0]
@@ -275,7 +213,7 @@ def read_body(op):
     if rule == "carry" and len(outs) > nc and (y_slot is None or outs[y_slot] is not outs[nc]):
         return "the masked loop does not carry its output as the RNN layer does"
     slots = [h_slot, c_slot] + ([y_slot] if y_slot is not None else [])
-    dead = _dead_carries(body, nc, slots, inv)
+    dead = dead_carries(body, nc, slots, inv)
     if dead is None:
         return f"the loop carries {nc} values; an LSTM layer carries (h, c) (and a step counter)"
     inner = {cell.id} | inv | dead | mask_nodes | {n.id for blk in blocks for n in blk[5]} \
@@ -303,7 +241,7 @@ def _step_mask(x_in, x_ph, inv, nodes):
     one), or a reason why the input is not x_t."""
     if x_in is x_ph:
         return None
-    if _op(x_in) == "multiply":
+    if op_name(x_in) == "multiply":
         mask = next((m for a, m in pairs(x_in) if a is x_ph and m.node.id in inv), None)
         if mask is not None:
             nodes.append(x_in.node)
