@@ -22,7 +22,7 @@ from tinygraph.ops.gru_kernels import cell_backward as _cell_backward, \
     cell_forward as _cell_forward, sequence_backward as _sequence_backward, \
     sequence_forward as _sequence_forward
 
-from .cuda_lstm import _C_TYPES, _contiguous, _launch
+from .cuda_common import C_TYPES, compiled_module, contiguous, launch
 
 _HEADER = """\
 // tinygraph fused GRU kernels: {activation} / {recurrent_activation}, reset_after {reset_after}, {ctype}
@@ -139,24 +139,19 @@ KERNEL_NAMES = ("tg_gru_fwd_gates", "tg_gru_fwd_candidate", "tg_gru_bwd_gates", 
 def module_source(op, dtype):
     """The CUDA source of the four kernels for ``op``'s attributes and ``dtype``."""
     dtype = np.dtype(dtype)
-    if dtype not in _C_TYPES:
+    if dtype not in C_TYPES:
         raise TypeError(f"the CUDA GRU kernels run float32 or float64, not {dtype.name}")
     act_c, act_c_d = fusable(op.activation).cuda      # from the activation table
     act_r, act_r_d = fusable(op.recurrent_activation).cuda
     return _HEADER.format(activation=op.activation, recurrent_activation=op.recurrent_activation,
-                          reset_after=bool(op.reset_after), ctype=_C_TYPES[dtype],
+                          reset_after=bool(op.reset_after), ctype=C_TYPES[dtype],
                           reset_flag=int(bool(op.reset_after)), act_c=act_c, act_c_d=act_c_d,
                           act_r=act_r, act_r_d=act_r_d) + _BODY
 
 
 def _module(be, op, dtype):
     """``op``'s module, compiled once per backend instance."""
-    source = module_source(op, dtype)
-    modules = be.__dict__.setdefault("_cuda_modules", {})
-    module = modules.get(source)
-    if module is None:
-        module = modules[source] = be.compile_module(source)
-    return module
+    return compiled_module(be, module_source(op, dtype))
 
 
 def _steps(be):
@@ -172,9 +167,9 @@ def _steps(be):
         n = int(np.prod(B)) * U
 
         def step(a, p, zx, h_prev, h_new, hc=None, Rh=None):
-            _launch(gates, n, U, a, p, zx, h_prev, h_prev if hc is None else hc, h_new)
+            launch(gates, n, U, a, p, zx, h_prev, h_prev if hc is None else hc, h_new)
             if not op.reset_after:
-                _launch(candidate, n, U, a, xp.matmul(a[..., 2 * U:3 * U], Rh), zx, h_prev, h_new)
+                launch(candidate, n, U, a, xp.matmul(a[..., 2 * U:3 * U], Rh), zx, h_prev, h_new)
         return step
 
     def make_backward(xp, op, B, U, dtype):
@@ -183,18 +178,18 @@ def _steps(be):
         dhc = xp.empty(tuple(np.atleast_1d(B)) + (U,), dtype)
 
         def step(a, h_prev, dh, d, dp, hc=None, Rh=None):
-            _launch(gates, n, U, a, h_prev, dh, d, dp)
+            launch(gates, n, U, a, h_prev, dh, d, dp)
             if op.reset_after:
                 return None
             dq = xp.matmul(d[..., 2 * U:], Rh.T)
-            _launch(reset, n, U, a, dq, h_prev if hc is None else hc, d, dp, dhc)
+            launch(reset, n, U, a, dq, h_prev if hc is None else hc, d, dp, dhc)
             return dhc
         return step
     return make_forward, make_backward
 
 
 def _dtype_ok(x):
-    return x.dtype in _C_TYPES
+    return x.dtype in C_TYPES
 
 
 # ------------------------------------------------------------------- kernel overrides
@@ -203,14 +198,14 @@ def _dtype_ok(x):
 def cell_forward(op, be, *inputs):
     if not _dtype_ok(inputs[0]):
         return op.compute(be, *inputs)
-    arrays = _contiguous(be.xp, inputs[0].dtype, *inputs)
+    arrays = contiguous(be.xp, inputs[0].dtype, *inputs)
     return _cell_forward(be.xp, op, *arrays, make_step=_steps(be)[0])[0]
 
 
 def cell_backward(op, be, *inputs):
     if not _dtype_ok(inputs[0]):
         return op.compute(be, *inputs)
-    arrays = _contiguous(be.xp, inputs[0].dtype, *inputs)
+    arrays = contiguous(be.xp, inputs[0].dtype, *inputs)
     fwd, bwd = _steps(be)
     return _cell_backward(be.xp, op, *arrays, make_steps=(fwd, bwd))
 
@@ -218,18 +213,18 @@ def cell_backward(op, be, *inputs):
 def sequence_forward(op, be, x, h0, W, R, b, *rest, needed):
     if not _dtype_ok(x):
         return op.compute(be, x, h0, W, R, b, *rest, needed=needed)
-    h0, = _contiguous(be.xp, x.dtype, h0)
+    h0, = contiguous(be.xp, x.dtype, h0)
     return _sequence_forward(be.xp, op, _steps(be)[0], x, h0, W, R, b, *rest, needed=needed)
 
 
 def sequence_backward(op, be, x, h0, W, R, b, *rest):
     if not _dtype_ok(x):
         return op.compute(be, x, h0, W, R, b, *rest)
-    h0, = _contiguous(be.xp, x.dtype, h0)
+    h0, = contiguous(be.xp, x.dtype, h0)
     n = len(rest)
     # the saved states and gates, the cotangents g_hs, g_hT (, g_y): C-contiguous for the kernels
     k = n - (5 if op.mask_output else 4)
-    tail = _contiguous(be.xp, x.dtype, *rest[k:])
+    tail = contiguous(be.xp, x.dtype, *rest[k:])
     return _sequence_backward(be.xp, op, _steps(be)[1], x, h0, W, R, b, *rest[:k], *tail)
 
 

@@ -24,10 +24,8 @@ from tinygraph.ops.activations import fusable
 from tinygraph.ops.lstm_kernels import math_of, sequence_backward as _sequence_backward, \
     sequence_forward as _sequence_forward, split_inputs
 
-THREADS = 256            # threads per block
-MAX_BLOCKS = 4096        # grid-stride loops cover the rest
+from .cuda_common import C_TYPES, compiled_module, contiguous, launch
 
-_C_TYPES = {np.dtype("float32"): "float", np.dtype("float64"): "double"}
 
 _HEADER = """\
 // tinygraph fused LSTM kernels: {activation} / {recurrent_activation}, gate order {order},
@@ -237,7 +235,7 @@ KERNEL_NAMES = ("tg_lstm_cell_fwd", "tg_lstm_cell_bwd", "tg_lstm_seq_fwd", "tg_l
 def module_source(op, dtype):
     """The CUDA source of the four kernels for ``op``'s attributes and ``dtype``."""
     dtype = np.dtype(dtype)
-    if dtype not in _C_TYPES:
+    if dtype not in C_TYPES:
         raise TypeError(f"the CUDA LSTM kernels run float32 or float64, not {dtype.name}")
     gi, gf, gg, go = (s.start for s in math_of(op).gate_slices(1))
     # each activation's C forward and derivative-from-output come from the table
@@ -247,36 +245,20 @@ def module_source(op, dtype):
     return _HEADER.format(
         activation=op.activation, recurrent_activation=op.recurrent_activation,
         order=op.gate_order, forget_bias=float(op.forget_bias), cell_clip=op.cell_clip,
-        peepholes=bool(op.peepholes), ctype=_C_TYPES[dtype], gi=gi, gf=gf, gg=gg, go=go,
+        peepholes=bool(op.peepholes), ctype=C_TYPES[dtype], gi=gi, gf=gf, gg=gg, go=go,
         peep_flag=int(bool(op.peepholes)), clip_value=float(clip), clip_flag=int(op.cell_clip is not None),
         act_c=act_c, act_c_d=act_c_d, act_r=act_r, act_r_d=act_r_d) + _BODY
 
 
 def _kernel(be, op, dtype, name):
     """Kernel ``name`` of ``op``'s module, compiled once per backend instance."""
-    source = module_source(op, dtype)
-    modules = be.__dict__.setdefault("_cuda_modules", {})
-    module = modules.get(source)
-    if module is None:
-        module = modules[source] = be.compile_module(source)
-    return module.get_function(name)
-
-
-def _launch(kernel, n, U, *arrays):
-    """Run ``kernel(*arrays, n, U)`` over n = rows * U elements."""
-    blocks = max(1, min((n + THREADS - 1) // THREADS, MAX_BLOCKS))
-    kernel((blocks,), (THREADS,), arrays + (np.int32(n), np.int32(U)))
-
-
-def _contiguous(xp, dtype, *arrays):
-    """The kernels index raw memory: C-contiguous arrays of the kernel's dtype."""
-    return [xp.ascontiguousarray(a, dtype=dtype) for a in arrays]
+    return compiled_module(be, module_source(op, dtype)).get_function(name)
 
 
 def _supported(z, c_prev):
     """Whether the kernels take these (else the op's generic xp code runs): float32 or
     float64, and one c_prev row per z row (lstm_cell also broadcasts)."""
-    return z.dtype in _C_TYPES and z.shape[:-1] == c_prev.shape[:-1]
+    return z.dtype in C_TYPES and z.shape[:-1] == c_prev.shape[:-1]
 
 
 # ------------------------------------------------------------------- kernel overrides
@@ -285,9 +267,9 @@ def _supported(z, c_prev):
 def _run_cell(be, op, name, inputs, out_like):
     """Launch cell kernel ``name`` on ``inputs`` (z, c_prev, ...), made contiguous, into
     new outputs shaped like z or c_prev (``out_like``: "z" or "c" each); returns them."""
-    z, c_prev, *rest = _contiguous(be.xp, inputs[0].dtype, *inputs)
+    z, c_prev, *rest = contiguous(be.xp, inputs[0].dtype, *inputs)
     outputs = [be.xp.empty_like(z if like == "z" else c_prev) for like in out_like]
-    _launch(_kernel(be, op, z.dtype, name), c_prev.size, c_prev.shape[-1],
+    launch(_kernel(be, op, z.dtype, name), c_prev.size, c_prev.shape[-1],
             z, c_prev, *rest, *outputs)
     return outputs
 
@@ -320,17 +302,17 @@ def _steps(be, name):
             if op.peepholes and name == "tg_lstm_seq_bwd" else []
 
         def step(*arrays):
-            _launch(kernel, B * U, U, *arrays, *products)
+            launch(kernel, B * U, U, *arrays, *products)
             return products
         return step
     return make_step
 
 
 def sequence_forward(op, be, x, h0, c0, W, R, b, *rest, needed):
-    if x.dtype not in _C_TYPES:
+    if x.dtype not in C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, *rest, needed=needed)
     peep, *masks, _ = split_inputs(op, rest)
-    c0, *peep = _contiguous(be.xp, x.dtype, c0, *peep)
+    c0, *peep = contiguous(be.xp, x.dtype, c0, *peep)
     return _sequence_forward(be.xp, op, _steps(be, "tg_lstm_seq_fwd"), x, h0, c0, W, R, b,
                              *peep, *[m for m in masks if m is not None], needed=needed)
 
@@ -339,13 +321,13 @@ def sequence_backward(op, be, x, h0, c0, W, R, b, *rest):
     """``rest``: the optional inputs (ops/lstm_kernels.split_inputs), the saved arrays
     (3 unmasked, 4 masked) and the cotangents, g_hs first."""
     xp = be.xp
-    if x.dtype not in _C_TYPES:
+    if x.dtype not in C_TYPES:
         return op.compute(be, x, h0, c0, W, R, b, *rest)
     peep, *masks, saved = split_inputs(op, rest)
-    c0, *peep = _contiguous(xp, x.dtype, c0, *peep)
+    c0, *peep = contiguous(xp, x.dtype, c0, *peep)
     saved = list(saved)
     g_hs = (4 if op.mask_output else 3) + bool(op.projection)
-    saved[g_hs], = _contiguous(xp, x.dtype, saved[g_hs])
+    saved[g_hs], = contiguous(xp, x.dtype, saved[g_hs])
     return _sequence_backward(xp, op, _steps(be, "tg_lstm_seq_bwd"), x, h0, c0, W, R, b,
                               *peep, *[m for m in masks if m is not None], *saved)
 

@@ -15,7 +15,7 @@ ufunc steps below, the CuPy backend steps that launch CUDA kernels.
 """
 from .activations import fusable
 from .gru_step import GRUMath
-from .lstm_kernels import _buffer
+from .lstm_kernels import scratch
 
 
 def math_of(op):
@@ -41,7 +41,7 @@ def forward_step(xp, op, B, U, dtype):
     ``Rh``: recurrent_kernel[:, 2U:] (reset_after=False)."""
     act, ra = fusable(op.activation).forward, fusable(op.recurrent_activation).forward
     zr, (_, r_, q_, hh_) = slice(0, 2 * U), blocks(U, 4)
-    tmp = _buffer(xp, B, U, dtype)
+    tmp = scratch(xp, B, U, dtype)
 
     def step(a, p, zx, h_prev, h_new, hc=None, Rh=None):
         xp.add(zx[..., zr], p[..., zr], out=a[..., zr])
@@ -69,8 +69,8 @@ def backward_step(xp, op, B, U, dtype):
     Returns the gradient reaching hc (reset_after=False; a buffer reused next step)."""
     A, R = fusable(op.activation), fusable(op.recurrent_activation)
     zr, (_, r_, q_, hh_) = slice(0, 2 * U), blocks(U, 4)
-    tmp, dq = _buffer(xp, B, U, dtype), _buffer(xp, B, U, dtype)
-    deriv = _buffer(xp, B, 2 * U, dtype)
+    tmp, dq = scratch(xp, B, U, dtype), scratch(xp, B, U, dtype)
+    deriv = scratch(xp, B, 2 * U, dtype)
 
     def step(a, h_prev, dh, d, dp, hc=None, Rh=None):
         z, r, q, hh = a[..., :U], a[..., r_], a[..., q_], a[..., hh_]

@@ -24,8 +24,9 @@ def math_of(op):
                     op.cell_clip, op.peepholes)
 
 
-def _buffer(xp, B, n, dtype):
-    """A (B, n) scratch array; ``B`` may be a tuple of leading dimensions."""
+def scratch(xp, B, n, dtype):
+    """A (B, n) scratch array; ``B`` may be a tuple of leading dimensions (the GRU
+    kernels, ops/gru_kernels.py, use it too)."""
     return xp.empty((B, n) if isinstance(B, int) else tuple(B) + (n,), dtype)
 
 
@@ -35,7 +36,7 @@ def forward_step(xp, op, B, U, dtype):
     already added (the sequence loop adds it to every step's input projection once)."""
     si, sf, sg, so = math_of(op).gate_slices(U)
     act, ra = fusable(op.activation).forward, fusable(op.recurrent_activation).forward
-    g_buf, tmp = _buffer(xp, B, U, dtype), _buffer(xp, B, U, dtype)
+    g_buf, tmp = scratch(xp, B, U, dtype), scratch(xp, B, U, dtype)
 
     def step(a, c_prev, c_new, h, peep=()):
         act(xp, a[..., sg], g_buf)                     # the candidate: cell activation
@@ -67,8 +68,8 @@ def backward_step(xp, op, B, U, dtype):
     cell's gradient. Returns the peephole gradients (per sample) when there are any."""
     si, sf, sg, so = math_of(op).gate_slices(U)
     A, R = fusable(op.activation), fusable(op.recurrent_activation)
-    ac, dac, tmp = (_buffer(xp, B, U, dtype) for _ in range(3))
-    deriv = _buffer(xp, B, 4 * U, dtype)
+    ac, dac, tmp = (scratch(xp, B, U, dtype) for _ in range(3))
+    deriv = scratch(xp, B, 4 * U, dtype)
 
     def step(a, c, c_prev, dh, dc, d, peep=()):
         i, f, g, o = a[..., si], a[..., sf], a[..., sg], a[..., so]

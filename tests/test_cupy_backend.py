@@ -16,7 +16,7 @@ import pytest
 
 import tinygraph as tg
 from tinygraph import layers
-from tinygraph.backends import NumpyBackend, cuda_lstm
+from tinygraph.backends import NumpyBackend, cuda_common, cuda_lstm
 from tinygraph.backends.cupy_backend import CupyBackend
 from tinygraph.ops.activations import FUSABLE as ACTIVATIONS
 from tinygraph.ops.lstm import (LSTMCellGradOp, LSTMCellOp, LSTMSequenceGradOp,
@@ -436,10 +436,10 @@ def test_device_arrays_can_be_fed_back_without_a_round_trip(gpu, monkeypatch, rn
     assert type(f64) is DeviceArray and f64.dtype == np.float32
 
 
-@pytest.mark.parametrize("max_blocks", [cuda_lstm.MAX_BLOCKS, 2], ids=["grid", "grid-stride"])
+@pytest.mark.parametrize("max_blocks", [cuda_common.MAX_BLOCKS, 2], ids=["grid", "grid-stride"])
 def test_kernels_cover_every_element_with_many_blocks(gpu, monkeypatch, max_blocks, rng):
     """Over 256 elements: several blocks; with MAX_BLOCKS=2, each thread also strides."""
-    monkeypatch.setattr(cuda_lstm, "MAX_BLOCKS", max_blocks)
+    monkeypatch.setattr(cuda_common, "MAX_BLOCKS", max_blocks)
     T, B, D, U = 2, 40, 3, 25                    # B * U = 1000 elements per step
     shapes = [(T, B, D), (B, U), (B, U), (D, 4 * U), (U, 4 * U), (4 * U,)]
     ins = [rng.normal(size=s) for s in shapes]
