@@ -189,65 +189,41 @@ class TruncatedNormal(Initializer):
         return truncated_normal(self._rng(), self.mean, self.stddev, shape)
 
 
-class GlorotUniform(VarianceScaling):
+class _Preset(VarianceScaling):
+    """A VarianceScaling whose (scale, mode, distribution) Keras fixes; only the seed is
+    an argument (and the config)."""
+    preset = None
+
+    def __init__(self, seed=None):
+        super().__init__(*self.preset, seed=seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class GlorotUniform(_Preset):
     """Uniform in +-sqrt(6 / (fan_in + fan_out)) over the whole kernel."""
-    name = "glorot_uniform"
-
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "uniform", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+    name, preset = "glorot_uniform", (1.0, "fan_avg", "uniform")
 
 
-class GlorotNormal(VarianceScaling):
-    name = "glorot_normal"
-
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_avg", "truncated_normal", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+class GlorotNormal(_Preset):
+    name, preset = "glorot_normal", (1.0, "fan_avg", "truncated_normal")
 
 
-class HeUniform(VarianceScaling):
-    name = "he_uniform"
-
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "uniform", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+class HeUniform(_Preset):
+    name, preset = "he_uniform", (2.0, "fan_in", "uniform")
 
 
-class HeNormal(VarianceScaling):
-    name = "he_normal"
-
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "truncated_normal", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+class HeNormal(_Preset):
+    name, preset = "he_normal", (2.0, "fan_in", "truncated_normal")
 
 
-class LecunUniform(VarianceScaling):
-    name = "lecun_uniform"
-
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "uniform", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+class LecunUniform(_Preset):
+    name, preset = "lecun_uniform", (1.0, "fan_in", "uniform")
 
 
-class LecunNormal(VarianceScaling):
-    name = "lecun_normal"
-
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "truncated_normal", seed)
-
-    def get_config(self):
-        return {"seed": self.seed}
+class LecunNormal(_Preset):
+    name, preset = "lecun_normal", (1.0, "fan_in", "truncated_normal")
 
 
 class Orthogonal(Initializer):
