@@ -13,11 +13,11 @@ the LSTM (and with its pattern pieces and loop-body rewriting).
   becomes one ``gru_sequence`` op (how the projections are read:
   tinygraph/compile/gru_loop_body.py).
 """
-from tinygraph.compile.recurrent import (activated, layer_scope, op_name, plus,
-                                         rewrite_loop_bodies, step_inputs, whole_node)
 from tinygraph.compile.gru_loop_body import read_body, read_chain_step, weights_outside
+from tinygraph.compile.recurrent import (activated, layer_scope, loop_extension, op_name, plus,
+                                         rewrite_loop_bodies, step_inputs, whole_node)
 from tinygraph.compile.rewrite import Decline, Extension, Rule
-from tinygraph.ir.graph import in_scope, topo_nodes
+from tinygraph.ir.graph import in_scope
 from tinygraph.ir.pattern import Alt, Pat, V
 from tinygraph.ir.rebuild import substitute, tensor_key
 from tinygraph.ops.activations import ACTIVATIONS, FUSABLE, scalar_constant
@@ -147,17 +147,7 @@ CELL_RULES.append(
 
 def read_loop(b, t, ctx):
     """A loop of one GRU step: its whole node is replaced by one gru_sequence."""
-    node = t.node
-    info = read_body(node.op)
-    if isinstance(info, str):
-        fused_inside = any(n.op.name == "gru_cell" for n in topo_nodes(node.op.body.outputs))
-        return Decline(info) if fused_inside else None
-    nc = node.op.n_carry
-    slots = [info[k] for k in ("h_slot", "y_slot") if info[k] is not None]
-    replaces = [node.outputs[j] for j in slots] + list(node.outputs[nc:nc + node.op.n_ys])
-    if not any(t is r for r in replaces):
-        return None         # anchored at an output the kernel does not make: the guard's case
-    return Extension(interior=[node], replaces=replaces, data=info)
+    return loop_extension(t, read_body(t.node.op), "gru_cell", ("h_slot", "y_slot"))
 
 
 def build_loop(b, t):

@@ -19,12 +19,13 @@ alone is reported with the reason (``Session.explain`` prints them).
 """
 import numpy as np
 
-from tinygraph.compile.recurrent import (activated, is_const, layer_scope, op_name, pairs, plus,
-                                         rewrite_loop_bodies, step_inputs, whole_node)
 from tinygraph.compile.lstm_loop_body import (PER_GATE_PRODUCTS, dropout_masks, projections,
                                               read_body, step_terms)
+from tinygraph.compile.recurrent import (activated, is_const, layer_scope, loop_extension,
+                                         op_name, pairs, plus, rewrite_loop_bodies, step_inputs,
+                                         whole_node)
 from tinygraph.compile.rewrite import Decline, Extension, Rule
-from tinygraph.ir.graph import in_scope, topo_nodes
+from tinygraph.ir.graph import in_scope
 from tinygraph.ir.rebuild import substitute, tensor_key
 from tinygraph.ir.pattern import Alt, Opt, Pat, V
 from tinygraph.ops.activations import scalar_constant
@@ -145,19 +146,12 @@ def read_loop(b, t, ctx):
     """A loop of one LSTM step: its whole node is replaced by one lstm_sequence."""
     node = t.node
     info = read_body(node.op)
-    if isinstance(info, str):
-        fused_inside = any(n.op.name == "lstm_cell" for n in topo_nodes(node.op.body.outputs))
-        return Decline(info) if fused_inside else None
-    nc = node.op.n_carry
-    if info["lengths"] is not None and (not is_const(node.inputs[info["lengths"][0]], 0)
-                                        or node.inputs[nc].shape[0] is None):
+    if not isinstance(info, str) and info["lengths"] is not None and (
+            not is_const(node.inputs[info["lengths"][0]], 0)
+            or node.inputs[node.op.n_carry].shape[0] is None):
         return Decline("the loop's step counter does not start at 0 or the number of steps "
                        "is not static; its sequence_length mask is applied step by step")
-    slots = [info[k] for k in ("h_slot", "c_slot", "y_slot") if info[k] is not None]
-    replaces = [node.outputs[j] for j in slots] + list(node.outputs[nc:nc + node.op.n_ys])
-    if not any(t is r for r in replaces):
-        return None         # anchored at an output the kernel does not make (as the GRU's)
-    return Extension(interior=[node], replaces=replaces, data=info)
+    return loop_extension(t, info, "lstm_cell", ("h_slot", "c_slot", "y_slot"))
 
 
 def _weights(blocks, outer):

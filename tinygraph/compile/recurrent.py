@@ -6,7 +6,7 @@ tinygraph/compile/lstm_fusion.py and gru_fusion.py build their rules on these; t
 loop-body readers (lstm_loop_body.py, gru_loop_body.py) too. Everything here only
 reads the graph, except ``rewrite_loop_bodies``, which rebuilds a loop around its
 rewritten body."""
-from tinygraph.compile.rewrite import Extension, rewrite
+from tinygraph.compile.rewrite import Decline, Extension, rewrite
 from tinygraph.ir.function import Function
 from tinygraph.ir.graph import apply, topo_nodes
 from tinygraph.ir.pattern import Alt, Pat
@@ -142,3 +142,23 @@ def layer_scope(chain):
             break
         common.append(a)
     return "/".join(common)
+
+
+def loop_extension(t, info, cell_op, slot_keys):
+    """A sequence rule's extend for the loop node making ``t``: ``info`` is what the
+    body reader found (a dict with the carry slots named ``slot_keys``) or why the body
+    is not one cell; a reason is reported only when the body holds a fused ``cell_op``
+    (else the loop is not recurrent math of that kind). The rule replaces the slots'
+    outputs and the per-step outputs, anchored at one of them (never at an output the
+    kernel does not make, which would leave the loop in place and the rewrite
+    unsettled)."""
+    node = t.node
+    if isinstance(info, str):
+        fused_inside = any(n.op.name == cell_op for n in topo_nodes(node.op.body.outputs))
+        return Decline(info) if fused_inside else None
+    nc = node.op.n_carry
+    slots = [info[k] for k in slot_keys if info[k] is not None]
+    replaces = [node.outputs[j] for j in slots] + list(node.outputs[nc:nc + node.op.n_ys])
+    if not any(t is r for r in replaces):
+        return None
+    return Extension(interior=[node], replaces=replaces, data=info)
