@@ -9,6 +9,19 @@ MAX_BLOCKS = 4096        # grid-stride loops cover the rest
 
 C_TYPES = {np.dtype("float32"): "float", np.dtype("float64"): "double"}
 
+# The end of every kernel module's header (a str.format template, after ``typedef ...
+# T``): the cell's activation (act_c) and recurrent activation (act_r) with their
+# derivatives from the output, C snippets of the activation table, and the grid-stride
+# loop over a kernel's elements.
+PRELUDE = """\
+__device__ __forceinline__ T act_c(T x) {{ return {act_c}; }}
+__device__ __forceinline__ T act_c_d(T y) {{ return {act_c_d}; }}
+__device__ __forceinline__ T act_r(T x) {{ return {act_r}; }}
+__device__ __forceinline__ T act_r_d(T y) {{ return {act_r_d}; }}
+#define GRID_LOOP(k, n) \\
+    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < (n); k += blockDim.x * gridDim.x)
+"""
+
 
 def launch(kernel, n, U, *arrays):
     """Run ``kernel(*arrays, n, U)`` over n = rows * U elements."""

@@ -22,19 +22,13 @@ from tinygraph.ops.gru_kernels import cell_backward as _cell_backward, \
     cell_forward as _cell_forward, sequence_backward as _sequence_backward, \
     sequence_forward as _sequence_forward
 
-from .cuda_common import C_TYPES, compiled_module, contiguous, launch
+from .cuda_common import C_TYPES, PRELUDE, compiled_module, contiguous, launch
 
 _HEADER = """\
 // tinygraph fused GRU kernels: {activation} / {recurrent_activation}, reset_after {reset_after}, {ctype}
 typedef {ctype} T;
 #define RESET_AFTER {reset_flag}
-__device__ __forceinline__ T act_c(T x) {{ return {act_c}; }}
-__device__ __forceinline__ T act_c_d(T y) {{ return {act_c_d}; }}
-__device__ __forceinline__ T act_r(T x) {{ return {act_r}; }}
-__device__ __forceinline__ T act_r_d(T y) {{ return {act_r_d}; }}
-#define GRID_LOOP(k, n) \\
-    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < (n); k += blockDim.x * gridDim.x)
-"""
+""" + PRELUDE
 
 # Row b of the gate block a (N, 4U) holds z, r, q, hh at 0, U, 2U, 3U: q is what the
 # reset gate multiplies (r_h with reset_after, else r*hc, the candidate matmul's input).

@@ -24,7 +24,7 @@ from tinygraph.ops.activations import fusable
 from tinygraph.ops.lstm_kernels import math_of, sequence_backward as _sequence_backward, \
     sequence_forward as _sequence_forward, split_inputs
 
-from .cuda_common import C_TYPES, compiled_module, contiguous, launch
+from .cuda_common import C_TYPES, PRELUDE, compiled_module, contiguous, launch
 
 
 _HEADER = """\
@@ -39,13 +39,7 @@ typedef {ctype} T;
 #define FORGET_BIAS ((T){forget_bias!r})
 #define CELL_CLIP ((T){clip_value!r})
 #define HAS_CELL_CLIP {clip_flag}
-__device__ __forceinline__ T act_c(T x) {{ return {act_c}; }}
-__device__ __forceinline__ T act_c_d(T y) {{ return {act_c_d}; }}
-__device__ __forceinline__ T act_r(T x) {{ return {act_r}; }}
-__device__ __forceinline__ T act_r_d(T y) {{ return {act_r_d}; }}
-#define GRID_LOOP(k, n) \\
-    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < (n); k += blockDim.x * gridDim.x)
-"""
+""" + PRELUDE
 
 # Row b of a (N, 4U) gate block holds the four gates' U columns at GX * U. Every
 # kernel reads and writes only its own element's columns, so in-place updates are safe.
