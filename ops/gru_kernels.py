@@ -15,7 +15,7 @@ ufunc steps below, the CuPy backend steps that launch CUDA kernels.
 """
 from .activations import fusable
 from .gru_step import GRUMath
-from .lstm_kernels import scratch
+from .recurrent_kernels import recurrent_grad, recurrent_product, scratch
 
 
 def math_of(op):
@@ -166,43 +166,6 @@ def input_projection(xp, x, W, b_in, xm):
     return zx
 
 
-def recurrent_product(xp, Rp, bias, hm):
-    """``product(h, out)``: out = h @ Rp (+ bias) over Rp's n U-wide blocks, or with
-    per-gate recurrent dropout masks hm (n or more, B, U), block k = (h * hm[k]) @ R_k
-    (one batched GEMM)."""
-    U = Rp.shape[0]
-    n = Rp.shape[1] // U
-    if hm is not None:
-        Rn = xp.ascontiguousarray(Rp.reshape(U, n, U).transpose(1, 0, 2))     # Rn[k] = R_k
-        hm = hm[:n]
-
-    def product(h, out):
-        if hm is None:
-            xp.matmul(h, Rp, out=out)
-        else:
-            out.reshape(out.shape[:-1] + (n, U))[...] = xp.moveaxis(xp.matmul(h * hm, Rn), 0, -2)
-        if bias is not None:
-            out += bias
-    return product
-
-
-def recurrent_grad(xp, Rp, hm):
-    """``grad(dp)``: the gradient reaching h from the recurrent product's gradient dp:
-    dp @ Rp.T, or with recurrent masks the sum over k of (dp_k @ R_k.T) * hm[k]."""
-    U = Rp.shape[0]
-    n = Rp.shape[1] // U
-    if hm is None:
-        RT = Rp.T
-        return lambda dp: xp.matmul(dp, RT)
-    RnT = xp.ascontiguousarray(Rp.reshape(U, n, U).transpose(1, 2, 0))       # RnT[k] = R_k.T
-    hm = hm[:n]
-
-    def grad(dp):
-        dn = xp.moveaxis(dp.reshape(dp.shape[:-1] + (n, U)), -2, 0)
-        return (xp.matmul(dn, RnT) * hm).sum(0)
-    return grad
-
-
 def _weights(xp, op, R, b, hm):
     """(the recurrent product's R and bias, the candidate's R_h or None, the state the
     candidate reads: a function of h)."""
@@ -219,7 +182,7 @@ def sequence_forward(xp, op, make_step, x, h0, W, R, b, *rest, needed):
     mask, xm, hm = _same_dtype(x.dtype, *split_inputs(op, rest)[:3])
     zx = input_projection(xp, x, W, b[0] if op.reset_after else b, xm)
     Rp, b_rec, Rh, cand = _weights(xp, op, R, b, hm)
-    product = recurrent_product(xp, Rp, b_rec, hm)
+    product = recurrent_product(xp, Rp, hm, n_recurrent(op), b_rec)
     T, B, _ = x.shape
     U = R.shape[0]
     step = make_step(xp, op, B, U, x.dtype)
@@ -258,7 +221,7 @@ def sequence_backward(xp, op, make_step, x, h0, W, R, b, *rest):
     T, B, D = x.shape
     U = R.shape[0]
     Rp, _, Rh, cand = _weights(xp, op, R, b, hm)
-    d, dp, dh = _backward_loop(xp, op, make_step(xp, op, B, U, x.dtype), recurrent_grad(xp, Rp, hm),
+    d, dp, dh = _backward_loop(xp, op, make_step(xp, op, B, U, x.dtype), recurrent_grad(xp, Rp, hm, n_recurrent(op)),
                                h0, hst, gates, g_hs, g_hT, mask, g_y[0] if g_y else None,
                                cand, Rh, hm)
     # the state entering step t is the previous step's (h0 for the first)

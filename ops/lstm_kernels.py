@@ -16,18 +16,13 @@ import numpy as np
 
 from .activations import fusable
 from .lstm_step import LSTMMath
+from .recurrent_kernels import recurrent_grad, recurrent_product, scratch
 
 
 def math_of(op):
     """The LSTMMath of a fused op (its attributes)."""
     return LSTMMath(op.activation, op.recurrent_activation, op.forget_bias, op.gate_order,
                     op.cell_clip, op.peepholes)
-
-
-def scratch(xp, B, n, dtype):
-    """A (B, n) scratch array; ``B`` may be a tuple of leading dimensions (the GRU
-    kernels, ops/gru_kernels.py, use it too)."""
-    return xp.empty((B, n) if isinstance(B, int) else tuple(B) + (n,), dtype)
 
 
 def forward_step(xp, op, B, U, dtype):
@@ -195,34 +190,6 @@ def _input_projection(xp, op, x, W, b, xm=None):
     return zx
 
 
-def recurrent_product(xp, R, hm):
-    """``product(h, out)``: out = h @ R, or with per-gate recurrent dropout masks hm
-    (4, B, U), block k of out = (h * hm[k]) @ R_k (one batched GEMM)."""
-    if hm is None:
-        return lambda h, out: xp.matmul(h, R, out=out)
-    H, U = R.shape[0], R.shape[1] // 4
-    R4 = xp.ascontiguousarray(R.reshape(H, 4, U).transpose(1, 0, 2))    # R4[k] = R_k
-
-    def product(h, out):
-        out.reshape(out.shape[:-1] + (4, U))[...] = xp.moveaxis(xp.matmul(h * hm, R4), 0, -2)
-    return product
-
-
-def recurrent_grad(xp, R, hm):
-    """``grad(d, out)``: the gradient reaching h from the step's pre-activation gradient
-    d (B, 4U): d @ R.T, or with recurrent masks the sum over k of (d_k @ R_k.T) * hm[k]."""
-    if hm is None:
-        RT = R.T
-        return lambda d, out: xp.matmul(d, RT, out=out)
-    H, U = R.shape[0], R.shape[1] // 4
-    R4T = xp.ascontiguousarray(R.reshape(H, 4, U).transpose(1, 2, 0))   # R4T[k] = R_k.T
-
-    def grad(d, out):
-        d4 = xp.moveaxis(d.reshape(d.shape[:-1] + (4, U)), -2, 0)
-        return (xp.matmul(d4, R4T) * hm).sum(0)
-    return grad
-
-
 def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed, loops=None):
     """lstm_sequence's outputs (hs, h_T, c_T, gates, cs[, h_cells]); ``gates`` and ``cs``
     only when ``needed`` says the backward op reads them; with a projection, the
@@ -234,7 +201,7 @@ def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed, loops
         hs, h, c, gates, cs = loops.forward(zx, h0, c0, R, peep)
         keep = needed[3] or needed[4]
         return hs, h, c, gates if keep else None, cs if keep else None
-    product, project = recurrent_product(xp, R, hm), projector(xp, op, P)
+    product, project = recurrent_product(xp, R, hm, 4), projector(xp, op, P)
     T, B, D = x.shape
     U, H = W.shape[1] // 4, R.shape[0]
     step = make_step(xp, op, B, U, x.dtype)
@@ -291,7 +258,7 @@ def sequence_backward(xp, op, make_step, x, h0, c0, W, R, b, *rest, loops=None):
         dz, dh, dc, gp = loops.backward(gates, cs, c0, g_hs, g_hT, g_cT, R, peep)
     else:
         dz, dh, dc, gp = _backward_loop(xp, op, make_step(xp, op, B, U, x.dtype),
-                                        recurrent_grad(xp, R, hm), c0, gates, cs, cst, g_hs,
+                                        recurrent_grad(xp, R, hm, 4), c0, gates, cs, cst, g_hs,
                                         g_hT, g_cT, peep, mask, g_y, proj)
     # the hidden state entering step t is the previous step's (h0 for the first)
     first, later, prev = (T - 1, slice(0, T - 1), slice(1, T)) if op.reverse else \
@@ -378,7 +345,7 @@ class FactoredBackward:
         xp, op, (T, B, U4) = np, self.op, gates.shape
         U, dtype = U4 // 4, gates.dtype
         si, sf, _, so = math_of(op).gate_slices(U)
-        rgrad = recurrent_grad(xp, R, self.hm)
+        rgrad = recurrent_grad(xp, R, self.hm, 4)
         dz = xp.empty_like(gates)
         d3 = dz[..., :3 * U].reshape(T, B, 3, U)      # the blocks of i, f and g: o is last
         dh, dc = (xp.array(xp.broadcast_to(g, (B, U)), dtype) for g in (g_hT, g_cT))
