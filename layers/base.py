@@ -7,6 +7,7 @@ regularization losses follow Keras: ``get_weights``/``set_weights`` use Keras or
 and layout, ``get_config``/``from_config`` round-trip.
 """
 import copy
+import functools
 import importlib
 import inspect
 import re
@@ -93,6 +94,19 @@ class Layer:
     and ``call(inputs, ...)``; they list their own constructor arguments in
     ``get_config``. Unknown keyword arguments raise TypeError.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        # As Keras: a layer whose build ran is built, also when the user called build()
+        # directly (a later call must not create its weights a second time).
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            own = cls.__dict__["build"]
+
+            @functools.wraps(own)
+            def build(self, input_shape, *args, **kw):
+                own(self, input_shape, *args, **kw)
+                self.built = True
+            cls.build = build
 
     def __init__(self, name=None, dtype=None, trainable=True, **kwargs):
         cls = type(self).__name__

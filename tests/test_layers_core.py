@@ -284,3 +284,20 @@ def test_from_config_rejects_unknown_keys():
 def test_bad_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: layers.Dense(3), (None, 4)),
+                                         (lambda: layers.Embedding(5, 2), (None, 3)),
+                                         (lambda: layers.LSTMCell(3), (None, 4))])
+def test_a_layer_built_by_hand_is_built_and_keeps_its_weights(make, shape):
+    # Keras: layer.build(shape) marks the layer built; calling it later must not
+    # create a second set of weights.
+    layer = make()
+    layer.build(shape)
+    assert layer.built
+    names = [w.name for w in layer.weights]
+    if isinstance(layer, layers.LSTMCell):
+        layer(tg.placeholder((2, 4)), [tg.placeholder((2, 3)), tg.placeholder((2, 3))])
+    else:
+        layer(tg.placeholder((2,) + shape[1:], "int32" if shape == (None, 3) else "float32"))
+    assert [w.name for w in layer.weights] == names
