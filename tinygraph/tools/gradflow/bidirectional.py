@@ -80,8 +80,5 @@ class BidirectionalReport:
                            ylabel=f"||{_quantity(name)}_t||", xlabel="input step t")
 
     def _repr_html_(self):
-        try:
-            figure = self.plot()
-        except ImportError:
-            figure = None
-        return report_html(self, figure)
+        """In a notebook: the plot and the table."""
+        return report_html(self)

@@ -79,9 +79,13 @@ def compare_series(reports, name, relative=False):
     return series
 
 
-def report_html(report, figure=None):
-    """A report for a notebook: its summary line, the plot (inline SVG, when
-    matplotlib is there) and the table."""
+def report_html(report):
+    """A report for a notebook: its summary line, its ``plot()`` (inline SVG, when
+    matplotlib is there) and its table."""
+    try:
+        figure = report.plot()
+    except ImportError:
+        figure = None
     parts = [f"<p><b>{html.escape(repr(report))}</b></p>"]
     if figure is not None:
         buf = io.StringIO()

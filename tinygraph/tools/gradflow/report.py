@@ -67,11 +67,7 @@ class GradientFlowReport(JacobianViews):
 
     def _repr_html_(self):
         """In a notebook: the plot and the table."""
-        try:
-            figure = self.plot()
-        except ImportError:
-            figure = None
-        return report_html(self, figure)
+        return report_html(self)
 
     def to_dot(self, **kw):
         """The loss's forward graph (``tg.viz.to_dot``) with every node coloured by
