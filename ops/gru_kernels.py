@@ -15,7 +15,8 @@ ufunc steps below, the CuPy backend steps that launch CUDA kernels.
 """
 from .activations import fusable
 from .gru_step import GRUMath
-from .recurrent_kernels import recurrent_grad, recurrent_product, scratch
+from .recurrent_kernels import (input_projection, recurrent_grad, recurrent_product,
+                                scratch)
 
 
 def math_of(op):
@@ -150,22 +151,6 @@ def _same_dtype(dtype, mask, *dropout):
     return (mask,) + tuple(None if m is None else m.astype(dtype, copy=False) for m in dropout)
 
 
-def input_projection(xp, x, W, b_in, xm):
-    """Every step's ``x_t @ W + b_in`` as one GEMM, (T, B, 3U); with per-gate input masks
-    xm, block k is ``(x_t * xm[k]) @ W_k``: three GEMMs."""
-    T, B, D = x.shape
-    if T == 0:
-        raise ValueError("gru_sequence: zero time steps")
-    if xm is None:
-        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, W.shape[1])
-    else:
-        zx = xp.empty((T, B, W.shape[1]), x.dtype)
-        for k, s in enumerate(blocks(W.shape[1] // 3, 3)):
-            zx[..., s] = xp.matmul((x * xm[k]).reshape(T * B, D), W[:, s]).reshape(T, B, -1)
-    zx += b_in
-    return zx
-
-
 def _weights(xp, op, R, b, hm):
     """(the recurrent product's R and bias, the candidate's R_h or None, the state the
     candidate reads: a function of h)."""
@@ -180,7 +165,7 @@ def sequence_forward(xp, op, make_step, x, h0, W, R, b, *rest, needed):
     """gru_sequence's outputs (hs, h_T, gates) and, masked, (y_T, states h); ``gates``
     only when ``needed`` says the backward op reads them. ``rest``: see split_inputs."""
     mask, xm, hm = _same_dtype(x.dtype, *split_inputs(op, rest)[:3])
-    zx = input_projection(xp, x, W, b[0] if op.reset_after else b, xm)
+    zx = input_projection(xp, x, W, b[0] if op.reset_after else b, xm, 3, "gru_sequence")
     Rp, b_rec, Rh, cand = _weights(xp, op, R, b, hm)
     product = recurrent_product(xp, Rp, hm, n_recurrent(op), b_rec)
     T, B, _ = x.shape

@@ -16,7 +16,8 @@ import numpy as np
 
 from .activations import fusable
 from .lstm_step import LSTMMath
-from .recurrent_kernels import recurrent_grad, recurrent_product, scratch
+from .recurrent_kernels import (input_projection, recurrent_grad, recurrent_product,
+                                scratch)
 
 
 def math_of(op):
@@ -171,20 +172,8 @@ def _block(U, k):
 
 
 def _input_projection(xp, op, x, W, b, xm=None):
-    """Every step's ``x_t @ W + b`` (forget bias folded in) as one GEMM, (T, B, 4U); with
-    per-gate input masks xm, block k is ``(x_t * xm[k]) @ W_k``: four GEMMs."""
-    T, B, D = x.shape
-    if T == 0:
-        raise ValueError("lstm_sequence: zero time steps")
-    if xm is None:
-        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, W.shape[1])
-    else:
-        U = W.shape[1] // 4
-        zx = xp.empty((T, B, 4 * U), x.dtype)
-        for k in range(4):
-            zx[..., _block(U, k)] = xp.matmul((x * xm[k]).reshape(T * B, D),
-                                              W[:, _block(U, k)]).reshape(T, B, U)
-    zx += b
+    """Every step's ``x_t @ W + b`` with the forget bias folded in, (T, B, 4U)."""
+    zx = input_projection(xp, x, W, b, xm, 4, "lstm_sequence")
     if op.forget_bias:
         zx[..., math_of(op).gate_slices(W.shape[1] // 4)[1]] += op.forget_bias
     return zx

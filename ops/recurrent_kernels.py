@@ -9,6 +9,25 @@ def scratch(xp, B, n, dtype):
     return xp.empty((B, n) if isinstance(B, int) else tuple(B) + (n,), dtype)
 
 
+def input_projection(xp, x, W, b, xm, n, what):
+    """Every step's ``x_t @ W + b`` as one GEMM, (T, B, nU), for the sequence op named
+    ``what``; with per-gate input masks xm (n, B, D), block k is ``(x_t * xm[k]) @ W_k``:
+    n GEMMs."""
+    T, B, D = x.shape
+    if T == 0:
+        raise ValueError(f"{what}: zero time steps")
+    if xm is None:
+        zx = xp.matmul(x.reshape(T * B, D), W).reshape(T, B, W.shape[1])
+    else:
+        U = W.shape[1] // n
+        zx = xp.empty((T, B, n * U), x.dtype)
+        for k in range(n):
+            s = slice(k * U, (k + 1) * U)
+            zx[..., s] = xp.matmul((x * xm[k]).reshape(T * B, D), W[:, s]).reshape(T, B, U)
+    zx += b
+    return zx
+
+
 def recurrent_product(xp, R, hm, n, bias=None):
     """``product(h, out)``: out = h @ R (+ bias) for R (H, nU); with per-gate recurrent
     masks hm (n or more, B, H), block k of out = (h * hm[k]) @ R_k (one batched GEMM)."""
