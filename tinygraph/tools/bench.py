@@ -9,6 +9,7 @@ per-round ratios. BLAS is pinned to the same thread count for everyone
 TensorFlow/Keras, JAX) are optional imports: a missing one is reported as "not
 installed". Each target of docs/benchmarks.md is printed as met or missed.
 """
+import functools
 import gc
 import json
 import os
@@ -84,11 +85,12 @@ def tinygraph_step(B, T, I, H, train, optimize, unroll=False, backend="numpy", c
     return lambda: sess.run(fetches, feed), sess
 
 
-def torch_step(B, T, I, H, train, threads):
+def torch_step(B, T, I, H, train, threads, layer="LSTM"):
+    """PyTorch's ``nn.LSTM`` (or ``nn.GRU``, ``layer="GRU"``) step."""
     import torch
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    lstm = torch.nn.LSTM(I, H, batch_first=True)
+    lstm = getattr(torch.nn, layer)(I, H, batch_first=True)
     x = torch.randn(B, T, I, requires_grad=train)
 
     def train_step():
@@ -103,7 +105,8 @@ def torch_step(B, T, I, H, train, threads):
     return train_step if train else infer_step
 
 
-def keras_step(B, T, I, H, train, threads):
+def keras_step(B, T, I, H, train, threads, layer="LSTM"):
+    """Keras 3's ``LSTM`` (or ``GRU``) under tf.function, gradients by GradientTape."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import tensorflow as tf
     try:
@@ -112,7 +115,7 @@ def keras_step(B, T, I, H, train, threads):
     except RuntimeError:
         pass                      # already initialized: keep what it has
     import keras
-    lstm = keras.layers.LSTM(H, return_sequences=True)
+    lstm = getattr(keras.layers, layer)(H, return_sequences=True)
     x = tf.constant(np.random.default_rng(0).standard_normal((B, T, I)).astype("float32"))
     lstm(x)
 
@@ -168,42 +171,6 @@ def jax_step(B, T, I, H, train, threads, cell="keras"):
 PEERS = {"pytorch": torch_step, "keras": keras_step, "jax": jax_step}
 
 
-def torch_gru_step(B, T, I, H, train, threads):
-    import torch
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    gru = torch.nn.GRU(I, H, batch_first=True)
-    x = torch.randn(B, T, I, requires_grad=True)
-
-    def train_step():
-        gru.zero_grad(set_to_none=True)
-        x.grad = None
-        gru(x)[0].sum().backward()
-    return train_step
-
-
-def keras_gru_step(B, T, I, H, train, threads):
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass
-    import keras
-    gru = keras.layers.GRU(H, return_sequences=True)
-    x = tf.constant(np.random.default_rng(0).standard_normal((B, T, I)).astype("float32"))
-    gru(x)
-
-    @tf.function
-    def train_step():
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(gru(x))
-        return tape.gradient(loss, [x] + gru.trainable_weights)
-    return lambda: [t.numpy() for t in tf.nest.flatten(train_step())]
-
-
 def jax_gru_step(B, T, I, H, train, threads):
     import jax
     import jax.numpy as jnp
@@ -226,7 +193,8 @@ def jax_gru_step(B, T, I, H, train, threads):
 
 
 # the GRU workload's peers (training steps only)
-GRU_PEERS = {"pytorch": torch_gru_step, "keras": keras_gru_step, "jax": jax_gru_step}
+GRU_PEERS = {"pytorch": functools.partial(torch_step, layer="GRU"),
+             "keras": functools.partial(keras_step, layer="GRU"), "jax": jax_gru_step}
 
 
 # ----------------------------------------------------------------------- measuring
