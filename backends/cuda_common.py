@@ -12,14 +12,19 @@ C_TYPES = {np.dtype("float32"): "float", np.dtype("float64"): "double"}
 # The end of every kernel module's header (a str.format template, after ``typedef ...
 # T``): the cell's activation (act_c) and recurrent activation (act_r) with their
 # derivatives from the output, C snippets of the activation table, and the grid-stride
-# loop over a kernel's elements.
+# loop over a kernel's elements with ROW(k), the batch row of element k (U units a row).
+# backends/host_kernels.py defines GRID_LOOP and ROW first, as loops over the rows and
+# over a row's units, to compile the same source for the CPU.
 PRELUDE = """\
 __device__ __forceinline__ T act_c(T x) {{ return {act_c}; }}
 __device__ __forceinline__ T act_c_d(T y) {{ return {act_c_d}; }}
 __device__ __forceinline__ T act_r(T x) {{ return {act_r}; }}
 __device__ __forceinline__ T act_r_d(T y) {{ return {act_r_d}; }}
+#ifndef GRID_LOOP
 #define GRID_LOOP(k, n) \\
     for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < (n); k += blockDim.x * gridDim.x)
+#define ROW(k) ((k) / U)
+#endif
 """
 
 

@@ -49,7 +49,7 @@ extern "C" __global__ void tg_gru_fwd_gates(T* __restrict__ a, const T* __restri
                                             const T* __restrict__ hc, T* __restrict__ h_new,
                                             int n, int U) {
     GRID_LOOP(k, n) {
-        int b = k / U, j = k - b * U;
+        int b = ROW(k), j = k - b * U;
         T* row = a + (size_t)b * 4 * U + j;
         const T* prow = p + (size_t)b * NP * U + j;
         const T* xrow = zx + (size_t)b * 3 * U + j;
@@ -75,7 +75,7 @@ extern "C" __global__ void tg_gru_fwd_candidate(T* __restrict__ a, const T* __re
                                                 const T* __restrict__ h_prev,
                                                 T* __restrict__ h_new, int n, int U) {
     GRID_LOOP(k, n) {
-        int b = k / U, j = k - b * U;
+        int b = ROW(k), j = k - b * U;
         T* row = a + (size_t)b * 4 * U + j;
         T hh = act_c(zx[(size_t)b * 3 * U + j + 2 * U] + qR[k]);
         row[3 * U] = hh;
@@ -90,7 +90,7 @@ extern "C" __global__ void tg_gru_bwd_gates(const T* __restrict__ a, const T* __
                                             T* __restrict__ dh, T* __restrict__ d,
                                             T* __restrict__ dp, int n, int U) {
     GRID_LOOP(k, n) {
-        int b = k / U, j = k - b * U;
+        int b = ROW(k), j = k - b * U;
         const T* row = a + (size_t)b * 4 * U + j;
         T* drow = d + (size_t)b * 3 * U + j;
         T* prow = dp + (size_t)b * NP * U + j;
@@ -117,7 +117,7 @@ extern "C" __global__ void tg_gru_bwd_reset(const T* __restrict__ a, const T* __
                                             const T* __restrict__ hc, T* __restrict__ d,
                                             T* __restrict__ dp, T* __restrict__ dhc, int n, int U) {
     GRID_LOOP(k, n) {
-        int b = k / U, j = k - b * U;
+        int b = ROW(k), j = k - b * U;
         T r = a[(size_t)b * 4 * U + j + U];
         T dr = dq[k] * hc[k] * act_r_d(r);
         d[(size_t)b * 3 * U + j + U] = dr;

@@ -83,7 +83,7 @@ extern "C" __global__ void tg_lstm_cell_fwd(const T* __restrict__ z, const T* __
     const T *p_i = 0, *p_f = 0, *p_o = 0;
 #endif
     GRID_LOOP(k, n) {
-        int b = k / U, j = k - b * U;
+        int b = ROW(k), j = k - b * U;
         T i_, f_, g_, o_, c_raw, c_;
         cell_forward(z + (size_t)b * 4 * U + j, c_prev[k], j, p_i, p_f, p_o, U,
                      &i_, &f_, &g_, &o_, &c_raw, &c_);
@@ -107,7 +107,7 @@ extern "C" __global__ void tg_lstm_cell_bwd(const T* __restrict__ z, const T* __
     const T *p_i = 0, *p_f = 0, *p_o = 0;
 #endif
     GRID_LOOP(k, n) {
-        int b = k / U, j = k - b * U;
+        int b = ROW(k), j = k - b * U;
         T i_, f_, g_, o_, c_raw, c_;
         T cp = c_prev[k];
         cell_forward(z + (size_t)b * 4 * U + j, cp, j, p_i, p_f, p_o, U,
@@ -146,7 +146,7 @@ extern "C" __global__ void tg_lstm_seq_fwd(T* __restrict__ a, const T* __restric
                                            const T* __restrict__ c_prev, T* __restrict__ c,
                                            T* __restrict__ h, PEEP_PARAMS int n, int U) {
     GRID_LOOP(k, n) {
-        int b = k / U, j = k - b * U;
+        int b = ROW(k), j = k - b * U;
         T* row = a + (size_t)b * 4 * U + j;
         const T* zrow = zx_t + (size_t)b * 4 * U + j;
         T cp = c_prev[k];
@@ -190,7 +190,7 @@ extern "C" __global__ void tg_lstm_seq_bwd(const T* __restrict__ a, const T* __r
 #endif
                                            int n, int U) {
     GRID_LOOP(k, n) {
-        int b = k / U, j = k - b * U;
+        int b = ROW(k), j = k - b * U;
         const T* row = a + (size_t)b * 4 * U + j;
         T* drow = d + (size_t)b * 4 * U + j;
         T i_ = row[GI * U], f_ = row[GF * U], g_ = row[GG * U], o_ = row[GO * U];

@@ -1,13 +1,40 @@
-"""The default backend: NumPy on the host."""
+"""The default backend: NumPy on the host.
+
+The fused LSTM and GRU ops run the CUDA backend's kernels (backends/cuda_lstm.py,
+cuda_gru.py) with their CUDA C source compiled for the CPU where a C++ compiler is
+found (backends/host_kernels.py): the same kernel overrides as on the GPU, NumPy
+arrays and BLAS GEMMs around them; the LSTM sequence ops through host loops that
+address the arrays by pointer (backends/host_lstm.py). Without a compiler, or with
+``TINYGRAPH_HOST_KERNELS=0``, every op runs its NumPy ``compute``.
+"""
+import functools
+
 import numpy as np
 
+from . import cuda_gru, cuda_lstm, host_kernels, host_lstm
 from .base import Backend
+
+
+def _on_host(kernel):
+    """``kernel`` (a Backend.kernels override) where host kernels run, else the op's
+    own NumPy compute."""
+    @functools.wraps(kernel)
+    def run(op, be, *arrays, **kw):
+        if host_kernels.status()[0]:
+            return kernel(op, be, *arrays, **kw)
+        return op.compute(be, *arrays, **kw)
+    return run
 
 
 class NumpyBackend(Backend):
     name = "numpy"
     xp = np
-    kernels = {}
+    kernels = {name: _on_host(kernel) for name, kernel in
+               {**cuda_lstm.KERNELS, **cuda_gru.KERNELS, **host_lstm.KERNELS}.items()}
 
     def asarray(self, host_array):
         return host_array if isinstance(host_array, np.ndarray) else np.asarray(host_array)
+
+    @staticmethod
+    def compile_module(source):
+        return host_kernels.compile_module(source)

@@ -183,12 +183,13 @@ def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed, loops
     """lstm_sequence's outputs (hs, h_T, c_T, gates, cs[, h_cells]); ``gates`` and ``cs``
     only when ``needed`` says the backward op reads them; with a projection, the
     cells' own outputs h_cells (T, B, U) too. ``rest``: see split_inputs. ``loops``:
-    compiled loops (ops/lstm_numba.py) that run the recurrence instead of the steps."""
+    loops that run the recurrence instead of the steps (backends/host_lstm.py's host
+    kernels, ops/lstm_numba.py's compiled loops)."""
     peep, P, mask, xm, hm, _ = split_inputs(op, rest)
     zx = _input_projection(xp, op, x, W, b, xm)
+    keep = needed[3] or needed[4]             # the backward op reads gates and cs
     if loops is not None:
-        hs, h, c, gates, cs = loops.forward(zx, h0, c0, R, peep)
-        keep = needed[3] or needed[4]
+        hs, h, c, gates, cs = loops.forward(zx, h0, c0, R, peep, keep)
         return hs, h, c, gates if keep else None, cs if keep else None
     product, project = recurrent_product(xp, R, hm, 4), projector(xp, op, P)
     T, B, D = x.shape
@@ -196,7 +197,6 @@ def sequence_forward(xp, op, make_step, x, h0, c0, W, R, b, *rest, needed, loops
     step = make_step(xp, op, B, U, x.dtype)
     if op.mask_output:
         return masked_forward(xp, op, step, zx, h0, c0, product, project, H, peep, mask)
-    keep = needed[3] or needed[4]             # the backward op reads gates and cs
     gates = xp.empty((T, B, 4 * U), x.dtype) if keep else None
     cs = xp.empty((T, B, U), x.dtype) if keep else None
     hs = xp.empty((T, B, H), x.dtype)

@@ -241,8 +241,9 @@ class Loops:
     def _peep(self, peep, U, dtype):
         return np.stack(peep) if peep else np.empty((0, U), dtype)
 
-    def forward(self, zx, h0, c0, R, peep):
-        """(hs, h_T, c_T, gates, cs) from every step's input projection zx."""
+    def forward(self, zx, h0, c0, R, peep, keep=True):
+        """(hs, h_T, c_T, gates, cs) from every step's input projection zx (gates and cs
+        whatever ``keep`` says)."""
         T, B, U4 = zx.shape
         U = U4 // 4
         h0, c0 = _dense(h0, (B, U), zx.dtype), _dense(c0, (B, U), zx.dtype)
