@@ -102,6 +102,10 @@ class Backend:
             return functools.partial(op.compute, self)
         return functools.partial(override, op, self)
 
+    def fused_kernels(self):
+        """How this backend runs the fused ops' gate math, in words (Session.explain)."""
+        return None
+
     def scatter_add(self, out, indices, values):
         np.add.at(out, indices, values)
 

@@ -45,6 +45,9 @@ class CupyBackend(Backend):
     name = "cupy"
     kernels = {**cuda_lstm.KERNELS, **cuda_gru.KERNELS}
 
+    def fused_kernels(self):
+        return "CUDA kernels (backends/cuda_lstm.py, cuda_gru.py), compiled with NVRTC"
+
     @staticmethod
     def is_available():
         cupy, reason = _import_cupy()

@@ -11,7 +11,9 @@ defines ``GRID_LOOP`` and ``ROW`` before the source's own prelude would
 row's units that the compiler vectorises (``omp simd``). ``tanh`` gets the SIMD
 variants of glibc's libmvec (AVX2 / AVX-512 where the CPU has them), as accurate as
 the scalar ones within a few ulp. No fast-math: only ``-fno-math-errno
--fno-trapping-math``, which change no result. ``-march=native``: the library is for
+-fno-trapping-math``, which change no result, and ``-ffp-contract=off``: no a*b+c
+fused into one rounding, so every kernel rounds each operation as written (the cell
+and the sequence kernels agree bit for bit, as the NumPy steps do). ``-march=native``: the library is for
 this machine, so the cache key holds the CPU's flags.
 
 Compiled once per source with the C++ compiler (``$CXX``, else ``c++`` / ``g++``),
@@ -35,8 +37,8 @@ from .base import BackendUnavailable
 
 ENABLED = os.environ.get("TINYGRAPH_HOST_KERNELS", "1") != "0"
 CXX = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd",
-         "-shared", "-fPIC"]
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
+         "-fopenmp-simd", "-shared", "-fPIC"]
 
 _HOST = """\
 #include <cmath>
@@ -46,10 +48,11 @@ _HOST = """\
 #define __forceinline__ inline
 #define __restrict__ __restrict
 using std::fabs;
-// fmin / fmax as compares, which vectorise (the C library's are calls); NaN in, NaN out,
-// as NumPy's minimum, maximum and clip
-template <typename F> static inline F tg_fmin(F a, F b) { return (a < b || a != a) ? a : b; }
-template <typename F> static inline F tg_fmax(F a, F b) { return (a > b || a != a) ? a : b; }
+// fmin / fmax as one compare each, which vectorises (the C library's are calls). The
+// kernels call them with a bound second: a NaN first argument passes through, as in
+// NumPy's clip (the C library's fmin(NaN, 1) is 1)
+template <typename F> static inline F tg_fmin(F a, F b) { return b < a ? b : a; }
+template <typename F> static inline F tg_fmax(F a, F b) { return b > a ? b : a; }
 #define fmin tg_fmin
 #define fmax tg_fmax
 // the elements of a kernel: rows of U units, each row's units one vectorised loop
@@ -91,9 +94,9 @@ def module(source):
 def _module(source):
     with _lock:
         errors = []
-        for math in (_VECTOR_MATH, _SCALAR_MATH):
+        for vector_math in (True, False):
             try:
-                return ctypes.CDLL(_build(_HOST + math + source))
+                return ctypes.CDLL(_build(full_source(source, vector_math)))
             except (OSError, subprocess.CalledProcessError) as e:
                 errors.append(getattr(e, "stderr", None) or str(e))
         _state["reason"] = "the C++ compiler failed on the kernels: " + errors[-1][-500:]
@@ -144,6 +147,12 @@ def compile_module(source):
     return HostModule(lib)
 
 
+def full_source(source, vector_math=True):
+    """What the compiler is given for ``source``: the host prelude, the math functions
+    (libmvec's SIMD tanh, or the scalar one) and the source."""
+    return _HOST + (_VECTOR_MATH if vector_math else _SCALAR_MATH) + source
+
+
 def function(lib, name, pointers, ints=2):
     """Kernel ``name`` of ``lib``, called with ``pointers`` addresses then ``ints``
     C ints (a sequence kernel's n and U)."""
@@ -173,6 +182,11 @@ def _build(full):
                 if os.path.exists(path):
                     os.remove(path)
     return lib
+
+
+def compiler():
+    """The C++ compiler's first line of ``--version``."""
+    return _compiler_id().split(" ", 1)[1]
 
 
 @functools.lru_cache(maxsize=None)

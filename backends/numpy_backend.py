@@ -12,16 +12,20 @@ import functools
 import numpy as np
 
 from . import cuda_gru, cuda_lstm, host_kernels, host_lstm
-from .base import Backend
+from .base import Backend, BackendUnavailable
 
 
 def _on_host(kernel):
     """``kernel`` (a Backend.kernels override) where host kernels run, else the op's
-    own NumPy compute."""
+    own NumPy compute (also when the first build of its kernels fails: a kernel
+    override computes nothing before its module is built)."""
     @functools.wraps(kernel)
     def run(op, be, *arrays, **kw):
         if host_kernels.status()[0]:
-            return kernel(op, be, *arrays, **kw)
+            try:
+                return kernel(op, be, *arrays, **kw)
+            except BackendUnavailable:
+                pass
         return op.compute(be, *arrays, **kw)
     return run
 
@@ -34,6 +38,13 @@ class NumpyBackend(Backend):
 
     def asarray(self, host_array):
         return host_array if isinstance(host_array, np.ndarray) else np.asarray(host_array)
+
+    def fused_kernels(self):
+        on, why = host_kernels.status()
+        if on:
+            return (f"host kernels: the CUDA kernels' C source compiled for this CPU "
+                    f"({host_kernels.compiler()})")
+        return f"NumPy ufunc steps (host kernels off: {why})"
 
     @staticmethod
     def compile_module(source):

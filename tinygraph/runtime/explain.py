@@ -8,8 +8,8 @@ class Explanation(str):
 
     It IS its text (a ``str``), so it prints, splits into lines and answers ``in`` as
     text does; the parts stay readable as attributes: ``kernels`` (op, node name,
-    output shapes), ``fused`` (op, node name), ``declined`` and ``unfused`` (rule,
-    node, reason)."""
+    output shapes), ``fused`` (op, node name), ``fused_runs_as`` (how the backend runs
+    them), ``declined`` and ``unfused`` (rule, node, reason)."""
 
     def __new__(cls, plan, optimized):
         parts = _Parts(plan, optimized)
@@ -33,6 +33,8 @@ class _Parts:
                       if n.op.fused]
         report = plan.report
         self.passes = str(report) if report else "optimize=False: no passes ran"
+        # how the backend runs the fused ops' gate math (NumPy: host kernels or ufuncs)
+        self.fused_runs_as = plan.backend.fused_kernels() if self.fused else None
         # A decline matters only if its node survived: the nodes of a match that fired
         # later (or of a bigger match around it) are gone from the plan. A node declined
         # more than once (the pipeline runs again after backward fusion, on a graph the
@@ -51,6 +53,8 @@ class _Parts:
         lines += ["passes:"] + ["  " + line for line in self.passes.splitlines()]
         lines.append("fused kernels: " + (", ".join(f"{op} ({name})" for op, name in self.fused)
                                           if self.fused else "none"))
+        if self.fused_runs_as:
+            lines.append(f"fused kernels run as: {self.fused_runs_as}")
         if self.unfused:
             kinds = "/".join(k for k in ("LSTM", "GRU")
                              if any(d[0].startswith(k.lower()) for d in self.unfused))
