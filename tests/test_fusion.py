@@ -204,12 +204,33 @@ def test_bench_runs_on_a_tiny_shape_and_reports_well_formed_figures():
     lines = []
     res = bench.run(workloads=["train-S"], rounds=1, peers=False, quick=True, out=lines.append)
     (w,) = res["workloads"]
-    assert set(w["contenders"]) == {"tinygraph fused", "tinygraph unfused"}
+    assert set(w["contenders"]) == {"tinygraph fused", "tinygraph unfused", bench.FLOOR}
     for row in w["contenders"].values():
         assert row["median_ms"] > 0 and 0 < row["share_of_matmul_peak"] < 1
     assert w["contenders"]["tinygraph fused"]["ratio_to_fused"] == 1.0
     assert {r["mode"] for r in res["compile"]} == {"loop", "unrolled"}
     assert "train-S" in "\n".join(lines)
+
+
+@pytest.mark.parametrize("cell,gates", [("keras", 4), ("tf1", 4), ("gru", 3)])
+@pytest.mark.parametrize("train", [True, False])
+def test_the_benchs_gemm_floor_runs_the_gemms_of_the_fused_kernels(cell, gates, train, monkeypatch):
+    """The floor row is only a floor if it runs what the fused step runs: the same
+    GEMMs, shape for shape (and nothing else)."""
+    from tinygraph.tools import bench
+    step, _ = bench.tinygraph_step(2, 3, 4, 5, train, True, cell=cell)
+    step()
+    seen, real = [], np.matmul
+
+    def spy(a, b, *args, **kw):
+        seen.append((np.shape(a), np.shape(b)))
+        return real(a, b, *args, **kw)
+    monkeypatch.setattr(np, "matmul", spy)
+    step()
+    kernels = sorted(seen)
+    seen.clear()
+    bench.gemm_floor_step(2, 3, 4, 5, train, gates)()
+    assert sorted(seen) == kernels and kernels
 
 
 def test_gradient_wrt_an_inner_state_keeps_every_path(rng):
