@@ -157,6 +157,47 @@ def test_renders_without_error_or_request(browser, page):
     assert "legend" in browser.find_element("id", "legend").text
 
 
+def _frames(driver):
+    """{group path: (x0, y0, x1, y1) of its frame, (x0, y0, x1, y1) of its head}."""
+    return driver.execute_script("""
+        var out = {};
+        document.querySelectorAll('#scene rect.frame').forEach(function (f) {
+          var g = +f.getAttribute('data-g'), h = document.querySelector('rect.head[data-g="' + g + '"]');
+          var box = function (r) { var x = +r.getAttribute('x'), y = +r.getAttribute('y');
+            return [x, y, x + +r.getAttribute('width'), y + +r.getAttribute('height')]; };
+          out[tgPage.groups[g].path] = [box(f), box(h)];
+        });
+        return out;""")
+
+
+def _check_frames(frames):
+    for path, (frame, _) in frames.items():
+        outer = path.rsplit("/", 1)[0]
+        while outer != path and outer not in frames and "/" in outer:
+            outer = outer.rsplit("/", 1)[0]
+        if outer in frames and outer != path:           # strictly inside its group's frame
+            o = frames[outer][0]
+            assert o[0] < frame[0] and o[1] < frame[1] and frame[2] < o[2] and frame[3] < o[3], \
+                (path, frame, outer, o)
+    heads = sorted((h, p) for p, (_, h) in frames.items())
+    for i, (a, p) in enumerate(heads):                  # no head covers another one
+        for b, q in heads[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (p, a, q, b)
+
+
+@needs_browser
+def test_group_frames_nest_and_no_head_covers_another(browser, page):
+    """Every head stays clickable: a frame lies strictly inside its group's frame, and
+    a head that would cover another (frames of steps sharing layers can start at the
+    same corner) moves beside it. Before, a click on step_0's head could hit step_7's."""
+    _open(browser, page)
+    _check_frames(_frames(browser))
+    step = browser.execute_script("return tgPage.groups.findIndex(g => g.path === 'lstm/step_0')")
+    browser.execute_script("tgPage.toggle(arguments[0])", step)
+    _check_frames(_frames(browser))
+    assert not _errors(browser)
+
+
 @needs_browser
 def test_click_collapses_and_expands(browser, page):
     _open(browser, page)

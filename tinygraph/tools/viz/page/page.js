@@ -154,6 +154,18 @@
         r.x1 = Math.max(r.x1, b.x + b.w + pad); r.y1 = Math.max(r.y1, b.y + b.h + pad);
       });
     });
+    // a frame holds its subgroups' frames with a margin, so no two heads can coincide
+    var parent = {};
+    vis.list.forEach(function (b) {
+      b.path.forEach(function (g, k) { if (k > 0) parent[g] = b.path[k - 1]; });
+    });
+    Object.keys(box).sort(function (a, b) { return box[b].depth - box[a].depth; })
+      .forEach(function (g) {
+        var r = box[g], q = box[parent[g]];
+        if (!q) return;
+        q.x0 = Math.min(q.x0, r.x0 - 7); q.y0 = Math.min(q.y0, r.y0 - 14);
+        q.x1 = Math.max(q.x1, r.x1 + 7); q.y1 = Math.max(q.y1, r.y1 + 7);
+      });
     return Object.keys(box).map(function (g) { var r = box[g]; r.g = +g; return r; })
       .filter(function (r) { return G[r.g].rep < 0 || !shut[r.g]; })
       .sort(function (a, b) { return a.depth - b.depth; });
@@ -191,19 +203,33 @@
       x2.toFixed(1) + "," + y2.toFixed(1) + '" marker-end="url(#' + (e.kind === "grad" ? "arrow-grad" : "arrow") + ')"/>';
   }
 
+  // Frames of steps that share layers overlap, and two can start at the same corner:
+  // a head that would cover one already placed moves right of it.
+  function placeHead(placed, x, y, w) {
+    for (var moved = true; moved;) {
+      moved = false;
+      placed.forEach(function (p) {
+        if (x < p.x + p.w && p.x < x + w && y < p.y + 13 && p.y < y + 13) { x = p.x + p.w + 2; moved = true; }
+      });
+    }
+    placed.push({ x: x, y: y, w: w });
+    return x;
+  }
+
   function render() {
     var vis = visible();
     place(vis);
     var out = [];
-    var fr = frames(vis), heads = [];     // heads over every frame, so each stays clickable
+    var fr = frames(vis), heads = [], placed = [];   // heads over every frame: each clickable
     fr.forEach(function (r) {
       var g = G[r.g], grad = g.kind === "grad" || g.path.split("/").indexOf("gradients") >= 0;
       var fill = r.depth % 2 ? "#ffffff" : (grad ? "#fdf3f3" : "#f5f5f5");
       out.push('<rect class="frame" data-g="' + r.g + '" x="' + r.x0 + '" y="' + r.y0 + '" width="' + (r.x1 - r.x0) +
         '" height="' + (r.y1 - r.y0) + '" rx="6" fill="' + fill + '" stroke="' + (grad ? "#e0a0a0" : "#b0b0b0") + '"/>');
-      heads.push('<g class="frame"><rect class="head" data-g="' + r.g + '" x="' + r.x0 + '" y="' + r.y0 + '" width="' +
-        Math.min(r.x1 - r.x0, 24 + 5.5 * g.name.length) + '" height="13"/><text x="' + (r.x0 + 4) + '" y="' +
-        (r.y0 + 10) + '" font-size="9" fill="#555">[−] ' + esc(g.name) + "</text></g>");
+      var w = Math.min(r.x1 - r.x0, 24 + 5.5 * g.name.length), x = placeHead(placed, r.x0, r.y0, w);
+      heads.push('<g class="frame"><rect class="head" data-g="' + r.g + '" x="' + x + '" y="' + r.y0 + '" width="' +
+        w + '" height="13"/><text x="' + (x + 4) + '" y="' + (r.y0 + 10) + '" font-size="9" fill="#555">[−] ' +
+        esc(g.name) + "</text></g>");
     });
     out = out.concat(heads);
     vis.edges.forEach(function (e) { out.push(edgePath(e)); });
