@@ -121,6 +121,9 @@ class HostModule:
 
 
 class HostKernel:
+    """One kernel of a HostModule: called with NumPy arrays (passed by address, C-
+    contiguous) and NumPy ints, in the kernel's parameter order."""
+
     def __init__(self, fn, name):
         self.fn, self.name, self.fn.restype = fn, name, None
 

@@ -35,8 +35,8 @@ def _on_host(kernel):
 
 # glibc's malloc gives big freed blocks back to the OS at once (mmap'd above 128 KB to
 # 32 MB, the heap's top trimmed beyond twice that), so every run's large arrays are
-# fresh pages that the OS must fault in and zero again: about a third of a train-L
-# step (3000 page faults a warm step at B32 T50 H128; 190 kept). Like PyTorch's and
+# fresh pages that the OS must fault in and zero again (3000 page faults a warm step
+# at B32 T50 H128, 190 with the tuning; train-L 0.88x and long 0.79x the time with it). Like PyTorch's and
 # TensorFlow's own allocators, keep freed memory for reuse instead: blocks up to
 # MMAP_THRESHOLD come from the heap, and up to TRIM_THRESHOLD of free heap top stays.
 # TINYGRAPH_MALLOC_TUNING=0 leaves malloc as it is.
