@@ -15,6 +15,8 @@ The gate math is written here as CUDA C, the one copy besides ops/gru_kernels.py
 with the activations' C snippets from the activation table (ops/activations.py); the
 tests compile the same source for the CPU (tests/cuda_emulation.py).
 """
+import functools
+
 import numpy as np
 
 from tinygraph.ops.activations import fusable
@@ -130,6 +132,7 @@ extern "C" __global__ void tg_gru_bwd_reset(const T* __restrict__ a, const T* __
 KERNEL_NAMES = ("tg_gru_fwd_gates", "tg_gru_fwd_candidate", "tg_gru_bwd_gates", "tg_gru_bwd_reset")
 
 
+@functools.lru_cache(maxsize=256)   # one string per (op, dtype): a run asks for it per op
 def module_source(op, dtype):
     """The CUDA source of the four kernels for ``op``'s attributes and ``dtype``."""
     dtype = np.dtype(dtype)

@@ -18,6 +18,8 @@ with NVRTC at first use. The same source is what the tests compile for the CPU
 (tests/cuda_emulation.py) and check against the NumPy kernels, and what they hand to
 ``nvcc`` and NVRTC where those exist.
 """
+import functools
+
 import numpy as np
 
 from tinygraph.ops.activations import fusable
@@ -226,6 +228,7 @@ extern "C" __global__ void tg_lstm_seq_bwd(const T* __restrict__ a, const T* __r
 KERNEL_NAMES = ("tg_lstm_cell_fwd", "tg_lstm_cell_bwd", "tg_lstm_seq_fwd", "tg_lstm_seq_bwd")
 
 
+@functools.lru_cache(maxsize=256)   # one string per (op, dtype): a run asks for it per op
 def module_source(op, dtype):
     """The CUDA source of the four kernels for ``op``'s attributes and ``dtype``."""
     dtype = np.dtype(dtype)

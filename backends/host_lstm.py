@@ -19,7 +19,7 @@ import numpy as np
 from tinygraph.ops.lstm_kernels import numpy_backward_step, numpy_forward_step, \
     sequence_backward as _sequence_backward, sequence_forward as _sequence_forward, split_inputs
 from tinygraph.ops import lstm_numba
-from tinygraph.ops.recurrent_kernels import recurrent_grad, recurrent_product
+from tinygraph.ops.recurrent_kernels import dense, recurrent_grad, recurrent_product
 
 from . import cuda_lstm, host_kernels
 from .cuda_common import C_TYPES
@@ -33,14 +33,6 @@ def loops_for(op, x, rest):
         return None
     lib = host_kernels.module(cuda_lstm.module_source(op, x.dtype))
     return None if lib is None else HostLoops(op, lib, hm)
-
-
-def _dense(a, shape, dtype):
-    """``a`` as a C-contiguous array of ``shape`` (broadcast) and ``dtype``: the kernels
-    index raw memory."""
-    if a.shape == shape and a.dtype == dtype and a.flags.c_contiguous:
-        return a
-    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype)
 
 
 class HostLoops:
@@ -63,12 +55,12 @@ class HostLoops:
         gate block and two cell states in turn stand in for gates and cs."""
         T, B, U4 = zx.shape
         U, dt = U4 // 4, zx.dtype
-        zx = _dense(zx, zx.shape, dt)
+        zx = dense(zx, zx.shape, dt)
         gates = np.empty((T if keep else 1, B, U4), dt)
         cs = np.empty((T if keep else 2, B, U), dt)
         hs = np.empty((T, B, U), dt)
-        c0 = _dense(c0, (B, U), dt)
-        peep = [_dense(p, (U,), dt) for p in peep]
+        c0 = dense(c0, (B, U), dt)
+        peep = [dense(p, (U,), dt) for p in peep]
         product = recurrent_product(np, R, self.hm, 4)
         size = B * U * dt.itemsize                     # bytes of a (B, U) block
         g0, z0, c_base, h_base = (a.ctypes.data for a in (gates, zx, cs, hs))
@@ -90,11 +82,11 @@ class HostLoops:
         g_hs[t] to the recurrent gradient and writes the pre-activation gradient."""
         T, B, U4 = gates.shape
         U, dt = U4 // 4, gates.dtype
-        gates, cs = _dense(gates, gates.shape, dt), _dense(cs, cs.shape, dt)
-        g_hs = _dense(g_hs, (T, B, U), dt)
-        c0 = _dense(c0, (B, U), dt)
+        gates, cs = dense(gates, gates.shape, dt), dense(cs, cs.shape, dt)
+        g_hs = dense(g_hs, (T, B, U), dt)
+        c0 = dense(c0, (B, U), dt)
         dh, dc = np.array(np.broadcast_to(g_hT, (B, U)), dt), np.array(np.broadcast_to(g_cT, (B, U)), dt)
-        peep = [_dense(p, (U,), dt) for p in peep]
+        peep = [dense(p, (U,), dt) for p in peep]
         dz = np.empty((T, B, U4), dt)
         products = np.empty((len(peep), T, B, U), dt)  # per step and element: summed after
         rgrad = recurrent_grad(np, R, self.hm, 4)

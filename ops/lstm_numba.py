@@ -31,6 +31,7 @@ import os
 import numpy as np
 
 from .lstm_kernels import math_of, split_inputs
+from .recurrent_kernels import dense
 
 # whether the optional extra "fast" is installed; numba itself is imported only when
 # the loops are first compiled (importing it costs about half a second)
@@ -246,7 +247,7 @@ class Loops:
         whatever ``keep`` says)."""
         T, B, U4 = zx.shape
         U = U4 // 4
-        h0, c0 = _dense(h0, (B, U), zx.dtype), _dense(c0, (B, U), zx.dtype)
+        h0, c0 = dense(h0, (B, U), zx.dtype), dense(c0, (B, U), zx.dtype)
         hs, cs = np.empty((T, B, U), zx.dtype), np.empty((T, B, U), zx.dtype)
         gates = np.empty((T, B, U4), zx.dtype)
         h, c = _forward(zx, np.ascontiguousarray(R), h0, c0, self._peep(peep, U, zx.dtype),
@@ -260,19 +261,12 @@ class Loops:
         T, B, U4 = gates.shape
         U, dtype = U4 // 4, gates.dtype
         dz, gp = np.empty_like(gates), np.zeros((3 if peep else 0, 1, U), dtype)
-        dh, dc = _backward(gates, cs, _dense(c0, (B, U), dtype), _dense(g_hs, (T, B, U), dtype),
-                           _dense(g_hT, (B, U), dtype), _dense(g_cT, (B, U), dtype),
+        dh, dc = _backward(gates, cs, dense(c0, (B, U), dtype), dense(g_hs, (T, B, U), dtype),
+                           dense(g_hT, (B, U), dtype), dense(g_cT, (B, U), dtype),
                            np.ascontiguousarray(R.T), self._peep(peep, U, dtype),
                            self.k[dtype], *self.codes, self.offs, self.op.reverse,
                            dtype == np.float32, dz, gp[:, 0])
         return dz, dh, dc, list(gp)
-
-
-def _dense(a, shape, dtype):
-    """``a`` as a C-contiguous array of ``shape`` (broadcast) and ``dtype``."""
-    if a.shape == shape and a.dtype == dtype and a.flags.c_contiguous:
-        return a
-    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype)
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,12 +1,23 @@
 """What the fused LSTM and GRU kernels on arrays share (ops/lstm_kernels.py,
-ops/gru_kernels.py; ``xp`` is numpy or cupy): scratch buffers, and the recurrent
+ops/gru_kernels.py; ``xp`` is numpy or cupy): scratch buffers, dense NumPy arrays for
+the compiled loops, every step's input projection, and the recurrent
 product ``h @ R`` of a step with its gradient, over R's n gate blocks, with the
 per-gate recurrent dropout masks of Keras' implementation=1 when there are some."""
+import numpy as np
 
 
 def scratch(xp, B, n, dtype):
     """A (B, n) scratch array; ``B`` may be a tuple of leading dimensions."""
     return xp.empty((B, n) if isinstance(B, int) else tuple(B) + (n,), dtype)
+
+
+def dense(a, shape, dtype):
+    """``a`` (a NumPy array) as a C-contiguous array of ``shape`` (broadcast) and
+    ``dtype``, itself when it is one already: for kernels that index raw memory (the
+    host kernels, the numba loops)."""
+    if a.shape == shape and a.dtype == dtype and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(np.broadcast_to(a, shape), dtype)
 
 
 def input_projection(xp, x, W, b, xm, n, what):

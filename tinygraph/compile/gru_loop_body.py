@@ -9,8 +9,8 @@ candidate's R_h) or one product per gate block (implementation 1, ``concat`` of 
 or two) — with weights the same at every step, the input and the state optionally
 times dropout masks (one shared, or one per gate block).
 """
-from tinygraph.compile.recurrent import (add_terms, dead_carries, invariant, mask_key, op_name,
-                                         where_of)
+from tinygraph.compile.recurrent import (add_terms, dead_carries, invariant, loop_layout_reason,
+                                         mask_key, op_name, where_of)
 from tinygraph.ir.graph import topo_nodes
 from tinygraph.ops.array import concat, stack
 from tinygraph.ops.sources import zeros
@@ -190,10 +190,9 @@ def _state_slots(op, h_new):
 def read_body(op):
     """How a loop body computes one GRU step, or a reason why it is not one."""
     body, nc = op.body, op.n_carry
-    if op.n_seq not in (1, 2):
-        return "the loop reads several sequences; its cells are fused step by step"
-    if op.n_ys != 1 and not (op.n_ys == 0 and op.n_seq == 2):
-        return f"the loop emits {op.n_ys} sequences; a GRU layer emits its outputs"
+    why = loop_layout_reason(op, "a GRU layer")
+    if why:
+        return why
     cells = _cells(body)
     if not cells:
         return "the loop body holds no fused GRU cell"

@@ -11,8 +11,9 @@ input optionally times one dropout mask; and whose carries are h and c, plus, wh
 masked, the carried output (layers.RNN over (x, mask)) or a step counter
 (dynamic_rnn; with sequence_length its test ``t < length`` is the mask).
 """
-from tinygraph.compile.recurrent import (add_terms, dead_carries, invariant, is_const, mask_key,
-                                         op_name, pairs, where_of)
+from tinygraph.compile.recurrent import (add_terms, dead_carries, invariant, is_const,
+                                         loop_layout_reason, mask_key, op_name, pairs,
+                                         where_of)
 from tinygraph.ir.graph import topo_nodes
 
 # why an unrolled chain of implementation=1 cells (one product per gate) got no
@@ -172,10 +173,9 @@ def _state_slots(op, h_new, c_new, lengths):
 def read_body(op):
     """How a loop body computes one LSTM step, or a reason why it is not one."""
     body, nc = op.body, op.n_carry
-    if op.n_seq not in (1, 2):
-        return "the loop reads several sequences; its cells are fused step by step"
-    if op.n_ys != 1 and not (op.n_ys == 0 and op.n_seq == 2):
-        return f"the loop emits {op.n_ys} sequences; an LSTM layer emits its outputs"
+    why = loop_layout_reason(op, "an LSTM layer")
+    if why:
+        return why
     cells = [o for o in body.outputs if op_name(o) == "lstm_cell"]
     if not cells:                          # masked: the cell's outputs reach them through where
         cells = [t for o in body.outputs if op_name(o) == "where" for t in o.node.inputs

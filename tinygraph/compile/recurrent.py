@@ -162,3 +162,14 @@ def loop_extension(t, info, cell_op, slot_keys):
     if not any(t is r for r in replaces):
         return None
     return Extension(interior=[node], replaces=replaces, data=info)
+
+
+def loop_layout_reason(op, layer):
+    """Why a loop op is not laid out as a recurrent layer's loop (``layer``: "an LSTM
+    layer", "a GRU layer"), or None: one sequence read (two with a mask), one emitted
+    (none with a mask: the masked loop emits through its carries)."""
+    if op.n_seq not in (1, 2):
+        return "the loop reads several sequences; its cells are fused step by step"
+    if op.n_ys != 1 and not (op.n_ys == 0 and op.n_seq == 2):
+        return f"the loop emits {op.n_ys} sequences; {layer} emits its outputs"
+    return None
