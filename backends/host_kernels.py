@@ -10,11 +10,11 @@ defines ``GRID_LOOP`` and ``ROW`` before the source's own prelude would
 (backends/cuda_common.py): a loop over the batch rows and, inside it, a loop over a
 row's units that the compiler vectorises (``omp simd``). ``tanh`` gets the SIMD
 variants of glibc's libmvec (AVX2 / AVX-512 where the CPU has them), as accurate as
-the scalar ones within a few ulp. No fast-math: only ``-fno-math-errno
--fno-trapping-math``, which change no result, and ``-ffp-contract=off``: no a*b+c
-fused into one rounding, so every kernel rounds each operation as written (the cell
-and the sequence kernels agree bit for bit, as the NumPy steps do). ``-march=native``: the library is for
-this machine, so the cache key holds the CPU's flags.
+the scalar ones within a few ulp. No fast-math: only ``-fno-math-errno``
+``-fno-trapping-math``, which change no result, and ``-ffp-contract=off``: no a*b+c fused into one
+rounding, so every kernel rounds each operation as written (the cell and the sequence
+kernels agree bit for bit, as the NumPy steps do). ``-march=native``: the library is
+for this machine, so the cache key holds the CPU's flags.
 
 Compiled once per source with the C++ compiler (``$CXX``, else ``c++`` / ``g++``),
 kept in ``$TINYGRAPH_CACHE`` (default ``~/.cache/tinygraph``) by hash, loaded with

@@ -85,7 +85,7 @@ class HostLoops:
         gates, cs = dense(gates, gates.shape, dt), dense(cs, cs.shape, dt)
         g_hs = dense(g_hs, (T, B, U), dt)
         c0 = dense(c0, (B, U), dt)
-        dh, dc = np.array(np.broadcast_to(g_hT, (B, U)), dt), np.array(np.broadcast_to(g_cT, (B, U)), dt)
+        dh, dc = (np.array(np.broadcast_to(g, (B, U)), dt) for g in (g_hT, g_cT))   # written
         peep = [dense(p, (U,), dt) for p in peep]
         dz = np.empty((T, B, U4), dt)
         products = np.empty((len(peep), T, B, U), dt)  # per step and element: summed after

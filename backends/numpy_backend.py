@@ -35,11 +35,11 @@ def _on_host(kernel):
 
 # glibc's malloc gives big freed blocks back to the OS at once (mmap'd above 128 KB to
 # 32 MB, the heap's top trimmed beyond twice that), so every run's large arrays are
-# fresh pages that the OS must fault in and zero again (3000 page faults a warm step
-# at B32 T50 H128, 190 with the tuning; train-L 0.88x and long 0.79x the time with it). Like PyTorch's and
-# TensorFlow's own allocators, keep freed memory for reuse instead: blocks up to
-# MMAP_THRESHOLD come from the heap, and up to TRIM_THRESHOLD of free heap top stays.
-# TINYGRAPH_MALLOC_TUNING=0 leaves malloc as it is.
+# fresh pages that the OS must fault in and zero again (3000 page faults a warm step at
+# B32 T50 H128, 190 with the tuning; train-L 0.88x and long 0.79x the time with it).
+# Like PyTorch's and TensorFlow's own allocators, keep freed memory for reuse instead:
+# blocks up to MMAP_THRESHOLD come from the heap, and up to TRIM_THRESHOLD of free heap
+# top stays. TINYGRAPH_MALLOC_TUNING=0 leaves malloc as it is.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3          # mallopt's parameters (malloc.h)
 MMAP_THRESHOLD, TRIM_THRESHOLD = 256 << 20, 1 << 30
 _malloc = {"tuned": None}
@@ -51,7 +51,8 @@ def tune_malloc(libc=None):
     TINYGRAPH_MALLOC_TUNING=0)."""
     if _malloc["tuned"] is None:
         _malloc["tuned"] = False
-        if os.environ.get("TINYGRAPH_MALLOC_TUNING", "1") != "0" and sys.platform.startswith("linux"):
+        wanted = os.environ.get("TINYGRAPH_MALLOC_TUNING", "1") != "0"
+        if wanted and sys.platform.startswith("linux"):
             try:
                 libc = libc or ctypes.CDLL(None)
                 mallopt = libc.mallopt                # glibc's; absent from musl

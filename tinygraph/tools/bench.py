@@ -265,7 +265,7 @@ def run_workload(name, rounds=5, threads=2, peers=True, shape=None, backends=(),
     contenders, status = {}, {}
     fused = tinygraph_step(B, T, I, H, train, True, cell=cell)[0]
     # with TINYGRAPH_NUMBA=1 (the optional extra "fast"), the compiled loops get a row of
-    # their own; "tinygraph fused" stays the default NumPy loops
+    # their own; "tinygraph fused" stays the default loops (host kernels or NumPy steps)
     contenders["tinygraph fused"] = _compiled(fused, False) if lstm_numba.ENABLED else fused
     contenders["tinygraph unfused"] = tinygraph_step(B, T, I, H, train, False, cell=cell)[0]
     contenders[FLOOR] = gemm_floor_step(B, T, I, H, train, gates=3 if cell == "gru" else 4)
@@ -530,7 +530,8 @@ def format_targets(rows, quick=False):
     for r in rows:
         mark = {True: "met", False: "MISSED", None: "n/a"}[r["met"]]
         value = "-" if r["value"] is None else f"{r['value']:.3g}"
-        floor = "" if r.get("floor") is None else \
-            f"; NumPy's GEMMs alone: {r['floor']:.3g}" + (" (out of reach)" if r["floor"] > 1 else "")
+        floor = r.get("floor")
+        floor = "" if floor is None else \
+            f"; NumPy's GEMMs alone: {floor:.3g}" + (" (out of reach)" if floor > 1 else "")
         lines.append(f"  [{mark:<6}] {r['figure']:<52} {value:>8}  (target {r['target']}{floor})")
     return "\n".join(lines)
